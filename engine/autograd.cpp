@@ -1,0 +1,98 @@
+#include "engine/autograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "kernels/cpu/elementwise.h"
+
+namespace osprey::autograd {
+namespace {
+
+thread_local bool t_grad_mode = true;
+thread_local std::vector<std::unique_ptr<Node>> t_tape;
+
+}  // namespace
+
+bool grad_enabled() { return t_grad_mode; }
+
+bool should_record(std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_mode) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+void record(std::unique_ptr<Node> node) {
+  for (Tensor& out : node->outputs) {
+    out.impl().requires_grad = true;
+    out.impl().is_leaf = false;
+  }
+  t_tape.push_back(std::move(node));
+}
+
+size_t tape_size() { return t_tape.size(); }
+
+void clear_tape() { t_tape.clear(); }
+
+float* grad_accumulate_target(const Tensor& t) {
+  TensorImpl& impl = t.impl();
+  if (!impl.grad) {
+    Tensor g = Tensor::zeros(t.shape());
+    impl.grad = g.impl_ptr();
+  }
+  return Tensor(impl.grad).data<float>();
+}
+
+Tensor grad_overwrite_target(const Tensor& t) {
+  if (!t.impl().grad) {
+    Tensor g = Tensor::empty(t.shape());
+    t.impl().grad = g.impl_ptr();
+    return g;
+  }
+  return Tensor::empty(t.shape());
+}
+
+void commit_grad(const Tensor& t, const Tensor& g) {
+  Tensor own = t.grad();
+  if (own.same(g)) return;
+  cpu::axpy(g.numel(), 1.0f, g.data<float>(), own.data<float>());
+}
+
+void backward(const Tensor& loss) {
+  OSPREY_CHECK(loss.numel() == 1, "backward() needs a scalar, got shape ", shape_str(loss.shape()));
+  OSPREY_CHECK(loss.requires_grad(), "backward() on a tensor that does not require grad");
+  // Clear the tape even when a node throws, so a failed step cannot leak into the next one.
+  struct TapeClearer {
+    ~TapeClearer() { clear_tape(); }
+  } clearer;
+
+  // The earliest tape position that uses each hooked leaf: after the reverse walk passes it,
+  // nothing else can add to that leaf's gradient.
+  std::unordered_map<TensorImpl*, size_t> last_use;
+  for (size_t i = t_tape.size(); i-- > 0;)
+    for (const Tensor& in : t_tape[i]->inputs)
+      if (in.defined() && in.impl().is_leaf && in.impl().grad_ready_hook)
+        last_use[&in.impl()] = i;
+  std::vector<std::vector<TensorImpl*>> ready_after(t_tape.size());
+  for (auto& kv : last_use) ready_after[kv.second].push_back(kv.first);
+
+  Tensor seed = grad_overwrite_target(loss);
+  seed.data<float>()[0] = 1.0f;
+  commit_grad(loss, seed);
+
+  NoGradGuard no_grad;
+  for (size_t i = t_tape.size(); i-- > 0;) {
+    Node& node = *t_tape[i];
+    bool has_grad = std::any_of(node.outputs.begin(), node.outputs.end(),
+                                [](const Tensor& o) { return o.impl().grad != nullptr; });
+    if (has_grad) node.backward();
+    for (TensorImpl* leaf : ready_after[i]) leaf->grad_ready_hook();
+    t_tape[i].reset();  // saved activations are released as soon as they are consumed
+  }
+}
+
+NoGradGuard::NoGradGuard() : previous_(t_grad_mode) { t_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { t_grad_mode = previous_; }
+
+}  // namespace osprey::autograd

@@ -1,0 +1,37 @@
+// What every model is to the rest of Osprey: a forward function over NHWC f32 batches, a
+// ParamStore, and a train/eval mode. Concrete models live in models/.
+#pragma once
+#include <string>
+
+#include "engine/param_store.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace osprey {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // x [N,H,W,C] f32 -> logits [N,classes].
+  virtual Tensor forward(const Tensor& x) = 0;
+  virtual std::string name() const = 0;
+
+  ParamStore& params() { return params_; }
+  const ParamStore& params() const { return params_; }
+  void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
+  bool training() const { return training_; }
+  // Dropout draws from this stream; reseeding it makes masks reproducible.
+  Rng& rng() { return rng_; }
+
+ protected:
+  Model() = default;
+  ParamStore params_;
+  bool training_ = true;
+  Rng rng_{0x5eed};
+};
+
+}  // namespace osprey

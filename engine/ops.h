@@ -1,0 +1,28 @@
+// The op API: functions on tensors that run a kernel and, when gradients are wanted, record one
+// coarse autograd node. Activations are NHWC; conv weights [K][KH][KW][C]; linear weights
+// [out][in] (PyTorch's). Shapes are checked here, so kernels can trust them.
+#pragma once
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace osprey::ops {
+
+// x [N,H,W,C], w [K,KH,KW,C], bias [K] or undefined -> [N,OH,OW,K].
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad);
+// x [N,in], w [out,in], bias [out] or undefined -> [N,out].
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+Tensor relu(const Tensor& x);
+// x [N,H,W,C] -> [N,OH,OW,C]; padding counts as -inf.
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad = 0);
+// Inverted dropout; the identity (no node) when !training or p == 0.
+Tensor dropout(const Tensor& x, float p, bool training, Rng& rng);
+// Same data, new shape, recorded so gradients flow back in the original shape.
+Tensor reshape(const Tensor& x, const Shape& shape);
+// [N, ...] -> [N, prod(...)]; in NHWC that is H,W,C order.
+Tensor flatten(const Tensor& x);
+Tensor add(const Tensor& a, const Tensor& b);
+// logits [N,K] f32, labels [N] i64 in [0,K) -> scalar mean loss.
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                             float label_smoothing = 0.0f);
+
+}  // namespace osprey::ops

@@ -1,0 +1,58 @@
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/loss.h"
+
+namespace osprey::ops {
+namespace {
+
+class SoftmaxCrossEntropyNode : public autograd::Node {
+ public:
+  SoftmaxCrossEntropyNode(Tensor probs, Tensor labels, float smoothing)
+      : probs_(std::move(probs)), labels_(std::move(labels)), smoothing_(smoothing) {}
+  const char* name() const override { return "softmax_cross_entropy"; }
+  void backward() override {
+    const Tensor& logits = inputs[0];
+    if (!logits.requires_grad()) return;
+    Tensor dlogits = autograd::grad_overwrite_target(logits);
+    float dloss = outputs[0].grad().data<float>()[0];
+    cpu::softmax_cross_entropy_backward(int(logits.dim(0)), int(logits.dim(1)),
+                                        probs_.data<float>(), labels_.data<int64_t>(), smoothing_,
+                                        dloss, dlogits.data<float>());
+    autograd::commit_grad(logits, dlogits);
+  }
+
+ private:
+  Tensor probs_, labels_;
+  float smoothing_;
+};
+
+}  // namespace
+
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing) {
+  OSPREY_CHECK(logits.ndim() == 2 && logits.dtype() == DType::f32,
+               "softmax_cross_entropy: logits must be f32 [N, classes], got ",
+               shape_str(logits.shape()));
+  OSPREY_CHECK(labels.dtype() == DType::i64 && labels.numel() == logits.dim(0),
+               "softmax_cross_entropy: need ", logits.dim(0), " int64 labels, got ",
+               labels.numel(), " of ", dtype_name(labels.dtype()));
+  OSPREY_CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, "label_smoothing ",
+               label_smoothing, " is not in [0, 1]");
+  int n = int(logits.dim(0)), k = int(logits.dim(1));
+  const int64_t* lab = labels.data<int64_t>();
+  for (int i = 0; i < n; ++i)
+    OSPREY_CHECK(lab[i] >= 0 && lab[i] < k, "softmax_cross_entropy: label ", lab[i], " of sample ",
+                 i, " is outside [0, ", k, ")");
+  Tensor probs = Tensor::empty(logits.shape());
+  double loss = cpu::softmax_cross_entropy_forward(n, k, logits.data<float>(), lab,
+                                                   label_smoothing, probs.data<float>());
+  Tensor out = Tensor::full({1}, float(loss));
+  if (autograd::should_record({&logits})) {
+    auto node = std::make_unique<SoftmaxCrossEntropyNode>(probs, labels, label_smoothing);
+    node->inputs = {logits};
+    node->outputs = {out};
+    autograd::record(std::move(node));
+  }
+  return out;
+}
+
+}  // namespace osprey::ops

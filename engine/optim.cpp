@@ -1,0 +1,78 @@
+#include "engine/optim.h"
+
+#include <cmath>
+
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/optim.h"
+
+namespace osprey {
+namespace {
+
+class Sgd : public Optimizer {
+ public:
+  Sgd(ParamStore& store, OptimizerOptions opts) : Optimizer(store, opts) {
+    if (opts_.momentum != 0.0f) momentum_ = Tensor::zeros({store.flat_size()});
+  }
+  void step() override {
+    cpu::sgd_step(store_.flat_size(), store_.flat_data().data<float>(),
+                  store_.flat_grad().data<float>(),
+                  momentum_.defined() ? momentum_.data<float>() : nullptr, opts_.lr,
+                  opts_.momentum, opts_.dampening, opts_.weight_decay, opts_.nesterov,
+                  steps_ == 0);
+    ++steps_;
+  }
+
+ private:
+  Tensor momentum_;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(ParamStore& store, OptimizerOptions opts, bool decoupled)
+      : Optimizer(store, opts),
+        decoupled_(decoupled),
+        m_(Tensor::zeros({store.flat_size()})),
+        v_(Tensor::zeros({store.flat_size()})) {}
+  void step() override {
+    ++steps_;
+    cpu::adam_step(store_.flat_size(), store_.flat_data().data<float>(),
+                   store_.flat_grad().data<float>(), m_.data<float>(), v_.data<float>(), opts_.lr,
+                   opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay, decoupled_, steps_);
+  }
+
+ private:
+  bool decoupled_;
+  Tensor m_, v_;
+};
+
+}  // namespace
+
+Optimizer::Optimizer(ParamStore& store, OptimizerOptions opts) : store_(store), opts_(opts) {
+  OSPREY_CHECK(store.finalized(), "optimizer created before the parameters were finalized");
+  OSPREY_CHECK(opts.lr >= 0.0f, "learning rate ", opts.lr, " is negative");
+  OSPREY_CHECK(opts.weight_decay >= 0.0f, "weight_decay ", opts.weight_decay, " is negative");
+}
+
+std::unique_ptr<Optimizer> make_optimizer(ParamStore& store, const OptimizerOptions& opts) {
+  if (opts.kind == "sgd") {
+    OSPREY_CHECK(!opts.nesterov || (opts.momentum > 0.0f && opts.dampening == 0.0f),
+                 "sgd: nesterov needs momentum > 0 and dampening 0");
+    return std::make_unique<Sgd>(store, opts);
+  }
+  if (opts.kind == "adam" || opts.kind == "adamw") {
+    OSPREY_CHECK(opts.beta1 >= 0 && opts.beta1 < 1 && opts.beta2 >= 0 && opts.beta2 < 1,
+                 opts.kind, ": betas must be in [0, 1)");
+    return std::make_unique<Adam>(store, opts, opts.kind == "adamw");
+  }
+  fail("unknown optimizer '", opts.kind, "' (valid: adam, adamw, sgd)");
+}
+
+double clip_grad_norm(ParamStore& store, double max_norm) {
+  Tensor g = store.flat_grad();
+  double norm = std::sqrt(cpu::sum_squares(g.numel(), g.data<float>()));
+  double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0) cpu::scale(g.numel(), float(coef), g.data<float>());
+  return norm;
+}
+
+}  // namespace osprey

@@ -1,0 +1,43 @@
+// Optimizers over a ParamStore's flat buffers: one fused pass per step, PyTorch's update rules.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/param_store.h"
+
+namespace osprey {
+
+struct OptimizerOptions {
+  std::string kind = "adam";  // adam | adamw | sgd
+  float lr = 1e-3f;
+  float weight_decay = 0.0f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;                       // adam, adamw
+  float momentum = 0.0f, dampening = 0.0f;                              // sgd
+  bool nesterov = false;                                                // sgd
+};
+
+class Optimizer {
+ public:
+  explicit Optimizer(ParamStore& store, OptimizerOptions opts);
+  virtual ~Optimizer() = default;
+  virtual void step() = 0;
+  void zero_grad() { store_.zero_grad(); }
+  float lr() const { return opts_.lr; }
+  void set_lr(float lr) { opts_.lr = lr; }
+  int64_t steps() const { return steps_; }
+  const OptimizerOptions& options() const { return opts_; }
+
+ protected:
+  ParamStore& store_;
+  OptimizerOptions opts_;
+  int64_t steps_ = 0;
+};
+
+// Fails with a message naming the valid kinds when opts.kind is unknown.
+std::unique_ptr<Optimizer> make_optimizer(ParamStore& store, const OptimizerOptions& opts);
+
+// Scales all gradients so their global L2 norm is at most max_norm (torch's
+// clip_grad_norm_: coefficient max_norm / (norm + 1e-6)); returns the norm before clipping.
+double clip_grad_norm(ParamStore& store, double max_norm);
+
+}  // namespace osprey

@@ -1,0 +1,67 @@
+#include "engine/storage.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/error.h"
+
+namespace osprey {
+namespace {
+
+constexpr size_t kAlign = 64;
+
+struct CpuBlockCache {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // exact rounded size -> blocks
+
+  ~CpuBlockCache() { release(); }
+  void release() {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& kv : free_blocks)
+      for (void* p : kv.second) std::free(p);
+    free_blocks.clear();
+  }
+};
+
+CpuBlockCache& cache() {
+  static CpuBlockCache* c = new CpuBlockCache();  // never destroyed: storages may outlive main
+  return *c;
+}
+
+size_t rounded(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
+  OSPREY_CHECK(device == Device::cpu, "Storage::allocate: device ", device_name(device),
+               " is not available in this build path");
+  size_t size = rounded(bytes == 0 ? 1 : bytes);
+  void* ptr = nullptr;
+  {
+    auto& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.free_blocks.find(size);
+    if (it != c.free_blocks.end() && !it->second.empty()) {
+      ptr = it->second.back();
+      it->second.pop_back();
+    }
+  }
+  if (!ptr) {
+    ptr = std::aligned_alloc(kAlign, size);
+    if (!ptr) throw std::bad_alloc();
+  }
+  return std::shared_ptr<Storage>(new Storage(ptr, size, device));
+}
+
+Storage::~Storage() {
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.free_blocks[bytes_].push_back(ptr_);
+}
+
+void release_cached_cpu_memory() { cache().release(); }
+
+}  // namespace osprey

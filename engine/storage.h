@@ -1,0 +1,32 @@
+// Owned, 64-byte aligned memory for tensors. Freed blocks go back to a per-size cache so the
+// steady-state training step (same shapes every step) allocates nothing from the system.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "engine/dtype.h"
+
+namespace osprey {
+
+class Storage {
+ public:
+  static std::shared_ptr<Storage> allocate(size_t bytes, Device device = Device::cpu);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  Storage(void* ptr, size_t bytes, Device device) : ptr_(ptr), bytes_(bytes), device_(device) {}
+  void* ptr_;
+  size_t bytes_;
+  Device device_;
+};
+
+// Returns every cached CPU block to the system (tests and long-lived embedders call this).
+void release_cached_cpu_memory();
+
+}  // namespace osprey

@@ -1,0 +1,27 @@
+// Dense 2-D convolution on NHWC activations, forward and backward (im2col + OpenBLAS SGEMM).
+#pragma once
+#include <cstdint>
+
+namespace osprey::cpu {
+
+// Activations are NHWC; weights are [K][KH][KW][C] ("OHWI") so that im2col rows of an NHWC
+// image multiply the weight matrix without a transpose of the output.
+struct Conv2dShape {
+  int n = 0, h = 0, w = 0, c = 0;  // input
+  int k = 0;                       // output channels
+  int kh = 0, kw = 0;
+  int stride = 1, pad = 0;
+  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
+  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+};
+
+// y[n][oh][ow][k] = bias[k] + sum x * w. bias may be null.
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y);
+
+// dx is overwritten (skipped when null); dw and db are accumulated into (+=), each skipped
+// when null. The caller zeroes parameter gradients once per step.
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db);
+
+}  // namespace osprey::cpu

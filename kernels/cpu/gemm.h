@@ -1,0 +1,17 @@
+// GEMM and the linear layer (y = x W^T + b), through OpenBLAS.
+#pragma once
+
+namespace osprey::cpu {
+
+// Row-major C[m][n] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set.
+void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+           const float* b, int ldb, float beta, float* c, int ldc);
+
+// x [n][in], w [out][in] (PyTorch's layout), bias [out] or null -> y [n][out].
+void linear_forward(int n, int in, int out, const float* x, const float* w, const float* bias,
+                    float* y);
+// dx overwritten (skipped when null); dw, db accumulated (skipped when null).
+void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db);
+
+}  // namespace osprey::cpu

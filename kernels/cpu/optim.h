@@ -1,0 +1,17 @@
+// Fused optimizer updates over flat parameter/gradient buffers, with PyTorch's exact rules.
+#pragma once
+#include <cstdint>
+
+namespace osprey::cpu {
+
+// torch.optim.SGD: g += wd * p; buf = first ? g : momentum * buf + (1 - dampening) * g;
+// g = nesterov ? g + momentum * buf : buf; p -= lr * g. momentum_buf unused when momentum == 0.
+void sgd_step(int64_t n, float* p, const float* g, float* momentum_buf, float lr, float momentum,
+              float dampening, float weight_decay, bool nesterov, bool first_step);
+
+// torch.optim.Adam (decoupled = false: g += wd * p) and AdamW (decoupled = true:
+// p *= 1 - lr * wd). step is the 1-based step count after this update.
+void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
+               float beta2, float eps, float weight_decay, bool decoupled, int64_t step);
+
+}  // namespace osprey::cpu

@@ -1,0 +1,20 @@
+// Max pooling on NHWC activations.
+#pragma once
+#include <cstdint>
+
+namespace osprey::cpu {
+
+struct Pool2dShape {
+  int n = 0, h = 0, w = 0, c = 0;
+  int kh = 2, kw = 2, stride = 2, pad = 0;
+  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
+  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+};
+
+// argmax[i] holds the flat input index (h*W + w) of each output's maximum, for backward.
+// Padding counts as -inf (PyTorch's semantics); ties keep the first maximum in scan order.
+void maxpool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax);
+// dx is overwritten.
+void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx);
+
+}  // namespace osprey::cpu

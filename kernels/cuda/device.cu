@@ -1,0 +1,21 @@
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/device.h"
+
+namespace osprey::cuda {
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return 0;
+  }
+  return n;
+}
+
+std::string device_name(int device) {
+  cudaDeviceProp prop;
+  cudaCheck(cudaGetDeviceProperties(&prop, device));
+  return prop.name;
+}
+
+}  // namespace osprey::cuda

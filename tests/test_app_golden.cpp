@@ -1,0 +1,85 @@
+// Models against PyTorch: the golden reference files through the same code as `osprey verify`,
+// and three Adam steps of simple_cnn.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "engine/safetensors.h"
+#include "models/simple_cnn.h"
+#include "tools/verify.h"
+
+using namespace osprey;
+
+namespace {
+
+const std::string kGolden = OSPREY_GOLDEN_DIR;
+const std::string kExtra = std::string(OSPREY_SOURCE_DIR) + "/tests/golden";
+
+void require_pass(const std::string& prefix) {
+  tools::VerifyReport r = tools::run_verify(tools::verify_options_from_prefix(prefix));
+  REQUIRE(r.rows.size() >= 4);
+  for (const auto& row : r.rows) {
+    INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err << " tol " << row.tolerance);
+    CHECK(row.ok());
+  }
+  REQUIRE(r.passed());
+}
+
+Tensor nchw_to_nhwc(const std::vector<float>& v, const Shape& s) {
+  int64_t N = s[0], C = s[1], H = s[2], W = s[3];
+  Tensor t = Tensor::empty({N, H, W, C});
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < H * W; ++i)
+        t.data<float>()[(n * H * W + i) * C + c] = v[size_t((n * C + c) * H * W + i)];
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("simple_cnn matches PyTorch on the shared golden file") {
+  require_pass(kGolden + "/simple_cnn_c1_k10_b4_28");
+}
+
+TEST_CASE("simple_cnn matches PyTorch for other channel and class counts") {
+  require_pass(kExtra + "/simple_cnn_c3_k7_b3_12");
+  require_pass(kExtra + "/simple_cnn_c1_k94_b5_16");
+}
+
+TEST_CASE("verify fails when the model does not match the reference") {
+  // A state_dict for 10 classes cannot load into a 7-class model: a clear error, not a pass.
+  tools::VerifyOptions o = tools::verify_options_from_prefix(kGolden + "/simple_cnn_c1_k10_b4_28");
+  o.classes = 7;
+  REQUIRE_THROWS_WITH(tools::run_verify(o), Catch::Contains("fc2.weight") &&
+                                                Catch::Contains("[10, 128]") &&
+                                                Catch::Contains("[7, 128]"));
+}
+
+TEST_CASE("three Adam steps of simple_cnn match torch.optim.Adam") {
+  SafeTensorsFile f = SafeTensorsFile::read(kGolden + "/simple_cnn_adam3.safetensors");
+  models::SimpleCnn model(1, 28, 28, 10);
+  for (const Parameter& p : model.params().params()) p.from_torch(f.floats("param." + p.name).data());
+  OptimizerOptions oo;
+  oo.kind = "adam";
+  oo.lr = 1e-3f;
+  auto adam = make_optimizer(model.params(), oo);
+  for (int i = 0; i < 3; ++i) {
+    std::string s = std::to_string(i);
+    Tensor x = nchw_to_nhwc(f.floats("input." + s), f.shape("input." + s));
+    adam->zero_grad();
+    Tensor loss = ops::softmax_cross_entropy(model.forward(x), Tensor::from_labels(f.ints("labels." + s)));
+    float ref_loss = f.floats("ref.loss." + s)[0];
+    REQUIRE(std::abs(loss.data<float>()[0] - ref_loss) / ref_loss < 1e-4);
+    loss.backward();
+    adam->step();
+  }
+  for (const Parameter& p : model.params().params()) {
+    std::vector<float> ours(size_t(p.value.numel()));
+    p.to_torch(ours.data());
+    std::vector<float> ref = f.floats("after." + p.name);
+    double rel = tools::relative_l2(ours.data(), ref.data(), ref.size());
+    INFO(p.name << " rel_l2 " << rel);
+    CHECK(rel < 1e-5);
+  }
+}

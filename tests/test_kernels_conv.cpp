@@ -1,0 +1,213 @@
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+#include "op_reference.h"
+
+using osprey::cpu::Conv2dShape;
+using namespace osprey_test;
+
+namespace {
+
+Conv2dShape make(int n, int h, int w, int c, int k, int kh, int kw, int stride, int pad) {
+  Conv2dShape s;
+  s.n = n, s.h = h, s.w = w, s.c = c, s.k = k, s.kh = kh, s.kw = kw, s.stride = stride,
+  s.pad = pad;
+  return s;
+}
+
+size_t x_size(const Conv2dShape& s) { return size_t(s.n) * s.h * s.w * s.c; }
+size_t w_size(const Conv2dShape& s) { return size_t(s.k) * s.kh * s.kw * s.c; }
+size_t y_size(const Conv2dShape& s) { return size_t(s.n) * s.oh() * s.ow() * s.k; }
+
+// Direct convolution: every output sums over its window, skipping taps in the padding.
+std::vector<double> ref_forward(const Conv2dShape& s, const std::vector<double>& x,
+                                const std::vector<double>& w, const std::vector<double>* b) {
+  const int oh = s.oh(), ow = s.ow();
+  std::vector<double> y(y_size(s));
+  for (int n = 0; n < s.n; ++n)
+    for (int p = 0; p < oh; ++p)
+      for (int q = 0; q < ow; ++q)
+        for (int k = 0; k < s.k; ++k) {
+          double acc = b ? (*b)[k] : 0.0;
+          for (int i = 0; i < s.kh; ++i)
+            for (int j = 0; j < s.kw; ++j) {
+              const int ih = p * s.stride - s.pad + i, iw = q * s.stride - s.pad + j;
+              if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+              for (int c = 0; c < s.c; ++c)
+                acc += x[((size_t(n) * s.h + ih) * s.w + iw) * s.c + c] *
+                       w[((size_t(k) * s.kh + i) * s.kw + j) * s.c + c];
+            }
+          y[((size_t(n) * oh + p) * ow + q) * s.k + k] = acc;
+        }
+  return y;
+}
+
+// Analytic gradients by the same direct loops, for shapes too large for finite differences.
+void ref_backward(const Conv2dShape& s, const std::vector<double>& x,
+                  const std::vector<double>& w, const std::vector<double>& dy,
+                  std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) {
+  const int oh = s.oh(), ow = s.ow();
+  dx.assign(x_size(s), 0.0), dw.assign(w_size(s), 0.0), db.assign(s.k, 0.0);
+  for (int n = 0; n < s.n; ++n)
+    for (int p = 0; p < oh; ++p)
+      for (int q = 0; q < ow; ++q)
+        for (int k = 0; k < s.k; ++k) {
+          const double g = dy[((size_t(n) * oh + p) * ow + q) * s.k + k];
+          db[k] += g;
+          for (int i = 0; i < s.kh; ++i)
+            for (int j = 0; j < s.kw; ++j) {
+              const int ih = p * s.stride - s.pad + i, iw = q * s.stride - s.pad + j;
+              if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+              for (int c = 0; c < s.c; ++c) {
+                const size_t xi = ((size_t(n) * s.h + ih) * s.w + iw) * s.c + c;
+                const size_t wi = ((size_t(k) * s.kh + i) * s.kw + j) * s.c + c;
+                dx[xi] += g * w[wi];
+                dw[wi] += g * x[xi];
+              }
+            }
+        }
+}
+
+// Odd sizes, batch 1 and 3, strides 1-3, padding 0-2, square and non-square kernels, the
+// 1x1 fast path, and windows that lie entirely in the padding.
+const std::vector<Conv2dShape>& cases() {
+  static const std::vector<Conv2dShape> all = {
+      make(1, 5, 7, 1, 4, 3, 3, 1, 1), make(3, 5, 7, 3, 5, 3, 3, 2, 1),
+      make(1, 5, 7, 5, 3, 1, 1, 1, 0), make(3, 5, 7, 3, 2, 1, 1, 2, 0),
+      make(2, 7, 5, 3, 4, 5, 3, 1, 2), make(1, 6, 5, 2, 3, 5, 3, 2, 2),
+      make(3, 4, 4, 5, 3, 3, 3, 1, 0), make(1, 5, 7, 3, 2, 3, 3, 3, 2),
+      make(1, 3, 3, 1, 2, 1, 1, 2, 2), make(1, 2, 3, 2, 2, 3, 3, 1, 1),
+      make(3, 5, 7, 1, 3, 1, 1, 1, 0)};
+  return all;
+}
+
+std::string name(const Conv2dShape& s) {
+  std::ostringstream o;
+  o << "n" << s.n << " " << s.h << "x" << s.w << "x" << s.c << " k" << s.k << " " << s.kh << "x"
+    << s.kw << " s" << s.stride << " p" << s.pad;
+  return o.str();
+}
+
+}  // namespace
+
+TEST_CASE("conv2d forward matches direct convolution", "[conv]") {
+  uint32_t seed = 1;
+  for (const Conv2dShape& s : cases()) {
+    for (bool with_bias : {false, true}) {
+      const auto x = random_floats(x_size(s), seed++), w = random_floats(w_size(s), seed++);
+      const auto b = random_floats(s.k, seed++);
+      std::vector<float> y(y_size(s), NAN);  // poisoned: every output must be written
+      osprey::cpu::conv2d_forward(s, x.data(), w.data(), with_bias ? b.data() : nullptr, y.data());
+      const auto bd = to_double(b);
+      const auto want = ref_forward(s, to_double(x), to_double(w), with_bias ? &bd : nullptr);
+      require_close(y, want, 1e-5, name(s) + (with_bias ? " bias" : " no bias"));
+    }
+  }
+}
+
+TEST_CASE("conv2d backward matches finite differences", "[conv]") {
+  uint32_t seed = 100;
+  for (const Conv2dShape& s : cases()) {
+    const auto x = random_floats(x_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto b = random_floats(s.k, seed++), r = random_floats(y_size(s), seed++);
+    // The scalar L = sum(y * r) has dL/dy = r.
+    std::vector<float> dx(x_size(s), NAN), dw(w_size(s), 0.0f), db(s.k, 0.0f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), r.data(), dx.data(), dw.data(), db.data());
+
+    auto xd = to_double(x), wd = to_double(w), bd = to_double(b);
+    const auto rd = to_double(r);
+    auto loss = [&] { return dot(ref_forward(s, xd, wd, &bd), rd); };
+    require_close(dx, numeric_grad(loss, xd, 1e-3), 1e-5, name(s) + " dx");
+    require_close(dw, numeric_grad(loss, wd, 1e-3), 1e-5, name(s) + " dw");
+    require_close(db, numeric_grad(loss, bd, 1e-3), 1e-5, name(s) + " db");
+  }
+}
+
+TEST_CASE("conv2d backward agrees with finite differences of the float kernel", "[conv]") {
+  // Ties the kernel's own forward and backward together, independent of the reference loops.
+  const Conv2dShape s = make(2, 5, 7, 3, 4, 3, 3, 2, 1);
+  const auto x = random_floats(x_size(s), 7), w = random_floats(w_size(s), 8);
+  const auto r = to_double(random_floats(y_size(s), 9));
+  std::vector<float> dx(x_size(s)), dw(w_size(s), 0.0f);
+  osprey::cpu::conv2d_backward(s, x.data(), w.data(),
+                               std::vector<float>(r.begin(), r.end()).data(), dx.data(),
+                               dw.data(), nullptr);
+  auto xd = to_double(x);
+  std::vector<float> xf(x), y(y_size(s));
+  auto loss = [&] {
+    for (size_t i = 0; i < xd.size(); ++i) xf[i] = static_cast<float>(xd[i]);
+    osprey::cpu::conv2d_forward(s, xf.data(), w.data(), nullptr, y.data());
+    double l = 0.0;
+    for (size_t i = 0; i < y.size(); ++i) l += y[i] * r[i];
+    return l;
+  };
+  require_close(dx, numeric_grad(loss, xd, 1e-2), 1e-3, "float fd dx");
+}
+
+TEST_CASE("conv2d backward accumulates dw and db and skips null outputs", "[conv]") {
+  // Covers the direct (few channels), im2col and 1x1 paths.
+  for (const Conv2dShape& s :
+       {make(3, 5, 7, 3, 5, 3, 3, 2, 1), make(2, 5, 7, 5, 3, 3, 3, 2, 1), make(3, 5, 7, 5, 3, 1, 1, 1, 0)}) {
+    const auto x = random_floats(x_size(s), 11), w = random_floats(w_size(s), 12);
+    const auto dy = random_floats(y_size(s), 13);
+    std::vector<float> dx(x_size(s)), dw(w_size(s), 0.0f), db(s.k, 0.0f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+
+    std::vector<float> dw2(w_size(s), 0.5f), db2(s.k, -0.25f), dx2(x_size(s), 123.0f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), dx2.data(), dw2.data(),
+                                 db2.data());
+    std::vector<double> want_w(dw.begin(), dw.end()), want_b(db.begin(), db.end());
+    for (double& v : want_w) v += 0.5;
+    for (double& v : want_b) v -= 0.25;
+    require_close(dw2, want_w, 1e-6, name(s) + " dw accumulates");
+    require_close(db2, want_b, 1e-6, name(s) + " db accumulates");
+    require_close(dx2, to_double(dx), 0.0, name(s) + " dx overwritten");
+
+    // Each output alone, the others null: same values, and nothing else is touched.
+    std::vector<float> only(x_size(s), NAN);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), only.data(), nullptr, nullptr);
+    require_close(only, to_double(dx), 0.0, name(s) + " dx only");
+    std::vector<float> only_w(w_size(s), 0.0f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, only_w.data(), nullptr);
+    require_close(only_w, to_double(dw), 0.0, name(s) + " dw only");
+    std::vector<float> only_b(s.k, 0.0f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, nullptr, only_b.data());
+    require_close(only_b, to_double(db), 0.0, name(s) + " db only");
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, nullptr, nullptr);
+  }
+}
+
+TEST_CASE("conv2d splits a large batch into chunks without changing the result", "[conv]") {
+  // One image's im2col is ~10.6 MB here, so a 32 MB scratch holds 3 of the 4 images: two
+  // chunks of different sizes. Each output sums 1152 products, so float rounding of
+  // outputs that nearly cancel needs a looser bound than the small cases.
+  const Conv2dShape s = make(4, 48, 48, 128, 2, 3, 3, 1, 1);
+  const auto x = random_floats(x_size(s), 21), w = random_floats(w_size(s), 22);
+  const auto b = random_floats(s.k, 23), dy = random_floats(y_size(s), 24);
+  std::vector<float> y(y_size(s), NAN);
+  osprey::cpu::conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
+  const auto xd = to_double(x), wd = to_double(w), bd = to_double(b);
+  require_close(y, ref_forward(s, xd, wd, &bd), 1e-4, "chunked forward");
+
+  std::vector<float> dx(x_size(s), NAN), dw(w_size(s), 0.0f), db(s.k, 0.0f);
+  osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+  std::vector<double> rdx, rdw, rdb;
+  ref_backward(s, xd, wd, to_double(dy), rdx, rdw, rdb);
+  require_close(dx, rdx, 1e-4, "chunked dx");
+  require_close(dw, rdw, 1e-4, "chunked dw");
+  require_close(db, rdb, 1e-4, "chunked db");
+}
+
+TEST_CASE("conv2d reference backward agrees with finite differences", "[conv]") {
+  // The chunked test above trusts ref_backward; this makes that trust checkable.
+  const Conv2dShape s = make(2, 5, 7, 3, 2, 5, 3, 2, 2);
+  auto xd = to_double(random_floats(x_size(s), 31)), wd = to_double(random_floats(w_size(s), 32));
+  const auto rd = to_double(random_floats(y_size(s), 33));
+  std::vector<double> dx, dw, db;
+  ref_backward(s, xd, wd, rd, dx, dw, db);
+  auto loss = [&] { return dot(ref_forward(s, xd, wd, nullptr), rd); };
+  const auto fx = numeric_grad(loss, xd, 1e-3), fw = numeric_grad(loss, wd, 1e-3);
+  for (size_t i = 0; i < dx.size(); ++i) REQUIRE(dx[i] == Approx(fx[i]).margin(1e-9));
+  for (size_t i = 0; i < dw.size(); ++i) REQUIRE(dw[i] == Approx(fw[i]).margin(1e-9));
+}

@@ -1,0 +1,59 @@
+#include "tools/bench.h"
+
+#include <chrono>
+
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "kernels/cpu/threads.h"
+#include "models/registry.h"
+
+namespace osprey::tools {
+
+nlohmann::json bench_train(const BenchTrainOptions& o) {
+  OSPREY_CHECK(o.device == "cpu", "bench: device '", o.device,
+               "' is not available in this build (valid: cpu)");
+  OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype, "' is not supported on cpu (valid: f32)");
+  OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0, "bench: batch and steps must be >= 1");
+  int threads = cpu::set_num_threads(o.threads);
+  models::ModelSpec spec;
+  spec.name = o.model;
+  spec.in_channels = o.in_channels;
+  spec.height = spec.width = o.size;
+  spec.num_classes = o.classes;
+  spec.width_mult = o.width_mult;
+  auto model = models::create_model(spec);
+  OptimizerOptions oo;
+  oo.kind = o.optimizer;
+  auto optimizer = make_optimizer(model->params(), oo);
+
+  Rng rng(42);
+  Tensor x = Tensor::empty({o.batch, o.size, o.size, o.in_channels});
+  float* px = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) px[i] = float(rng.normal());
+  std::vector<int64_t> labels(size_t(o.batch));
+  for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
+  Tensor y = Tensor::from_labels(labels);
+
+  auto step = [&] {
+    optimizer->zero_grad();
+    Tensor loss = ops::softmax_cross_entropy(model->forward(x), y);
+    loss.backward();
+    optimizer->step();
+  };
+  for (int i = 0; i < o.warmup; ++i) step();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < o.steps; ++i) step();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return {{"bench", "train"},
+          {"model", o.model},
+          {"device", o.device},
+          {"dtype", o.dtype},
+          {"batch", o.batch},
+          {"size", o.size},
+          {"threads", threads},
+          {"steps", o.steps},
+          {"ms_per_step", 1e3 * seconds / o.steps},
+          {"images_per_s", double(o.batch) * o.steps / seconds}};
+}
+
+}  // namespace osprey::tools

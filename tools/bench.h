@@ -1,0 +1,27 @@
+// `osprey bench train`: times training steps (forward, loss, backward, optimizer) on synthetic
+// data after a warm-up, and prints one JSON line.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace osprey::tools {
+
+struct BenchTrainOptions {
+  std::string model = "simple_cnn";
+  int batch = 64;
+  int threads = 0;
+  int steps = 20;
+  int warmup = 3;
+  int in_channels = 1;
+  int size = 28;
+  int classes = 10;
+  float width_mult = 1.0f;
+  std::string optimizer = "adam";
+  std::string device = "cpu";
+  std::string dtype = "f32";
+};
+
+nlohmann::json bench_train(const BenchTrainOptions& opts);
+
+}  // namespace osprey::tools

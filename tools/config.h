@@ -1,0 +1,56 @@
+// The training run configuration: defaults, a JSON file, then `--set key=value` overrides.
+// Every key is declared once in config.cpp's table, which gives parsing, type checks, the
+// list of valid keys in error messages, and the resolved JSON written beside the metrics.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace osprey::tools {
+
+struct TrainConfig {
+  std::string name = "fashion_simple_cnn";
+  std::string model = "simple_cnn";
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist (IDX files in data_dir)
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  int64_t limit_train = 0;  // use only the first N training images (0 = all)
+  int64_t limit_test = 0;
+  std::vector<float> mean = {0.2860f};  // per-channel normalisation of pixel / 255
+  std::vector<float> std = {0.3530f};
+  int epochs = 10;
+  int batch_size = 128;
+  int eval_batch_size = 1000;
+  std::string optimizer = "adam";
+  float lr = 1e-3f;
+  float weight_decay = 0.0f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+  std::string schedule = "constant";
+  int step_size = 10;
+  float gamma = 0.1f;
+  float min_lr = 0.0f;
+  float pct_start = 0.3f;
+  float clip_grad_norm = 0.0f;  // 0 = off
+  float label_smoothing = 0.0f;
+  float width_mult = 1.0f;
+  float dropout = 0.0f;
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = every core
+  std::string runs_dir = "runs";
+  bool progress = true;  // progress bar on a terminal
+};
+
+// Applies every key of a JSON object; unknown keys and wrong types fail naming the key (and,
+// for unknown keys, the valid ones). `origin` names the source in messages.
+void apply_json(TrainConfig& cfg, const nlohmann::json& j, const std::string& origin);
+TrainConfig load_config_file(const std::string& path);
+// "key=value": the value is read as JSON when it parses (numbers, true, [..]), else a string.
+void apply_override(TrainConfig& cfg, const std::string& assignment);
+nlohmann::json to_json(const TrainConfig& cfg);
+std::vector<std::string> config_keys();
+void validate(const TrainConfig& cfg);
+
+}  // namespace osprey::tools

@@ -1,0 +1,117 @@
+// The osprey command line: train, verify, bench.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "dist/world.h"
+#include "engine/error.h"
+#include "tools/bench.h"
+#include "tools/config.h"
+#include "tools/train.h"
+#include "tools/verify.h"
+
+namespace {
+
+using namespace osprey;
+
+std::string keys_help() {
+  std::string s = "Config keys:";
+  for (const auto& k : tools::config_keys()) s += " " + k;
+  return s;
+}
+
+int print_verify(const tools::VerifyReport& r) {
+  std::printf("verify %s\n%-48s %12s %10s  %s\n", r.model.c_str(), "quantity", "rel_l2", "tol",
+              "ok");
+  for (const auto& row : r.rows)
+    std::printf("%-48s %12.3e %10.0e  %s\n", row.quantity.c_str(), row.rel_err, row.tolerance,
+                row.ok() ? "ok" : "FAIL");
+  std::printf("verdict: %s\n", r.passed() ? "PASS" : "FAIL");
+  return r.passed() ? 0 : 1;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Osprey: a C++/CUDA training engine for image classifiers (MobileNetV2, small CNN)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "osprey 0.1.0");
+
+  auto* train = app.add_subcommand(
+      "train", "Train a model. With no options: simple_cnn on Fashion-MNIST (Adam 1e-3, batch "
+               "128, 10 epochs). Writes runs/<name>/{config.json,metrics.jsonl,last.safetensors}.");
+  std::string config_path;
+  std::vector<std::string> sets;
+  train->add_option("--config", config_path, "JSON config file (keys below); defaults otherwise")
+      ->check(CLI::ExistingFile);
+  train->add_option("--set", sets, "Override one key: --set key=value (repeatable)");
+  train->footer(keys_help());
+
+  auto* verify = app.add_subcommand(
+      "verify", "Compare the engine against a PyTorch reference: PREFIX.params.safetensors (a "
+                "state_dict) and PREFIX.ref.safetensors. Exit 0 only when every quantity is "
+                "within tolerance.");
+  std::string prefix;
+  tools::VerifyOptions vo;
+  verify->add_option("prefix", prefix, "Reference prefix, e.g. ../shared/golden/simple_cnn_c1_k10_b4_28")
+      ->required();
+  verify->add_option("--model", vo.model, "Model name (default: the reference's metadata)");
+  verify->add_option("--classes", vo.classes, "Class count (default: metadata)");
+  verify->add_option("--width", vo.width, "Width multiplier (default: metadata)");
+  verify->add_option("--threads", vo.threads, "CPU threads (0 = all cores)");
+
+  auto* bench = app.add_subcommand("bench", "Benchmarks that print one JSON line each");
+  bench->require_subcommand(1);
+  auto* bench_train = bench->add_subcommand(
+      "train", "Time training steps (forward, backward, optimizer) on synthetic data");
+  tools::BenchTrainOptions bo;
+  bench_train->add_option("--model", bo.model, "Model name")->capture_default_str();
+  bench_train->add_option("--batch", bo.batch, "Batch size")->capture_default_str();
+  bench_train->add_option("--threads", bo.threads, "CPU threads (0 = all cores)");
+  bench_train->add_option("--steps", bo.steps, "Timed steps")->capture_default_str();
+  bench_train->add_option("--warmup", bo.warmup, "Untimed warm-up steps")->capture_default_str();
+  bench_train->add_option("--channels", bo.in_channels, "Input channels")->capture_default_str();
+  bench_train->add_option("--size", bo.size, "Input height and width")->capture_default_str();
+  bench_train->add_option("--classes", bo.classes, "Classes")->capture_default_str();
+  bench_train->add_option("--width", bo.width_mult, "Width multiplier")->capture_default_str();
+  bench_train->add_option("--optimizer", bo.optimizer, "adam | adamw | sgd")->capture_default_str();
+  bench_train->add_option("--device", bo.device, "cpu")->capture_default_str();
+  bench_train->add_option("--dtype", bo.dtype, "f32")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (*train) {
+    tools::TrainConfig cfg = config_path.empty() ? tools::TrainConfig{}
+                                                 : tools::load_config_file(config_path);
+    for (const auto& s : sets) tools::apply_override(cfg, s);
+    tools::run_train(cfg);
+    return 0;
+  }
+  if (*verify) {
+    tools::VerifyOptions o = tools::verify_options_from_prefix(prefix);
+    o.model = vo.model, o.classes = vo.classes, o.width = vo.width, o.threads = vo.threads;
+    return print_verify(tools::run_verify(o));
+  }
+  if (*bench_train) {
+    std::printf("%s\n", tools::bench_train(bo).dump().c_str());
+    return 0;
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rc = 1;
+  try {
+    dist::init_world(&argc, &argv);
+    rc = run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "osprey: error: %s\n", e.what());
+    rc = 1;
+  }
+  dist::finalize_world();
+  return rc;
+}

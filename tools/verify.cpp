@@ -1,0 +1,138 @@
+#include "tools/verify.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/safetensors.h"
+#include "engine/state_dict.h"
+#include "kernels/cpu/threads.h"
+#include "models/registry.h"
+
+namespace osprey::tools {
+namespace {
+
+// Tolerances of shared/golden/README.md for an fp32 engine.
+constexpr double kOutputTol = 1e-4;
+constexpr double kGradTol = 1e-3;
+
+std::string meta(const SafeTensorsFile& f, const std::string& key) {
+  auto it = f.metadata().find(key);
+  OSPREY_CHECK(it != f.metadata().end(), "reference '", f.path(), "' has no '", key,
+               "' in its metadata; pass it on the command line");
+  return it->second;
+}
+
+Tensor nchw_to_nhwc(const std::vector<float>& v, const Shape& s) {
+  int64_t N = s[0], C = s[1], H = s[2], W = s[3];
+  Tensor t = Tensor::empty({N, H, W, C});
+  float* o = t.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          o[((n * H + y) * W + x) * C + c] = v[size_t(((n * C + c) * H + y) * W + x)];
+  return t;
+}
+
+std::vector<float> nhwc_to_nchw(const Tensor& t) {
+  int64_t N = t.dim(0), H = t.dim(1), W = t.dim(2), C = t.dim(3);
+  std::vector<float> out(size_t(t.numel()));
+  const float* p = t.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x)
+        for (int64_t c = 0; c < C; ++c)
+          out[size_t(((n * C + c) * H + y) * W + x)] = p[((n * H + y) * W + x) * C + c];
+  return out;
+}
+
+VerifyRow compare(const std::string& what, const float* ours, size_t n,
+                  const SafeTensorsFile& ref, const std::string& key, double tol) {
+  std::vector<float> r = ref.floats(key);
+  OSPREY_CHECK(r.size() == n, "reference '", ref.path(), "': '", key, "' has ", r.size(),
+               " values, the model produced ", n);
+  return VerifyRow{what, relative_l2(ours, r.data(), n), tol};
+}
+
+}  // namespace
+
+double relative_l2(const float* ours, const float* ref, size_t n) {
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    double d = double(ours[i]) - double(ref[i]);
+    diff += d * d;
+    norm += double(ref[i]) * double(ref[i]);
+  }
+  if (std::isnan(diff)) return INFINITY;
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+bool VerifyReport::passed() const {
+  if (rows.empty()) return false;
+  for (const VerifyRow& r : rows)
+    if (!r.ok()) return false;
+  return true;
+}
+
+VerifyOptions verify_options_from_prefix(const std::string& prefix) {
+  VerifyOptions o;
+  o.params_path = prefix + ".params.safetensors";
+  o.ref_path = prefix + ".ref.safetensors";
+  return o;
+}
+
+VerifyReport run_verify(const VerifyOptions& opts) {
+  cpu::set_num_threads(opts.threads);
+  SafeTensorsFile ref = SafeTensorsFile::read(opts.ref_path);
+  SafeTensorsFile params = SafeTensorsFile::read(opts.params_path);
+  Shape in_shape = ref.shape("input");
+  OSPREY_CHECK(in_shape.size() == 4, "reference '", opts.ref_path, "': input has shape ",
+               shape_str(in_shape), ", expected NCHW");
+
+  models::ModelSpec spec;
+  spec.name = opts.model.empty() ? meta(ref, "model") : opts.model;
+  spec.num_classes = opts.classes > 0 ? opts.classes : std::stoi(meta(ref, "classes"));
+  if (opts.width > 0)
+    spec.width_mult = opts.width;
+  else if (ref.metadata().count("width"))
+    spec.width_mult = std::stof(meta(ref, "width"));
+  spec.in_channels = int(in_shape[1]);
+  spec.height = int(in_shape[2]);
+  spec.width = int(in_shape[3]);
+  spec.dropout = 0.0f;  // train-mode references were taken with dropout disabled
+  std::unique_ptr<Model> model = models::create_model(spec);
+  load_torch_state_dict(model->params(), params);
+
+  VerifyReport report;
+  report.model = spec.name;
+  Tensor x = nchw_to_nhwc(ref.floats("input"), in_shape);
+  Tensor labels = Tensor::from_labels(ref.ints("labels"));
+  {
+    autograd::NoGradGuard no_grad;
+    model->eval();
+    Tensor logits = model->forward(x);
+    report.rows.push_back(compare("eval_logits", logits.data<float>(), size_t(logits.numel()), ref,
+                                  "ref.eval_logits", kOutputTol));
+  }
+  model->train();
+  model->params().zero_grad();
+  x.set_requires_grad(true);
+  Tensor logits = model->forward(x);
+  Tensor loss = ops::softmax_cross_entropy(logits, labels);
+  loss.backward();
+  report.rows.push_back(compare("train_logits", logits.data<float>(), size_t(logits.numel()), ref,
+                                "ref.train_logits", kOutputTol));
+  report.rows.push_back(compare("loss", loss.data<float>(), 1, ref, "ref.loss", kOutputTol));
+  std::vector<float> gx = nhwc_to_nchw(x.grad());
+  report.rows.push_back(compare("grad_input", gx.data(), gx.size(), ref, "ref.grad_input", kGradTol));
+  for (const Parameter& p : model->params().params()) {
+    std::vector<float> g(size_t(p.value.numel()));
+    p.grad_to_torch(g.data());
+    report.rows.push_back(compare("grad." + p.name, g.data(), g.size(), ref, "grad." + p.name,
+                                  kGradTol));
+  }
+  return report;
+}
+
+}  // namespace osprey::tools

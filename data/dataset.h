@@ -10,8 +10,8 @@ struct Dataset {
   std::string name;
   int n = 0, h = 0, w = 0, c = 0;
   int num_classes = 0;
-  std::vector<uint8_t> pixels;  // n * h * w * c
-  std::vector<int64_t> labels;  // n
+  std::vector<uint8_t> pixels;           // n * h * w * c
+  std::vector<int64_t> labels;           // n
   std::vector<std::string> class_names;  // num_classes entries
 
   int64_t image_size() const { return int64_t(h) * w * c; }

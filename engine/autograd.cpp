@@ -14,7 +14,9 @@ thread_local std::vector<std::unique_ptr<Node>> t_tape;
 
 }  // namespace
 
-bool grad_enabled() { return t_grad_mode; }
+bool grad_enabled() {
+  return t_grad_mode;
+}
 
 bool should_record(std::initializer_list<const Tensor*> inputs) {
   if (!t_grad_mode) return false;
@@ -31,9 +33,13 @@ void record(std::unique_ptr<Node> node) {
   t_tape.push_back(std::move(node));
 }
 
-size_t tape_size() { return t_tape.size(); }
+size_t tape_size() {
+  return t_tape.size();
+}
 
-void clear_tape() { t_tape.clear(); }
+void clear_tape() {
+  t_tape.clear();
+}
 
 float* grad_accumulate_target(const Tensor& t) {
   TensorImpl& impl = t.impl();
@@ -72,8 +78,7 @@ void backward(const Tensor& loss) {
   std::unordered_map<TensorImpl*, size_t> last_use;
   for (size_t i = t_tape.size(); i-- > 0;)
     for (const Tensor& in : t_tape[i]->inputs)
-      if (in.defined() && in.impl().is_leaf && in.impl().grad_ready_hook)
-        last_use[&in.impl()] = i;
+      if (in.defined() && in.impl().is_leaf && in.impl().grad_ready_hook) last_use[&in.impl()] = i;
   std::vector<std::vector<TensorImpl*>> ready_after(t_tape.size());
   for (auto& kv : last_use) ready_after[kv.second].push_back(kv.first);
 
@@ -92,7 +97,11 @@ void backward(const Tensor& loss) {
   }
 }
 
-NoGradGuard::NoGradGuard() : previous_(t_grad_mode) { t_grad_mode = false; }
-NoGradGuard::~NoGradGuard() { t_grad_mode = previous_; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_mode) {
+  t_grad_mode = false;
+}
+NoGradGuard::~NoGradGuard() {
+  t_grad_mode = previous_;
+}
 
 }  // namespace osprey::autograd

@@ -32,7 +32,7 @@ template <typename... Parts>
 }  // namespace osprey
 
 // Checks an invariant of the caller's input; the message pieces are only built on failure.
-#define OSPREY_CHECK(cond, ...)              \
-  do {                                       \
+#define OSPREY_CHECK(cond, ...)               \
+  do {                                        \
     if (!(cond)) ::osprey::fail(__VA_ARGS__); \
   } while (0)

@@ -12,7 +12,9 @@ void check_f32_cpu(const Tensor& t, const char* op, const char* what) {
                " must be f32 on cpu, got ", dtype_name(t.dtype()), " on ", device_name(t.device()));
 }
 
-const float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+const float* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<float>() : nullptr;
+}
 
 class Conv2dNode : public autograd::Node {
  public:
@@ -58,8 +60,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
   check_f32_cpu(w, "conv2d", "weight");
   OSPREY_CHECK(x.ndim() == 4 && w.ndim() == 4, "conv2d: input ", shape_str(x.shape()),
                " and weight ", shape_str(w.shape()), " must both be 4-D (NHWC, KHWC)");
-  OSPREY_CHECK(w.dim(3) == x.dim(3), "conv2d: weight ", shape_str(w.shape()), " expects ",
-               w.dim(3), " input channels, input ", shape_str(x.shape()), " has ", x.dim(3));
+  OSPREY_CHECK(w.dim(3) == x.dim(3), "conv2d: weight ", shape_str(w.shape()), " expects ", w.dim(3),
+               " input channels, input ", shape_str(x.shape()), " has ", x.dim(3));
   OSPREY_CHECK(stride >= 1 && pad >= 0, "conv2d: bad stride ", stride, " or padding ", pad);
   if (bias.defined())
     OSPREY_CHECK(bias.numel() == w.dim(0), "conv2d: bias ", shape_str(bias.shape()), " for ",

@@ -33,8 +33,8 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float l
                "softmax_cross_entropy: logits must be f32 [N, classes], got ",
                shape_str(logits.shape()));
   OSPREY_CHECK(labels.dtype() == DType::i64 && labels.numel() == logits.dim(0),
-               "softmax_cross_entropy: need ", logits.dim(0), " int64 labels, got ",
-               labels.numel(), " of ", dtype_name(labels.dtype()));
+               "softmax_cross_entropy: need ", logits.dim(0), " int64 labels, got ", labels.numel(),
+               " of ", dtype_name(labels.dtype()));
   OSPREY_CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, "label_smoothing ",
                label_smoothing, " is not in [0, 1]");
   int n = int(logits.dim(0)), k = int(logits.dim(1));
@@ -43,8 +43,8 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float l
     OSPREY_CHECK(lab[i] >= 0 && lab[i] < k, "softmax_cross_entropy: label ", lab[i], " of sample ",
                  i, " is outside [0, ", k, ")");
   Tensor probs = Tensor::empty(logits.shape());
-  double loss = cpu::softmax_cross_entropy_forward(n, k, logits.data<float>(), lab,
-                                                   label_smoothing, probs.data<float>());
+  double loss = cpu::softmax_cross_entropy_forward(n, k, logits.data<float>(), lab, label_smoothing,
+                                                   probs.data<float>());
   Tensor out = Tensor::full({1}, float(loss));
   if (autograd::should_record({&logits})) {
     auto node = std::make_unique<SoftmaxCrossEntropyNode>(probs, labels, label_smoothing);

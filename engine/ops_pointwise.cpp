@@ -94,8 +94,8 @@ Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
   int64_t n = x.numel();
   Tensor y = Tensor::empty(x.shape());
   auto mask = std::make_shared<std::vector<uint8_t>>(size_t(n));
-  cpu::dropout_forward(n, p, rng.seed(), rng.reserve(uint64_t(n)), x.data<float>(),
-                       y.data<float>(), mask->data());
+  cpu::dropout_forward(n, p, rng.seed(), rng.reserve(uint64_t(n)), x.data<float>(), y.data<float>(),
+                       mask->data());
   if (autograd::should_record({&x}))
     record_unary("dropout", x, y, [n, p, mask](const float* dy, float* dx) {
       cpu::dropout_backward(n, p, mask->data(), dy, dx);
@@ -107,9 +107,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor y = x.view(shape);
   if (autograd::should_record({&x})) {
     int64_t n = x.numel();
-    record_unary("reshape", x, y, [n](const float* dy, float* dx) {
-      std::copy(dy, dy + n, dx);
-    });
+    record_unary("reshape", x, y, [n](const float* dy, float* dx) { std::copy(dy, dy + n, dx); });
   }
   return y;
 }

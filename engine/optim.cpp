@@ -16,9 +16,8 @@ class Sgd : public Optimizer {
   void step() override {
     cpu::sgd_step(store_.flat_size(), store_.flat_data().data<float>(),
                   store_.flat_grad().data<float>(),
-                  momentum_.defined() ? momentum_.data<float>() : nullptr, opts_.lr,
-                  opts_.momentum, opts_.dampening, opts_.weight_decay, opts_.nesterov,
-                  steps_ == 0);
+                  momentum_.defined() ? momentum_.data<float>() : nullptr, opts_.lr, opts_.momentum,
+                  opts_.dampening, opts_.weight_decay, opts_.nesterov, steps_ == 0);
     ++steps_;
   }
 
@@ -60,8 +59,8 @@ std::unique_ptr<Optimizer> make_optimizer(ParamStore& store, const OptimizerOpti
     return std::make_unique<Sgd>(store, opts);
   }
   if (opts.kind == "adam" || opts.kind == "adamw") {
-    OSPREY_CHECK(opts.beta1 >= 0 && opts.beta1 < 1 && opts.beta2 >= 0 && opts.beta2 < 1,
-                 opts.kind, ": betas must be in [0, 1)");
+    OSPREY_CHECK(opts.beta1 >= 0 && opts.beta1 < 1 && opts.beta2 >= 0 && opts.beta2 < 1, opts.kind,
+                 ": betas must be in [0, 1)");
     return std::make_unique<Adam>(store, opts, opts.kind == "adamw");
   }
   fail("unknown optimizer '", opts.kind, "' (valid: adam, adamw, sgd)");

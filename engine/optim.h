@@ -11,9 +11,9 @@ struct OptimizerOptions {
   std::string kind = "adam";  // adam | adamw | sgd
   float lr = 1e-3f;
   float weight_decay = 0.0f;
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;                       // adam, adamw
-  float momentum = 0.0f, dampening = 0.0f;                              // sgd
-  bool nesterov = false;                                                // sgd
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam, adamw
+  float momentum = 0.0f, dampening = 0.0f;          // sgd
+  bool nesterov = false;                            // sgd
 };
 
 class Optimizer {

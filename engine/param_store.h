@@ -21,7 +21,7 @@ struct Parameter {
   std::string name;
   Tensor value;  // a view into ParamStore::flat_data()
   TorchLayout layout = TorchLayout::same;
-  Shape input_chw;   // C, H, W of the flattened input, for linear_hwc_input
+  Shape input_chw;     // C, H, W of the flattened input, for linear_hwc_input
   int64_t offset = 0;  // in floats, into the flat buffers
 
   Shape torch_shape() const;

@@ -83,8 +83,8 @@ SafeTensorsFile SafeTensorsFile::read(const std::string& path) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "__metadata__") {
         for (auto m = it.value().begin(); m != it.value().end(); ++m)
-          f.metadata_[m.key()] = m.value().is_string() ? m.value().get<std::string>()
-                                                       : m.value().dump();
+          f.metadata_[m.key()] =
+              m.value().is_string() ? m.value().get<std::string>() : m.value().dump();
         continue;
       }
       const auto& v = it.value();
@@ -131,17 +131,24 @@ std::vector<float> SafeTensorsFile::floats(const std::string& name) const {
   std::vector<float> out(n);
   const uint8_t* p = e.bytes.data();
   for (size_t i = 0; i < n; ++i) {
-    if (e.dtype == "F32") out[i] = load<float>(p + 4 * i);
-    else if (e.dtype == "F64") out[i] = float(load<double>(p + 8 * i));
-    else if (e.dtype == "F16") out[i] = half_to_float(load<uint16_t>(p + 2 * i));
+    if (e.dtype == "F32")
+      out[i] = load<float>(p + 4 * i);
+    else if (e.dtype == "F64")
+      out[i] = float(load<double>(p + 8 * i));
+    else if (e.dtype == "F16")
+      out[i] = half_to_float(load<uint16_t>(p + 2 * i));
     else if (e.dtype == "BF16") {
       uint32_t bits = uint32_t(load<uint16_t>(p + 2 * i)) << 16;
       std::memcpy(&out[i], &bits, 4);
-    } else if (e.dtype == "I64") out[i] = float(load<int64_t>(p + 8 * i));
-    else if (e.dtype == "I32") out[i] = float(load<int32_t>(p + 4 * i));
-    else if (e.dtype == "U8") out[i] = float(p[i]);
-    else fail("safetensors file '", path_, "': tensor '", name, "' of dtype ", e.dtype,
-              " cannot be read as floats");
+    } else if (e.dtype == "I64")
+      out[i] = float(load<int64_t>(p + 8 * i));
+    else if (e.dtype == "I32")
+      out[i] = float(load<int32_t>(p + 4 * i));
+    else if (e.dtype == "U8")
+      out[i] = float(p[i]);
+    else
+      fail("safetensors file '", path_, "': tensor '", name, "' of dtype ", e.dtype,
+           " cannot be read as floats");
   }
   return out;
 }
@@ -151,11 +158,15 @@ std::vector<int64_t> SafeTensorsFile::ints(const std::string& name) const {
   size_t n = size_t(shape_numel(e.shape));
   std::vector<int64_t> out(n);
   for (size_t i = 0; i < n; ++i) {
-    if (e.dtype == "I64") out[i] = load<int64_t>(e.bytes.data() + 8 * i);
-    else if (e.dtype == "I32") out[i] = load<int32_t>(e.bytes.data() + 4 * i);
-    else if (e.dtype == "U8") out[i] = e.bytes[i];
-    else fail("safetensors file '", path_, "': tensor '", name, "' of dtype ", e.dtype,
-              " is not an integer tensor");
+    if (e.dtype == "I64")
+      out[i] = load<int64_t>(e.bytes.data() + 8 * i);
+    else if (e.dtype == "I32")
+      out[i] = load<int32_t>(e.bytes.data() + 4 * i);
+    else if (e.dtype == "U8")
+      out[i] = e.bytes[i];
+    else
+      fail("safetensors file '", path_, "': tensor '", name, "' of dtype ", e.dtype,
+           " is not an integer tensor");
   }
   return out;
 }
@@ -201,9 +212,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp." +
-                            std::to_string(::getpid())))
-                        .string();
+  std::string tmp =
+      (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   OSPREY_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
   size_t done = 0;

@@ -42,7 +42,8 @@ float LrSchedule::lr(int epoch, int64_t step_in_epoch) const {
     double end = total - 1.0;
     if (step <= warm_end)
       return float(cos_anneal(initial, base_lr_, warm_end > 0 ? step / warm_end : 1.0));
-    return float(cos_anneal(base_lr_, final_lr, std::min(1.0, (step - warm_end) / (end - warm_end))));
+    return float(
+        cos_anneal(base_lr_, final_lr, std::min(1.0, (step - warm_end) / (end - warm_end))));
   }
   return base_lr_;
 }

@@ -31,7 +31,9 @@ CpuBlockCache& cache() {
   return *c;
 }
 
-size_t rounded(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+size_t rounded(size_t bytes) {
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
 
 }  // namespace
 
@@ -62,6 +64,8 @@ Storage::~Storage() {
   c.free_blocks[bytes_].push_back(ptr_);
 }
 
-void release_cached_cpu_memory() { cache().release(); }
+void release_cached_cpu_memory() {
+  cache().release();
+}
 
 }  // namespace osprey

@@ -107,9 +107,9 @@ std::vector<float> Tensor::to_vector() const {
 }
 
 void Tensor::copy_from(const Tensor& src) const {
-  OSPREY_CHECK(src.numel() == numel() && src.dtype() == dtype(), "copy_from: ",
-               shape_str(src.shape()), " ", dtype_name(src.dtype()), " into ", shape_str(shape()),
-               " ", dtype_name(dtype()));
+  OSPREY_CHECK(src.numel() == numel() && src.dtype() == dtype(),
+               "copy_from: ", shape_str(src.shape()), " ", dtype_name(src.dtype()), " into ",
+               shape_str(shape()), " ", dtype_name(dtype()));
   std::memmove(raw(), src.raw(), nbytes());
 }
 
@@ -118,12 +118,20 @@ Tensor& Tensor::set_requires_grad(bool on) {
   return *this;
 }
 
-Tensor Tensor::grad() const { return Tensor(impl().grad); }
+Tensor Tensor::grad() const {
+  return Tensor(impl().grad);
+}
 
-void Tensor::set_grad(const Tensor& g) const { impl().grad = g.impl_ptr(); }
+void Tensor::set_grad(const Tensor& g) const {
+  impl().grad = g.impl_ptr();
+}
 
-void Tensor::zero_grad() const { impl().grad.reset(); }
+void Tensor::zero_grad() const {
+  impl().grad.reset();
+}
 
-void Tensor::backward() const { autograd::backward(*this); }
+void Tensor::backward() const {
+  autograd::backward(*this);
+}
 
 }  // namespace osprey

@@ -16,8 +16,8 @@ SimpleCnn::SimpleCnn(int in_channels, int height, int width, int num_classes, ui
   conv1_b_ = params_.add("conv1.bias", {32});
   conv2_w_ = params_.add("conv2.weight", {64, 3, 3, 32}, TorchLayout::conv_ohwi);
   conv2_b_ = params_.add("conv2.bias", {64});
-  fc1_w_ = params_.add("fc1.weight", {128, 64 * h2 * w2}, TorchLayout::linear_hwc_input,
-                       {64, h2, w2});
+  fc1_w_ =
+      params_.add("fc1.weight", {128, 64 * h2 * w2}, TorchLayout::linear_hwc_input, {64, h2, w2});
   fc1_b_ = params_.add("fc1.bias", {128});
   fc2_w_ = params_.add("fc2.weight", {num_classes, 128});
   fc2_b_ = params_.add("fc2.bias", {num_classes});
@@ -31,10 +31,10 @@ SimpleCnn::SimpleCnn(int in_channels, int height, int width, int num_classes, ui
 }
 
 Tensor SimpleCnn::forward(const Tensor& x) {
-  OSPREY_CHECK(x.ndim() == 4 && x.dim(1) == height_ && x.dim(2) == width_ &&
-                   x.dim(3) == in_channels_,
-               "simple_cnn built for ", height_, "x", width_, "x", in_channels_,
-               " (NHWC) inputs got a batch of shape ", shape_str(x.shape()));
+  OSPREY_CHECK(
+      x.ndim() == 4 && x.dim(1) == height_ && x.dim(2) == width_ && x.dim(3) == in_channels_,
+      "simple_cnn built for ", height_, "x", width_, "x", in_channels_,
+      " (NHWC) inputs got a batch of shape ", shape_str(x.shape()));
   Tensor h = ops::max_pool2d(ops::relu(ops::conv2d(x, conv1_w_, conv1_b_, 1, 1)), 2, 2);
   h = ops::max_pool2d(ops::relu(ops::conv2d(h, conv2_w_, conv2_b_, 1, 1)), 2, 2);
   h = ops::relu(ops::linear(ops::flatten(h), fc1_w_, fc1_b_));

@@ -2,6 +2,7 @@
 // message, and central finite differences in double precision.
 #pragma once
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -9,8 +10,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace osprey_test {
 
@@ -36,7 +35,8 @@ inline double max_rel_error(const std::vector<float>& got, const std::vector<dou
   const double base = std::max(floor * maxabs, 1e-30);
   double err = 0.0;
   for (size_t i = 0; i < want.size(); ++i) {
-    const double e = std::abs(static_cast<double>(got[i]) - want[i]) / std::max(std::abs(want[i]), base);
+    const double e =
+        std::abs(static_cast<double>(got[i]) - want[i]) / std::max(std::abs(want[i]), base);
     if (!(e <= err)) {  // also catches NaN
       err = std::isnan(e) ? INFINITY : e;
       if (worst) *worst = i;
@@ -51,9 +51,8 @@ inline void require_close(const std::vector<float>& got, const std::vector<doubl
   size_t worst = 0;
   const double err = max_rel_error(got, want, &worst);
   std::ostringstream msg;
-  msg << what << ": worst element " << worst << " got "
-      << (got.empty() ? 0.0 : got[worst]) << " want " << (want.empty() ? 0.0 : want[worst])
-      << " rel err " << err;
+  msg << what << ": worst element " << worst << " got " << (got.empty() ? 0.0 : got[worst])
+      << " want " << (want.empty() ? 0.0 : want[worst]) << " rel err " << err;
   INFO(msg.str());
   REQUIRE(err <= tol);
 }

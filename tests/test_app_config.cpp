@@ -1,7 +1,7 @@
 // Run configuration: files, overrides, type checks and the resolved JSON.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>

@@ -36,6 +36,35 @@ Tensor nchw_to_nhwc(const std::vector<float>& v, const Shape& s) {
   return t;
 }
 
+// Three optimizer steps from a reference file (param.*, input.i, labels.i, ref.loss.i, after.*).
+void require_optimizer_matches(const std::string& path, int channels, int hw, int classes,
+                               const OptimizerOptions& oo) {
+  SafeTensorsFile f = SafeTensorsFile::read(path);
+  models::SimpleCnn model(channels, hw, hw, classes);
+  for (const Parameter& p : model.params().params())
+    p.from_torch(f.floats("param." + p.name).data());
+  auto opt = make_optimizer(model.params(), oo);
+  for (int i = 0; i < 3; ++i) {
+    std::string s = std::to_string(i);
+    Tensor x = nchw_to_nhwc(f.floats("input." + s), f.shape("input." + s));
+    opt->zero_grad();
+    Tensor loss =
+        ops::softmax_cross_entropy(model.forward(x), Tensor::from_labels(f.ints("labels." + s)));
+    float ref_loss = f.floats("ref.loss." + s)[0];
+    REQUIRE(std::abs(loss.data<float>()[0] - ref_loss) / ref_loss < 1e-4);
+    loss.backward();
+    opt->step();
+  }
+  for (const Parameter& p : model.params().params()) {
+    std::vector<float> ours(size_t(p.value.numel()));
+    p.to_torch(ours.data());
+    std::vector<float> ref = f.floats("after." + p.name);
+    double rel = tools::relative_l2(ours.data(), ref.data(), ref.size());
+    INFO(path << ": " << p.name << " rel_l2 " << rel);
+    CHECK(rel < 1e-5);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("simple_cnn matches PyTorch on the shared golden file") {
@@ -57,29 +86,26 @@ TEST_CASE("verify fails when the model does not match the reference") {
 }
 
 TEST_CASE("three Adam steps of simple_cnn match torch.optim.Adam") {
-  SafeTensorsFile f = SafeTensorsFile::read(kGolden + "/simple_cnn_adam3.safetensors");
-  models::SimpleCnn model(1, 28, 28, 10);
-  for (const Parameter& p : model.params().params()) p.from_torch(f.floats("param." + p.name).data());
   OptimizerOptions oo;
   oo.kind = "adam";
   oo.lr = 1e-3f;
-  auto adam = make_optimizer(model.params(), oo);
-  for (int i = 0; i < 3; ++i) {
-    std::string s = std::to_string(i);
-    Tensor x = nchw_to_nhwc(f.floats("input." + s), f.shape("input." + s));
-    adam->zero_grad();
-    Tensor loss = ops::softmax_cross_entropy(model.forward(x), Tensor::from_labels(f.ints("labels." + s)));
-    float ref_loss = f.floats("ref.loss." + s)[0];
-    REQUIRE(std::abs(loss.data<float>()[0] - ref_loss) / ref_loss < 1e-4);
-    loss.backward();
-    adam->step();
-  }
-  for (const Parameter& p : model.params().params()) {
-    std::vector<float> ours(size_t(p.value.numel()));
-    p.to_torch(ours.data());
-    std::vector<float> ref = f.floats("after." + p.name);
-    double rel = tools::relative_l2(ours.data(), ref.data(), ref.size());
-    INFO(p.name << " rel_l2 " << rel);
-    CHECK(rel < 1e-5);
-  }
+  require_optimizer_matches(kGolden + "/simple_cnn_adam3.safetensors", 1, 28, 10, oo);
+}
+
+TEST_CASE("three SGD Nesterov steps with weight decay match torch.optim.SGD") {
+  OptimizerOptions oo;
+  oo.kind = "sgd";
+  oo.lr = 0.05f;
+  oo.momentum = 0.9f;
+  oo.nesterov = true;
+  oo.weight_decay = 5e-4f;
+  require_optimizer_matches(kExtra + "/simple_cnn_sgd_nesterov3.safetensors", 2, 8, 5, oo);
+}
+
+TEST_CASE("three AdamW steps match torch.optim.AdamW") {
+  OptimizerOptions oo;
+  oo.kind = "adamw";
+  oo.lr = 1e-3f;
+  oo.weight_decay = 0.01f;
+  require_optimizer_matches(kExtra + "/simple_cnn_adamw3.safetensors", 2, 8, 5, oo);
 }

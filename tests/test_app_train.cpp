@@ -1,7 +1,7 @@
 // End to end: `osprey train`'s loop on a small learnable IDX dataset that the test writes.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>

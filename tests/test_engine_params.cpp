@@ -20,8 +20,7 @@ TEST_CASE("parameters are 64-byte aligned views into one flat buffer") {
   REQUIRE(c.data<float>() == base + 32);
   for (const Tensor& t : {a, b, c}) {
     REQUIRE(reinterpret_cast<uintptr_t>(t.data<float>()) % 64 == 0);
-    REQUIRE(t.grad().data<float>() ==
-            store.flat_grad().data<float>() + (t.data<float>() - base));
+    REQUIRE(t.grad().data<float>() == store.flat_grad().data<float>() + (t.data<float>() - base));
   }
   b.grad().data<float>()[3] = 5.0f;
   store.zero_grad();

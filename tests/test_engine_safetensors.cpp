@@ -1,7 +1,7 @@
 // safetensors: round trip, metadata, and clear errors on damaged files.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>

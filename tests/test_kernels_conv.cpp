@@ -11,14 +11,19 @@ namespace {
 
 Conv2dShape make(int n, int h, int w, int c, int k, int kh, int kw, int stride, int pad) {
   Conv2dShape s;
-  s.n = n, s.h = h, s.w = w, s.c = c, s.k = k, s.kh = kh, s.kw = kw, s.stride = stride,
-  s.pad = pad;
+  s.n = n, s.h = h, s.w = w, s.c = c, s.k = k, s.kh = kh, s.kw = kw, s.stride = stride, s.pad = pad;
   return s;
 }
 
-size_t x_size(const Conv2dShape& s) { return size_t(s.n) * s.h * s.w * s.c; }
-size_t w_size(const Conv2dShape& s) { return size_t(s.k) * s.kh * s.kw * s.c; }
-size_t y_size(const Conv2dShape& s) { return size_t(s.n) * s.oh() * s.ow() * s.k; }
+size_t x_size(const Conv2dShape& s) {
+  return size_t(s.n) * s.h * s.w * s.c;
+}
+size_t w_size(const Conv2dShape& s) {
+  return size_t(s.k) * s.kh * s.kw * s.c;
+}
+size_t y_size(const Conv2dShape& s) {
+  return size_t(s.n) * s.oh() * s.ow() * s.k;
+}
 
 // Direct convolution: every output sums over its window, skipping taps in the padding.
 std::vector<double> ref_forward(const Conv2dShape& s, const std::vector<double>& x,
@@ -44,9 +49,9 @@ std::vector<double> ref_forward(const Conv2dShape& s, const std::vector<double>&
 }
 
 // Analytic gradients by the same direct loops, for shapes too large for finite differences.
-void ref_backward(const Conv2dShape& s, const std::vector<double>& x,
-                  const std::vector<double>& w, const std::vector<double>& dy,
-                  std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) {
+void ref_backward(const Conv2dShape& s, const std::vector<double>& x, const std::vector<double>& w,
+                  const std::vector<double>& dy, std::vector<double>& dx, std::vector<double>& dw,
+                  std::vector<double>& db) {
   const int oh = s.oh(), ow = s.ow();
   dx.assign(x_size(s), 0.0), dw.assign(w_size(s), 0.0), db.assign(s.k, 0.0);
   for (int n = 0; n < s.n; ++n)
@@ -130,9 +135,8 @@ TEST_CASE("conv2d backward agrees with finite differences of the float kernel", 
   const auto x = random_floats(x_size(s), 7), w = random_floats(w_size(s), 8);
   const auto r = to_double(random_floats(y_size(s), 9));
   std::vector<float> dx(x_size(s)), dw(w_size(s), 0.0f);
-  osprey::cpu::conv2d_backward(s, x.data(), w.data(),
-                               std::vector<float>(r.begin(), r.end()).data(), dx.data(),
-                               dw.data(), nullptr);
+  osprey::cpu::conv2d_backward(s, x.data(), w.data(), std::vector<float>(r.begin(), r.end()).data(),
+                               dx.data(), dw.data(), nullptr);
   auto xd = to_double(x);
   std::vector<float> xf(x), y(y_size(s));
   auto loss = [&] {
@@ -147,8 +151,8 @@ TEST_CASE("conv2d backward agrees with finite differences of the float kernel", 
 
 TEST_CASE("conv2d backward accumulates dw and db and skips null outputs", "[conv]") {
   // Covers the direct (few channels), im2col and 1x1 paths.
-  for (const Conv2dShape& s :
-       {make(3, 5, 7, 3, 5, 3, 3, 2, 1), make(2, 5, 7, 5, 3, 3, 3, 2, 1), make(3, 5, 7, 5, 3, 1, 1, 1, 0)}) {
+  for (const Conv2dShape& s : {make(3, 5, 7, 3, 5, 3, 3, 2, 1), make(2, 5, 7, 5, 3, 3, 3, 2, 1),
+                               make(3, 5, 7, 5, 3, 1, 1, 1, 0)}) {
     const auto x = random_floats(x_size(s), 11), w = random_floats(w_size(s), 12);
     const auto dy = random_floats(y_size(s), 13);
     std::vector<float> dx(x_size(s)), dw(w_size(s), 0.0f), db(s.k, 0.0f);

@@ -68,7 +68,8 @@ TEST_CASE("dropout: p = 0 is the identity and p = 1 drops everything", "[element
   REQUIRE(std::count(dx.begin(), dx.end(), 0.0f) == n);
 }
 
-TEST_CASE("dropout mask is deterministic, offset-addressable and keeps about 1 - p", "[elementwise]") {
+TEST_CASE("dropout mask is deterministic, offset-addressable and keeps about 1 - p",
+          "[elementwise]") {
   const int64_t n = 1 << 20;
   const float p = 0.3f;
   const auto x = random_floats(n, 6);

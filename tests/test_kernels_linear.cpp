@@ -50,9 +50,9 @@ TEST_CASE("sgemm matches a reference for every transpose and leading dimension",
           }
         osprey::cpu::sgemm(ta, tb, m, n, k, 1.5f, a.data(), lda, b.data(), ldb, beta, c.data(),
                            ldc);
-        require_close(c, want, 1e-5, "sgemm ta=" + std::to_string(ta) +
-                                         " tb=" + std::to_string(tb) +
-                                         " beta=" + std::to_string(beta));
+        require_close(c, want, 1e-5,
+                      "sgemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                          " beta=" + std::to_string(beta));
       }
 }
 
@@ -76,10 +76,9 @@ TEST_CASE("linear forward matches the reference", "[linear]") {
       osprey::cpu::linear_forward(d.n, d.in, d.out, x.data(), w.data(),
                                   with_bias ? b.data() : nullptr, y.data());
       const auto bd = to_double(b);
-      require_close(y,
-                    ref_linear(d.n, d.in, d.out, to_double(x), to_double(w),
-                               with_bias ? &bd : nullptr),
-                    1e-5, "linear " + std::to_string(d.n) + "x" + std::to_string(d.in));
+      require_close(
+          y, ref_linear(d.n, d.in, d.out, to_double(x), to_double(w), with_bias ? &bd : nullptr),
+          1e-5, "linear " + std::to_string(d.n) + "x" + std::to_string(d.in));
     }
   }
 }

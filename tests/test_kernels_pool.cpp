@@ -15,8 +15,12 @@ Pool2dShape make(int n, int h, int w, int c, int kh, int kw, int stride, int pad
   return s;
 }
 
-size_t in_size(const Pool2dShape& s) { return size_t(s.n) * s.h * s.w * s.c; }
-size_t out_size(const Pool2dShape& s) { return size_t(s.n) * s.oh() * s.ow() * s.c; }
+size_t in_size(const Pool2dShape& s) {
+  return size_t(s.n) * s.h * s.w * s.c;
+}
+size_t out_size(const Pool2dShape& s) {
+  return size_t(s.n) * s.oh() * s.ow() * s.c;
+}
 
 // Scans each window in (row, column) order with a strict '>', skipping padded taps.
 void ref_pool(const Pool2dShape& s, const std::vector<double>& x, std::vector<double>& y,
@@ -45,8 +49,8 @@ void ref_pool(const Pool2dShape& s, const std::vector<double>& x, std::vector<do
 // batch 1 and 3, and odd sizes.
 const std::vector<Pool2dShape>& cases() {
   static const std::vector<Pool2dShape> all = {
-      make(1, 5, 7, 1, 2, 2, 2, 0), make(3, 5, 7, 3, 3, 3, 2, 1), make(2, 7, 5, 5, 3, 2, 1, 1),
-      make(1, 6, 6, 2, 2, 2, 2, 1), make(1, 5, 7, 3, 3, 3, 3, 0), make(3, 7, 7, 4, 2, 2, 3, 0),
+      make(1, 5, 7, 1, 2, 2, 2, 0),   make(3, 5, 7, 3, 3, 3, 2, 1), make(2, 7, 5, 5, 3, 2, 1, 1),
+      make(1, 6, 6, 2, 2, 2, 2, 1),   make(1, 5, 7, 3, 3, 3, 3, 0), make(3, 7, 7, 4, 2, 2, 3, 0),
       make(2, 28, 28, 32, 2, 2, 2, 0)};
   return all;
 }

@@ -12,8 +12,10 @@ namespace osprey::tools {
 nlohmann::json bench_train(const BenchTrainOptions& o) {
   OSPREY_CHECK(o.device == "cpu", "bench: device '", o.device,
                "' is not available in this build (valid: cpu)");
-  OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype, "' is not supported on cpu (valid: f32)");
-  OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0, "bench: batch and steps must be >= 1");
+  OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype,
+               "' is not supported on cpu (valid: f32)");
+  OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
+               "bench: batch and steps must be >= 1");
   int threads = cpu::set_num_threads(o.threads);
   models::ModelSpec spec;
   spec.name = o.model;

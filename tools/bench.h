@@ -1,9 +1,8 @@
 // `osprey bench train`: times training steps (forward, loss, backward, optimizer) on synthetic
 // data after a warm-up, and prints one JSON line.
 #pragma once
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace osprey::tools {
 

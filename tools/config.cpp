@@ -18,20 +18,30 @@ struct Field {
 
 template <typename T>
 const char* type_name() {
-  if constexpr (std::is_same_v<T, bool>) return "a boolean";
-  else if constexpr (std::is_integral_v<T>) return "an integer";
-  else if constexpr (std::is_floating_point_v<T>) return "a number";
-  else if constexpr (std::is_same_v<T, std::string>) return "a string";
-  else return "a list of numbers";
+  if constexpr (std::is_same_v<T, bool>)
+    return "a boolean";
+  else if constexpr (std::is_integral_v<T>)
+    return "an integer";
+  else if constexpr (std::is_floating_point_v<T>)
+    return "a number";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return "a string";
+  else
+    return "a list of numbers";
 }
 
 template <typename T>
 bool type_ok(const json& v) {
-  if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
-  else if constexpr (std::is_unsigned_v<T>) return v.is_number_unsigned();
-  else if constexpr (std::is_integral_v<T>) return v.is_number_integer();
-  else if constexpr (std::is_floating_point_v<T>) return v.is_number();
-  else if constexpr (std::is_same_v<T, std::string>) return v.is_string();
+  if constexpr (std::is_same_v<T, bool>)
+    return v.is_boolean();
+  else if constexpr (std::is_unsigned_v<T>)
+    return v.is_number_unsigned();
+  else if constexpr (std::is_integral_v<T>)
+    return v.is_number_integer();
+  else if constexpr (std::is_floating_point_v<T>)
+    return v.is_number();
+  else if constexpr (std::is_same_v<T, std::string>)
+    return v.is_string();
   else {
     if (!v.is_array()) return false;
     for (const auto& e : v)
@@ -43,8 +53,7 @@ bool type_ok(const json& v) {
 template <typename T>
 Field field(T TrainConfig::*member) {
   return Field{[member](TrainConfig& c, const json& v, const std::string& where) {
-                 if (!type_ok<T>(v))
-                   fail(where, ": '", v.dump(), "' is not ", type_name<T>());
+                 if (!type_ok<T>(v)) fail(where, ": '", v.dump(), "' is not ", type_name<T>());
                  c.*member = v.get<T>();
                },
                [member](const TrainConfig& c) { return json(c.*member); }};
@@ -125,8 +134,7 @@ TrainConfig load_config_file(const std::string& path) {
 
 void apply_override(TrainConfig& cfg, const std::string& assignment) {
   auto eq = assignment.find('=');
-  OSPREY_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment,
-               "': expected key=value");
+  OSPREY_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key=value");
   std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;
@@ -146,8 +154,8 @@ std::vector<std::string> config_keys() {
 }
 
 void validate(const TrainConfig& c) {
-  OSPREY_CHECK(!c.name.empty() && c.name.find('/') == std::string::npos,
-               "config: name '", c.name, "' must be non-empty and contain no '/'");
+  OSPREY_CHECK(!c.name.empty() && c.name.find('/') == std::string::npos, "config: name '", c.name,
+               "' must be non-empty and contain no '/'");
   OSPREY_CHECK(c.epochs >= 1, "config: epochs must be >= 1, got ", c.epochs);
   OSPREY_CHECK(c.batch_size >= 1 && c.eval_batch_size >= 1, "config: batch sizes must be >= 1");
   OSPREY_CHECK(c.lr > 0, "config: lr must be > 0, got ", c.lr);

@@ -3,10 +3,9 @@
 // list of valid keys in error messages, and the resolved JSON written beside the metrics.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace osprey::tools {
 

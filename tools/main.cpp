@@ -35,8 +35,9 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "osprey 0.1.0");
 
   auto* train = app.add_subcommand(
-      "train", "Train a model. With no options: simple_cnn on Fashion-MNIST (Adam 1e-3, batch "
-               "128, 10 epochs). Writes runs/<name>/{config.json,metrics.jsonl,last.safetensors}.");
+      "train",
+      "Train a model. With no options: simple_cnn on Fashion-MNIST (Adam 1e-3, batch "
+      "128, 10 epochs). Writes runs/<name>/{config.json,metrics.jsonl,last.safetensors}.");
   std::string config_path;
   std::vector<std::string> sets;
   train->add_option("--config", config_path, "JSON config file (keys below); defaults otherwise")
@@ -45,12 +46,15 @@ int run(int argc, char** argv) {
   train->footer(keys_help());
 
   auto* verify = app.add_subcommand(
-      "verify", "Compare the engine against a PyTorch reference: PREFIX.params.safetensors (a "
-                "state_dict) and PREFIX.ref.safetensors. Exit 0 only when every quantity is "
-                "within tolerance.");
+      "verify",
+      "Compare the engine against a PyTorch reference: PREFIX.params.safetensors (a "
+      "state_dict) and PREFIX.ref.safetensors. Exit 0 only when every quantity is "
+      "within tolerance.");
   std::string prefix;
   tools::VerifyOptions vo;
-  verify->add_option("prefix", prefix, "Reference prefix, e.g. ../shared/golden/simple_cnn_c1_k10_b4_28")
+  verify
+      ->add_option("prefix", prefix,
+                   "Reference prefix, e.g. ../shared/golden/simple_cnn_c1_k10_b4_28")
       ->required();
   verify->add_option("--model", vo.model, "Model name (default: the reference's metadata)");
   verify->add_option("--classes", vo.classes, "Class count (default: metadata)");
@@ -82,8 +86,8 @@ int run(int argc, char** argv) {
   }
 
   if (*train) {
-    tools::TrainConfig cfg = config_path.empty() ? tools::TrainConfig{}
-                                                 : tools::load_config_file(config_path);
+    tools::TrainConfig cfg =
+        config_path.empty() ? tools::TrainConfig{} : tools::load_config_file(config_path);
     for (const auto& s : sets) tools::apply_override(cfg, s);
     tools::run_train(cfg);
     return 0;

@@ -18,8 +18,8 @@ void ProgressBar::update(int64_t done, const std::string& suffix) {
   int filled = int(kWidth * done / total_);
   std::string bar(size_t(filled), '#');
   bar.append(size_t(kWidth - filled), '.');
-  std::fprintf(stderr, "\r%s [%s] %lld/%lld %s\033[K", label_.c_str(), bar.c_str(),
-               (long long)done, (long long)total_, suffix.c_str());
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld %s\033[K", label_.c_str(), bar.c_str(), (long long)done,
+               (long long)total_, suffix.c_str());
   std::fflush(stderr);
 }
 

@@ -96,11 +96,11 @@ double run_train(const TrainConfig& cfg) {
   std::string metrics_path = (run_dir / "metrics.jsonl").string();
   fs::remove(metrics_path);
 
-  std::printf("osprey train: %s on %s (%d train / %d test images %dx%dx%d, %d classes), "
-              "%lld parameters, %d threads\n",
-              model->name().c_str(), cfg.dataset.c_str(), train_set.n, test_set.n, train_set.h,
-              train_set.w, train_set.c, spec.num_classes,
-              (long long)model->params().num_elements(), threads);
+  std::printf(
+      "osprey train: %s on %s (%d train / %d test images %dx%dx%d, %d classes), "
+      "%lld parameters, %d threads\n",
+      model->name().c_str(), cfg.dataset.c_str(), train_set.n, test_set.n, train_set.h, train_set.w,
+      train_set.c, spec.num_classes, (long long)model->params().num_elements(), threads);
   std::fflush(stdout);
 
   double accuracy = 0.0;
@@ -140,15 +140,15 @@ double run_train(const TrainConfig& cfg) {
     accuracy = ev.accuracy();
     double train_loss = seen ? loss_sum / double(seen) : 0.0;
     double images_per_s = double(seen) / train_seconds;
-    std::printf("epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  %.0f images/s  "
-                "%.1f s\n",
-                epoch + 1, cfg.epochs, train_loss, ev.loss, 100.0 * accuracy, images_per_s,
-                seconds);
+    std::printf(
+        "epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  %.0f images/s  "
+        "%.1f s\n",
+        epoch + 1, cfg.epochs, train_loss, ev.loss, 100.0 * accuracy, images_per_s, seconds);
     std::fflush(stdout);
-    nlohmann::json m = {{"epoch", epoch + 1},        {"train_loss", train_loss},
-                        {"test_loss", ev.loss},      {"test_acc", accuracy},
+    nlohmann::json m = {{"epoch", epoch + 1},         {"train_loss", train_loss},
+                        {"test_loss", ev.loss},       {"test_acc", accuracy},
                         {"test_samples", ev.samples}, {"images_per_s", images_per_s},
-                        {"seconds", seconds},        {"lr", optimizer->lr()}};
+                        {"seconds", seconds},         {"lr", optimizer->lr()}};
     append_line(metrics_path, m.dump());
     SafeTensorsWriter w;
     add_torch_state_dict(model->params(), w);

@@ -47,8 +47,8 @@ std::vector<float> nhwc_to_nchw(const Tensor& t) {
   return out;
 }
 
-VerifyRow compare(const std::string& what, const float* ours, size_t n,
-                  const SafeTensorsFile& ref, const std::string& key, double tol) {
+VerifyRow compare(const std::string& what, const float* ours, size_t n, const SafeTensorsFile& ref,
+                  const std::string& key, double tol) {
   std::vector<float> r = ref.floats(key);
   OSPREY_CHECK(r.size() == n, "reference '", ref.path(), "': '", key, "' has ", r.size(),
                " values, the model produced ", n);
@@ -125,12 +125,13 @@ VerifyReport run_verify(const VerifyOptions& opts) {
                                 "ref.train_logits", kOutputTol));
   report.rows.push_back(compare("loss", loss.data<float>(), 1, ref, "ref.loss", kOutputTol));
   std::vector<float> gx = nhwc_to_nchw(x.grad());
-  report.rows.push_back(compare("grad_input", gx.data(), gx.size(), ref, "ref.grad_input", kGradTol));
+  report.rows.push_back(
+      compare("grad_input", gx.data(), gx.size(), ref, "ref.grad_input", kGradTol));
   for (const Parameter& p : model->params().params()) {
     std::vector<float> g(size_t(p.value.numel()));
     p.grad_to_torch(g.data());
-    report.rows.push_back(compare("grad." + p.name, g.data(), g.size(), ref, "grad." + p.name,
-                                  kGradTol));
+    report.rows.push_back(
+        compare("grad." + p.name, g.data(), g.size(), ref, "grad." + p.name, kGradTol));
   }
   return report;
 }

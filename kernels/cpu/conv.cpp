@@ -32,14 +32,20 @@ float* scratch(int64_t floats, int slot = 0) {
 
 // Few input channels (RGB or grey stems): a GEMM with an inner dimension of KH*KW*C <= 36
 // mostly packs and unpacks, so these convolutions run as direct loops over the output row.
-bool use_direct(const Conv2dShape& s) { return s.c <= 4; }
+bool use_direct(const Conv2dShape& s) {
+  return s.c <= 4;
+}
+
+// Below this many floats of work a parallel region's fork/join costs more than it saves (and
+// much more when the cores are shared with other processes).
+constexpr int64_t kParallelMin = 1 << 15;
 
 struct Geometry {
   int oh, ow;
-  int64_t patch;      // KH * KW * C: one im2col row
-  int64_t img_rows;   // OH * OW
-  int64_t img_in;     // H * W * C
-  bool pointwise;     // 1x1, stride 1, no padding: x already is the im2col matrix
+  int64_t patch;     // KH * KW * C: one im2col row
+  int64_t img_rows;  // OH * OW
+  int64_t img_in;    // H * W * C
+  bool pointwise;    // 1x1, stride 1, no padding: x already is the im2col matrix
 };
 
 Geometry geometry(const Conv2dShape& s) {
@@ -70,7 +76,7 @@ inline void column_span(const Conv2dShape& s, int iw0, int& j_lo, int& j_hi) {
 void im2col(const Conv2dShape& s, const Geometry& g, const float* x, int images, float* col) {
   const int c = s.c;
   const int64_t run = static_cast<int64_t>(s.kw) * c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (images * g.img_rows * g.patch > kParallelMin)
   for (int64_t r = 0; r < static_cast<int64_t>(images) * g.oh; ++r) {
     const int img = static_cast<int>(r / g.oh), oh = static_cast<int>(r % g.oh);
     const float* xi = x + img * g.img_in;
@@ -101,7 +107,7 @@ void im2col(const Conv2dShape& s, const Geometry& g, const float* x, int images,
 void col2im(const Conv2dShape& s, const Geometry& g, const float* dcol, int images, float* dx) {
   const int c = s.c;
   const int64_t run = static_cast<int64_t>(s.kw) * c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (images * g.img_rows * g.patch > kParallelMin)
   for (int img = 0; img < images; ++img) {
     float* xi = dx + img * g.img_in;
     std::memset(xi, 0, g.img_in * sizeof(float));
@@ -116,8 +122,7 @@ void col2im(const Conv2dShape& s, const Geometry& g, const float* dcol, int imag
           if (ih < 0 || ih >= s.h) continue;
           float* d = xi + (static_cast<int64_t>(ih) * s.w + iw0) * c;
           const float* sr = src + i * run;
-          for (int64_t t = static_cast<int64_t>(j_lo) * c; t < static_cast<int64_t>(j_hi) * c;
-               ++t)
+          for (int64_t t = static_cast<int64_t>(j_lo) * c; t < static_cast<int64_t>(j_hi) * c; ++t)
             d[t] += sr[t];
         }
       }
@@ -181,7 +186,7 @@ void direct_forward(const Conv2dShape& s, const Geometry& g, const float* x, con
   float* wt = scratch(g.patch * s.k, 1);
   for (int k = 0; k < s.k; ++k)
     for (int64_t t = 0; t < g.patch; ++t) wt[t * s.k + k] = w[k * g.patch + t];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.n * g.img_rows * g.patch * s.k > kParallelMin)
   for (int64_t r = 0; r < static_cast<int64_t>(s.n) * g.oh; ++r) {
     const int img = static_cast<int>(r / g.oh), oh = static_cast<int>(r % g.oh);
     direct_forward_row(s, x + img * g.img_in, wt, bias, oh, g.ow, y + r * g.ow * s.k);
@@ -193,7 +198,7 @@ void direct_forward(const Conv2dShape& s, const Geometry& g, const float* x, con
 void direct_backward_params(const Conv2dShape& s, const Geometry& g, const float* x,
                             const float* dy, float* dw, float* db) {
   const int64_t nw = g.patch * s.k;
-#pragma omp parallel
+#pragma omp parallel if (s.n * g.img_rows * nw > kParallelMin)
   {
     thread_local std::vector<double> total;
     thread_local std::vector<float> row;
@@ -222,7 +227,7 @@ void direct_backward_params(const Conv2dShape& s, const Geometry& g, const float
 // db[k] += sum over rows of dy[row][k], with per-thread double partials (see gemm.cpp).
 void add_column_sums(int64_t rows, int cols, const float* a, float* out) {
   if (rows <= 0 || cols <= 0) return;
-#pragma omp parallel if (rows * cols > (1 << 15))
+#pragma omp parallel if (rows * cols > kParallelMin)
   {
     thread_local std::vector<double> local;
     local.assign(cols, 0.0);
@@ -258,7 +263,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   float beta = 0.0f;
   if (bias) {
     // The GEMM accumulates onto the bias (beta = 1) instead of a separate bias pass afterwards.
-#pragma omp parallel for schedule(static) if (rows * s.k > (1 << 15))
+#pragma omp parallel for schedule(static) if (rows * s.k > kParallelMin)
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(y + r * s.k, bias, static_cast<size_t>(s.k) * sizeof(float));
     beta = 1.0f;

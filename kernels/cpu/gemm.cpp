@@ -58,7 +58,7 @@ void linear_forward(int n, int in, int out, const float* x, const float* w, cons
   float beta = 0.0f;
   if (bias) {
     // Seeding y with the bias and letting the GEMM accumulate (beta = 1) saves a second pass.
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(n) * out > (1 << 15))
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(n) * out > (1 << 15))
     for (int i = 0; i < n; ++i) {
       float* row = y + static_cast<int64_t>(i) * out;
       for (int j = 0; j < out; ++j) row[j] = bias[j];

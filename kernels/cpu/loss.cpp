@@ -4,8 +4,8 @@
 
 namespace osprey::cpu {
 
-double softmax_cross_entropy_forward(int n, int classes, const float* logits,
-                                     const int64_t* labels, float label_smoothing, float* probs) {
+double softmax_cross_entropy_forward(int n, int classes, const float* logits, const int64_t* labels,
+                                     float label_smoothing, float* probs) {
   if (n <= 0 || classes <= 0) return 0.0;
   const double eps = label_smoothing;
   double total = 0.0;
@@ -41,7 +41,7 @@ void softmax_cross_entropy_backward(int n, int classes, const float* probs, cons
   const float g = dloss / static_cast<float>(n);
   const float off = label_smoothing / static_cast<float>(classes);
   const float on = 1.0f - label_smoothing + off;
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(n) * classes > (1 << 14))
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(n) * classes > (1 << 14))
   for (int i = 0; i < n; ++i) {
     const float* p = probs + static_cast<int64_t>(i) * classes;
     float* d = dlogits + static_cast<int64_t>(i) * classes;

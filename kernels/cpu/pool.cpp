@@ -16,8 +16,8 @@ namespace {
 
 // One output row. A pixel's channels are contiguous in NHWC, so each window position updates
 // all C running maxima in one branch-free, vectorizable loop.
-OSPREY_CLONES void pool_row(const Pool2dShape& s, const float* xi, int oh, int ow_count,
-                            float* y, int32_t* am) {
+OSPREY_CLONES void pool_row(const Pool2dShape& s, const float* xi, int oh, int ow_count, float* y,
+                            int32_t* am) {
   const int c = s.c;
   const int h0 = oh * s.stride - s.pad;
   const int i_lo = std::max(h0, 0), i_hi = std::min(h0 + s.kh, s.h);

@@ -12,6 +12,8 @@ int set_num_threads(int n) {
   return n;
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  return omp_get_max_threads();
+}
 
 }  // namespace osprey::cpu

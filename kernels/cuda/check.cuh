@@ -9,8 +9,8 @@
 namespace osprey::cuda {
 inline void check(cudaError_t err, const char* call, const char* file, int line) {
   if (err != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorString(err) + " in " +
-                             call + " at " + file + ":" + std::to_string(line));
+    throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorString(err) + " in " + call +
+                             " at " + file + ":" + std::to_string(line));
 }
 }  // namespace osprey::cuda
 

@@ -1,8 +1,8 @@
 // Elementwise CUDA kernels over device pointers; same semantics as kernels/cpu/elementwise.h.
 #pragma once
-#include <cstdint>
-
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 namespace osprey::cuda {
 

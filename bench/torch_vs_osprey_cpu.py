@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Times simple_cnn training steps (forward, cross-entropy, backward, Adam) on synthetic data in
+PyTorch and in `osprey bench train`, with the same batch, thread count and step count, and
+prints both figures and their ratio as JSON lines. Run with Debian's /usr/bin/python3 (torch).
+
+usage: bench/torch_vs_osprey_cpu.py [--osprey build/osprey] [--batch 64] [--threads 2]
+                                    [--steps 50] [--warmup 5] [--repeats 3]
+Repeats alternate the two engines and report the median of each, so both see the same machine
+conditions.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import time
+
+import torch
+import torch.nn as nn
+
+
+class SimpleCNN(nn.Module):  # as in shared/golden/make_golden.py
+    def __init__(self, cin, classes, hw):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * (hw // 4) * (hw // 4), 128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+def torch_images_per_s(batch, steps, warmup, size=28, channels=1, classes=10):
+    model = SimpleCNN(channels, classes, size)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, channels, size, size)
+    y = torch.randint(0, classes, (batch,))
+
+    def step():
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def osprey_images_per_s(binary, batch, threads, steps, warmup):
+    out = subprocess.run([binary, "bench", "train", "--model", "simple_cnn", "--batch", str(batch),
+                          "--threads", str(threads), "--steps", str(steps), "--warmup",
+                          str(warmup)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["images_per_s"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--osprey", default="build/osprey")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    ours, theirs = [], []
+    for _ in range(a.repeats):
+        theirs.append(torch_images_per_s(a.batch, a.steps, a.warmup))
+        ours.append(osprey_images_per_s(a.osprey, a.batch, a.threads, a.steps, a.warmup))
+    o, t = statistics.median(ours), statistics.median(theirs)
+    print(json.dumps({"engine": "pytorch", "version": torch.__version__, "model": "simple_cnn",
+                      "batch": a.batch, "threads": a.threads, "images_per_s": round(t, 1),
+                      "runs": [round(v, 1) for v in theirs]}))
+    print(json.dumps({"engine": "osprey", "model": "simple_cnn", "batch": a.batch,
+                      "threads": a.threads, "images_per_s": round(o, 1),
+                      "runs": [round(v, 1) for v in ours]}))
+    print(json.dumps({"osprey_over_pytorch": round(o / t, 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@
 #include <random>
 #include <utility>
 
+#include "data/augment.h"
 #include "engine/error.h"
 
 namespace osprey::data {
@@ -52,14 +53,22 @@ inline float normalized(uint8_t v, float mean, float std) {
 
 void normalize_into(const Dataset& ds, const int64_t* indices, int count, const Normalize& norm,
                     float* out) {
-  check_normalize(norm, ds.c, "normalize_into");
+  normalize_into(ds, indices, count, norm, ds.c, out);
+}
+
+void normalize_into(const Dataset& ds, const int64_t* indices, int count, const Normalize& norm,
+                    int channels, float* out) {
+  OSPREY_CHECK(channels == ds.c || (ds.c == 1 && channels == 3), "normalize_into: cannot turn ",
+               ds.c, " channel(s) of dataset '", ds.name, "' into ", channels,
+               " (only grayscale -> 3 is supported)");
+  check_normalize(norm, channels, "normalize_into");
   const int64_t isz = ds.image_size();
   OSPREY_CHECK(int64_t(ds.pixels.size()) == int64_t(ds.n) * isz, "normalize_into: dataset '",
                ds.name, "' has ", ds.pixels.size(), " pixel bytes, expected ", ds.n, " * ", isz);
   for (int i = 0; i < count; ++i)
     OSPREY_CHECK(indices[i] >= 0 && indices[i] < ds.n, "normalize_into: index ", indices[i],
                  " at position ", i, " is outside dataset '", ds.name, "' of ", ds.n, " images");
-  const int c = ds.c;
+  const int c = channels;
   auto mean_of = [&](int ch) {
     return norm.mean.empty() ? 0.0f : norm.mean[norm.mean.size() == 1 ? 0 : ch];
   };
@@ -81,11 +90,17 @@ void normalize_into(const Dataset& ds, const int64_t* indices, int count, const 
   // Small batches stay on the calling thread: the loader's worker runs beside the training
   // step's own OpenMP team, and a second team for ~50k values costs more than it saves.
   const bool parallel = int64_t(count) * isz >= (int64_t(1) << 20);
+  const int64_t osz = isz / ds.c * c;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int i = 0; i < count; ++i) {
     const uint8_t* src = pixels + indices[i] * isz;
-    float* dst = out + int64_t(i) * isz;
-    if (use_lut) {
+    float* dst = out + int64_t(i) * osz;
+    if (c != ds.c) {  // grayscale replicated: one source byte per output pixel
+      for (int64_t p = 0; p < isz; ++p)
+        for (int ch = 0; ch < c; ++ch)
+          dst[p * c + ch] =
+              use_lut ? lut[ch * 256 + src[p]] : normalized(src[p], mean_of(ch), std_of(ch));
+    } else if (use_lut) {
       if (c == 1) {
         for (int64_t p = 0; p < isz; ++p) dst[p] = lut[src[p]];
       } else {
@@ -126,7 +141,26 @@ BatchLoader::BatchLoader(const Dataset& ds, LoaderOptions opts) : ds_(ds), opts_
                " pixel bytes, expected ", ds_.n, " x ", ds_.h, " x ", ds_.w, " x ", ds_.c);
   OSPREY_CHECK(int64_t(ds_.labels.size()) == ds_.n, "BatchLoader: dataset '", ds_.name, "' has ",
                ds_.labels.size(), " labels for ", ds_.n, " images");
-  check_normalize(opts_.normalize, ds_.c, "BatchLoader");
+  channels_ = opts_.channels == 0 ? ds_.c : opts_.channels;
+  OSPREY_CHECK(channels_ == ds_.c || (ds_.c == 1 && channels_ == 3), "BatchLoader: channels ",
+               opts_.channels, " asked for dataset '", ds_.name, "' of ", ds_.c,
+               " channel(s); give 0 (the dataset's) or 3 for a grayscale dataset");
+  shape_ = {ds_.h, ds_.w, channels_};
+  if (opts_.augment) {
+    pipeline_ = opts_.augment;
+    if (!opts_.normalize.mean.empty() || !opts_.normalize.std.empty()) {
+      check_normalize(opts_.normalize, channels_, "BatchLoader");
+      OSPREY_CHECK(!pipeline_->has_normalize(),
+                   "BatchLoader: mean/std are given twice, in LoaderOptions::normalize and in the "
+                   "augmentation pipeline's normalize; keep one");
+      pipeline_ = std::make_shared<const AugmentPipeline>(
+          pipeline_->with_normalize(opts_.normalize.mean, opts_.normalize.std));
+    }
+    // An empty dataset has no image size to check; it never produces a batch either.
+    if (ds_.n > 0) shape_ = pipeline_->output_shape(shape_);
+  } else {
+    check_normalize(opts_.normalize, channels_, "BatchLoader");
+  }
 
   const int64_t n = ds_.n, w = opts_.world, b = opts_.batch_size;
   if (opts_.drop_last) {
@@ -159,6 +193,7 @@ void BatchLoader::start_epoch(int epoch) {
   ready_ = false;
   error_ = nullptr;
   if (opts_.shuffle) epoch_order(ds_.n, true, opts_.seed, epoch, order_);
+  epoch_ = epoch;
   started_ = true;
   next_batch_ = 0;
   if (batches_ > 0) {
@@ -225,12 +260,12 @@ void BatchLoader::fill(int64_t batch, Batch& out) {
     batch_idx_[size_t(i)] = order_[size_t(pos % n)];
   }
   out.n = count;
-  out.h = ds_.h;
-  out.w = ds_.w;
-  out.c = ds_.c;
+  out.h = shape_.h;
+  out.w = shape_.w;
+  out.c = shape_.c;
   out.valid = valid;
   // resize keeps capacity, so after the first two batches no allocation happens here.
-  out.images.resize(size_t(int64_t(count) * ds_.image_size()));
+  out.images.resize(size_t(int64_t(count) * shape_.h * shape_.w * shape_.c));
   out.labels.resize(size_t(count));
   out.indices.assign(batch_idx_.begin(), batch_idx_.begin() + count);
   for (int i = 0; i < count; ++i) {
@@ -240,7 +275,11 @@ void BatchLoader::fill(int64_t batch, Batch& out) {
                  "' sample ", idx, " has label ", label, " outside [0, ", ds_.num_classes, ")");
     out.labels[size_t(i)] = label;
   }
-  normalize_into(ds_, batch_idx_.data(), count, opts_.normalize, out.images.data());
+  if (pipeline_)
+    augment_batch(*pipeline_, ds_, batch_idx_.data(), count, opts_.seed, epoch_, channels_,
+                  out.images.data(), opts_.augment_threads);
+  else
+    normalize_into(ds_, batch_idx_.data(), count, opts_.normalize, channels_, out.images.data());
 }
 
 }  // namespace osprey::data

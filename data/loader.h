@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -11,6 +12,8 @@
 #include "data/dataset.h"
 
 namespace osprey::data {
+
+class AugmentPipeline;  // data/augment.h
 
 // Per channel: value = (pixel / 255 - mean) / std. Empty vectors mean just pixel / 255; a single
 // entry applies to every channel.
@@ -35,11 +38,26 @@ struct LoaderOptions {
   bool drop_last = false;
   int rank = 0, world = 1;
   Normalize normalize;
+  // Training augmentation (data/augment.h), run on the loader thread, parallel over the batch
+  // with OpenMP; null means normalize only. Batches then have the pipeline's output size. A
+  // pipeline without a final normalize gets `normalize` appended; a pipeline that has one
+  // requires `normalize` to be empty (mean/std given twice is an error, not a double normalize).
+  // Draws depend only on (seed, epoch, dataset index): see AugmentPipeline.
+  std::shared_ptr<const AugmentPipeline> augment;
+  // Channels of the batches: 0 keeps the dataset's; 3 replicates a grayscale dataset to RGB.
+  int channels = 0;
+  // OpenMP threads for augmentation, 0 = OpenMP's default. The training step runs its own team
+  // at the same time, so a share of the cores avoids oversubscription.
+  int augment_threads = 0;
 };
 
 // Writes count images, dataset indices[0..count), normalized, to out (count * image_size floats).
 void normalize_into(const Dataset& ds, const int64_t* indices, int count, const Normalize& norm,
                     float* out);
+// The same with `channels` output channels: ds.c, or 3 for a grayscale dataset (replicated). norm
+// then has 0, 1 or `channels` entries.
+void normalize_into(const Dataset& ds, const int64_t* indices, int count, const Normalize& norm,
+                    int channels, float* out);
 
 // The epoch order of all N samples: identity without shuffle, otherwise a Fisher-Yates
 // permutation driven by std::mt19937_64 seeded from (seed, epoch). Only the engine's output is
@@ -70,6 +88,8 @@ class BatchLoader {
 
   int64_t batches_per_epoch() const { return batches_; }
   int64_t samples_per_epoch() const { return samples_; }  // this rank's, padding included
+  // The h, w, c of every batch's images (the augmentation's output size when there is one).
+  ImageShape image_shape() const { return shape_; }
 
  private:
   void worker_loop();
@@ -77,6 +97,10 @@ class BatchLoader {
 
   const Dataset& ds_;
   LoaderOptions opts_;
+  std::shared_ptr<const AugmentPipeline> pipeline_;  // opts_.augment, normalize appended if needed
+  int channels_ = 0;                                 // the batches' channels before augmentation
+  ImageShape shape_;
+  int epoch_ = 0;        // of the epoch being delivered (augmentation draws depend on it)
   int64_t samples_ = 0;  // this rank's samples per epoch, after padding or dropping
   int64_t batches_ = 0;
   std::vector<int64_t> order_;      // the epoch order of the whole dataset

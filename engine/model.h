@@ -2,6 +2,7 @@
 // ParamStore, and a train/eval mode. Concrete models live in models/.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "engine/param_store.h"
 #include "engine/rng.h"
@@ -18,6 +19,9 @@ class Model {
   // x [N,H,W,C] f32 -> logits [N,classes].
   virtual Tensor forward(const Tensor& x) = 0;
   virtual std::string name() const = 0;
+  // Name prefixes of the final classifier, which fine-tuning replaces when the class count
+  // differs from the pretrained model's.
+  virtual std::vector<std::string> classifier_prefixes() const = 0;
 
   ParamStore& params() { return params_; }
   const ParamStore& params() const { return params_; }
@@ -26,6 +30,7 @@ class Model {
   bool training() const { return training_; }
   // Dropout draws from this stream; reseeding it makes masks reproducible.
   Rng& rng() { return rng_; }
+  const Rng& rng() const { return rng_; }
 
  protected:
   Model() = default;

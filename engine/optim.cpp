@@ -20,6 +20,10 @@ class Sgd : public Optimizer {
                   opts_.dampening, opts_.weight_decay, opts_.nesterov, steps_ == 0);
     ++steps_;
   }
+  std::vector<std::pair<std::string, Tensor>> state() const override {
+    if (!momentum_.defined()) return {};
+    return {{"momentum_buffer", momentum_}};
+  }
 
  private:
   Tensor momentum_;
@@ -37,6 +41,9 @@ class Adam : public Optimizer {
     cpu::adam_step(store_.flat_size(), store_.flat_data().data<float>(),
                    store_.flat_grad().data<float>(), m_.data<float>(), v_.data<float>(), opts_.lr,
                    opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay, decoupled_, steps_);
+  }
+  std::vector<std::pair<std::string, Tensor>> state() const override {
+    return {{"exp_avg", m_}, {"exp_avg_sq", v_}};
   }
 
  private:

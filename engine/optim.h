@@ -2,6 +2,8 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/param_store.h"
 
@@ -26,6 +28,11 @@ class Optimizer {
   void set_lr(float lr) { opts_.lr = lr; }
   int64_t steps() const { return steps_; }
   const OptimizerOptions& options() const { return opts_; }
+
+  // Per-parameter state as flat buffers laid out like ParamStore::flat_data(), by PyTorch's
+  // slot names (exp_avg, exp_avg_sq, momentum_buffer), for checkpoints.
+  virtual std::vector<std::pair<std::string, Tensor>> state() const = 0;
+  void set_steps(int64_t steps) { steps_ = steps; }
 
  protected:
   ParamStore& store_;

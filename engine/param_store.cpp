@@ -33,6 +33,13 @@ void for_each_torch_index(const Parameter& p, Fn fn) {
               fn(o * H * W * C + (y * W + x) * C + c, o * C * H * W + (c * H + y) * W + x);
       break;
     }
+    case TorchLayout::depthwise_hwc: {
+      int64_t KH = s[0], KW = s[1], C = s[2];
+      for (int64_t y = 0; y < KH; ++y)
+        for (int64_t x = 0; x < KW; ++x)
+          for (int64_t c = 0; c < C; ++c) fn((y * KW + x) * C + c, (c * KH + y) * KW + x);
+      break;
+    }
   }
 }
 
@@ -41,30 +48,27 @@ void for_each_torch_index(const Parameter& p, Fn fn) {
 Shape Parameter::torch_shape() const {
   const Shape& s = value.shape();
   if (layout == TorchLayout::conv_ohwi) return {s[0], s[3], s[1], s[2]};
+  if (layout == TorchLayout::depthwise_hwc) return {s[2], 1, s[0], s[1]};
   return s;
 }
 
-void Parameter::to_torch(float* out) const {
-  const float* v = value.data<float>();
-  for_each_torch_index(*this, [&](int64_t ours, int64_t torch) { out[torch] = v[ours]; });
+void Parameter::to_torch(const float* ours, float* out) const {
+  for_each_torch_index(*this, [&](int64_t o, int64_t t) { out[t] = ours[o]; });
 }
 
-void Parameter::from_torch(const float* in) const {
-  float* v = value.data<float>();
-  for_each_torch_index(*this, [&](int64_t ours, int64_t torch) { v[ours] = in[torch]; });
-}
-
-void Parameter::grad_to_torch(float* out) const {
-  const float* g = value.grad().data<float>();
-  for_each_torch_index(*this, [&](int64_t ours, int64_t torch) { out[torch] = g[ours]; });
+void Parameter::from_torch(const float* in, float* ours) const {
+  for_each_torch_index(*this, [&](int64_t o, int64_t t) { ours[o] = in[t]; });
 }
 
 Tensor ParamStore::add(const std::string& name, const Shape& shape, TorchLayout layout,
                        const Shape& input_chw) {
   OSPREY_CHECK(!finalized(), "ParamStore: cannot add '", name, "' after finalize()");
-  OSPREY_CHECK(find(name) == nullptr, "ParamStore: duplicate parameter name '", name, "'");
+  OSPREY_CHECK(find(name) == nullptr && find_buffer(name) == nullptr,
+               "ParamStore: duplicate parameter name '", name, "'");
   if (layout == TorchLayout::conv_ohwi)
     OSPREY_CHECK(shape.size() == 4, "ParamStore: conv weight '", name, "' must be 4-D");
+  if (layout == TorchLayout::depthwise_hwc)
+    OSPREY_CHECK(shape.size() == 3, "ParamStore: depthwise weight '", name, "' must be 3-D");
   if (layout == TorchLayout::linear_hwc_input)
     OSPREY_CHECK(shape.size() == 2 && input_chw.size() == 3 && shape_numel(input_chw) == shape[1],
                  "ParamStore: '", name, "' input C,H,W ", shape_str(input_chw),
@@ -97,6 +101,19 @@ void ParamStore::finalize() {
 const Parameter* ParamStore::find(const std::string& name) const {
   for (const Parameter& p : params_)
     if (p.name == name) return &p;
+  return nullptr;
+}
+
+Tensor ParamStore::add_buffer(const std::string& name, const Shape& shape, DType dtype) {
+  OSPREY_CHECK(find(name) == nullptr && find_buffer(name) == nullptr,
+               "ParamStore: duplicate buffer name '", name, "'");
+  buffers_.push_back(Buffer{name, Tensor::zeros(shape, dtype)});
+  return buffers_.back().value;
+}
+
+const Buffer* ParamStore::find_buffer(const std::string& name) const {
+  for (const Buffer& b : buffers_)
+    if (b.name == name) return &b;
   return nullptr;
 }
 

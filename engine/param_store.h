@@ -15,6 +15,7 @@ enum class TorchLayout {
   same,              // identical (biases, linear weights on an unflattened input)
   conv_ohwi,         // ours [K][KH][KW][C], PyTorch's [K][C][KH][KW]
   linear_hwc_input,  // ours [out][H*W*C] (NHWC flatten), PyTorch's [out][C*H*W]
+  depthwise_hwc,     // ours [KH][KW][C], PyTorch's [C][1][KH][KW]
 };
 
 struct Parameter {
@@ -26,10 +27,19 @@ struct Parameter {
 
   Shape torch_shape() const;
   // Copies to / from PyTorch's layout (a buffer of value.numel() floats).
-  void to_torch(float* out) const;
-  void from_torch(const float* in) const;
-  // The same conversion for this parameter's gradient.
-  void grad_to_torch(float* out) const;
+  void to_torch(float* out) const { to_torch(value.data<float>(), out); }
+  void from_torch(const float* in) const { from_torch(in, value.data<float>()); }
+  void grad_to_torch(float* out) const { to_torch(value.grad().data<float>(), out); }
+  // The same conversion for any tensor laid out like this parameter (optimizer state).
+  void to_torch(const float* ours, float* out) const;
+  void from_torch(const float* in, float* ours) const;
+};
+
+// Named state that is not trained (BatchNorm running statistics, num_batches_tracked): saved
+// and loaded with the parameters, never touched by the optimizer.
+struct Buffer {
+  std::string name;
+  Tensor value;
 };
 
 class ParamStore {
@@ -45,8 +55,13 @@ class ParamStore {
   void finalize();
   bool finalized() const { return flat_data_.defined(); }
 
+  // Declares a buffer; usable at once (zero-filled).
+  Tensor add_buffer(const std::string& name, const Shape& shape, DType dtype = DType::f32);
+
   const std::vector<Parameter>& params() const { return params_; }
+  const std::vector<Buffer>& buffers() const { return buffers_; }
   const Parameter* find(const std::string& name) const;
+  const Buffer* find_buffer(const std::string& name) const;
   int64_t flat_size() const { return flat_size_; }
   int64_t num_elements() const;  // sum of parameter sizes, without alignment gaps
   Tensor flat_data() const { return flat_data_; }
@@ -58,6 +73,7 @@ class ParamStore {
 
  private:
   std::vector<Parameter> params_;
+  std::vector<Buffer> buffers_;
   int64_t flat_size_ = 0;
   Tensor flat_data_, flat_grad_;
 };

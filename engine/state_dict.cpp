@@ -1,8 +1,22 @@
 #include "engine/state_dict.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace osprey {
+namespace {
+
+void copy_buffer(const Buffer& b, const SafeTensorsFile& file) {
+  if (b.value.dtype() == DType::i64) {
+    std::vector<int64_t> v = file.ints(b.name);
+    std::copy(v.begin(), v.end(), b.value.data<int64_t>());
+  } else {
+    std::vector<float> v = file.floats(b.name);
+    std::copy(v.begin(), v.end(), b.value.data<float>());
+  }
+}
+
+}  // namespace
 
 void load_torch_state_dict(const ParamStore& store, const SafeTensorsFile& file, bool strict) {
   for (const Parameter& p : store.params()) {
@@ -13,15 +27,56 @@ void load_torch_state_dict(const ParamStore& store, const SafeTensorsFile& file,
                  "' has shape ", shape_str(file.shape(p.name)), " but the model expects ",
                  shape_str(want));
   }
+  for (const Buffer& b : store.buffers()) {
+    OSPREY_CHECK(file.has(b.name), "state_dict '", file.path(), "' has no tensor '", b.name,
+                 "' that the model needs");
+    OSPREY_CHECK(shape_numel(file.shape(b.name)) == b.value.numel(), "state_dict '", file.path(),
+                 "': '", b.name, "' has shape ", shape_str(file.shape(b.name)),
+                 " but the model expects ", shape_str(b.value.shape()));
+  }
   if (strict) {
     std::string unknown;
     for (const std::string& name : file.names())
-      if (!store.find(name)) unknown += (unknown.empty() ? "" : ", ") + name;
+      if (!store.find(name) && !store.find_buffer(name))
+        unknown += (unknown.empty() ? "" : ", ") + name;
     OSPREY_CHECK(unknown.empty(), "state_dict '", file.path(),
                  "' has tensors the model does not have: ", unknown);
   }
   // Only after every check passed: a failed load leaves the model untouched.
   for (const Parameter& p : store.params()) p.from_torch(file.floats(p.name).data());
+  for (const Buffer& b : store.buffers()) copy_buffer(b, file);
+}
+
+std::vector<std::string> load_pretrained_state_dict(const ParamStore& store,
+                                                    const SafeTensorsFile& file,
+                                                    const std::vector<std::string>& replaceable) {
+  auto is_replaceable = [&](const std::string& name) {
+    for (const std::string& prefix : replaceable)
+      if (name.rfind(prefix, 0) == 0) return true;
+    return false;
+  };
+  std::vector<std::string> fresh;
+  auto plan = [&](const std::string& name, const Shape& want) {
+    OSPREY_CHECK(file.has(name), "pretrained state_dict '", file.path(), "' has no tensor '", name,
+                 "'");
+    if (shape_numel(file.shape(name)) == shape_numel(want) &&
+        file.shape(name).size() == want.size())
+      return true;
+    OSPREY_CHECK(is_replaceable(name), "pretrained state_dict '", file.path(), "': '", name,
+                 "' has shape ", shape_str(file.shape(name)), " but the model expects ",
+                 shape_str(want));
+    fresh.push_back(name);
+    return false;
+  };
+  std::vector<const Parameter*> load_params;
+  std::vector<const Buffer*> load_buffers;
+  for (const Parameter& p : store.params())
+    if (plan(p.name, p.torch_shape())) load_params.push_back(&p);
+  for (const Buffer& b : store.buffers())
+    if (plan(b.name, b.value.shape())) load_buffers.push_back(&b);
+  for (const Parameter* p : load_params) p->from_torch(file.floats(p->name).data());
+  for (const Buffer* b : load_buffers) copy_buffer(*b, file);
+  return fresh;
 }
 
 void add_torch_state_dict(const ParamStore& store, SafeTensorsWriter& writer,
@@ -31,6 +86,12 @@ void add_torch_state_dict(const ParamStore& store, SafeTensorsWriter& writer,
     buf.resize(size_t(p.value.numel()));
     p.to_torch(buf.data());
     writer.add_f32(prefix + p.name, p.torch_shape(), buf.data());
+  }
+  for (const Buffer& b : store.buffers()) {
+    if (b.value.dtype() == DType::i64)
+      writer.add_i64(prefix + b.name, b.value.shape(), b.value.data<int64_t>());
+    else
+      writer.add_f32(prefix + b.name, b.value.shape(), b.value.data<float>());
   }
 }
 

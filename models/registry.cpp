@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 
+#include "models/mobilenet_v2.h"
 #include "models/simple_cnn.h"
 
 namespace osprey::models {
@@ -16,6 +17,16 @@ const std::map<std::string, Factory>& factories() {
        [](const ModelSpec& s) {
          return std::make_unique<SimpleCnn>(s.in_channels, s.height, s.width, s.num_classes,
                                             s.seed);
+       }},
+      {"mobilenet_v2",
+       [](const ModelSpec& s) {
+         return std::make_unique<MobileNetV2>(s.num_classes, s.width_mult, false, s.in_channels,
+                                              s.dropout, s.seed);
+       }},
+      {"mobilenet_v2_cifar",
+       [](const ModelSpec& s) {
+         return std::make_unique<MobileNetV2>(s.num_classes, s.width_mult, true, s.in_channels,
+                                              s.dropout, s.seed);
        }},
   };
   return f;

@@ -14,7 +14,7 @@ struct ModelSpec {
   int height = 28, width = 28;
   int num_classes = 10;
   float width_mult = 1.0f;  // models with a width multiplier
-  float dropout = 0.0f;     // models with a classifier dropout
+  float dropout = 0.2f;     // models with a classifier dropout (simple_cnn has none)
   uint64_t seed = 0;        // initialisation
 };
 

@@ -11,6 +11,7 @@ class SimpleCnn : public Model {
   SimpleCnn(int in_channels, int height, int width, int num_classes, uint64_t seed = 0);
   Tensor forward(const Tensor& x) override;
   std::string name() const override { return "simple_cnn"; }
+  std::vector<std::string> classifier_prefixes() const override { return {"fc2."}; }
 
  private:
   int in_channels_, height_, width_;

@@ -74,16 +74,20 @@ void ref_backward(const Conv2dShape& s, const std::vector<double>& x, const std:
         }
 }
 
-// Odd sizes, batch 1 and 3, strides 1-3, padding 0-2, square and non-square kernels, the
-// 1x1 fast path, and windows that lie entirely in the padding.
+// Odd sizes, batch 1 and 3, strides 1-3, padding 0-2, square and non-square kernels, and
+// windows that lie entirely in the padding. The kernel picks its path by shape, and these reach
+// each one: direct loops (most), direct dx (C = 16, stride 1), 1x1 GEMM (C = 5, 1x1 s1 p0) and
+// im2col + GEMM (KH*KW*C > 1152: C = 130).
 const std::vector<Conv2dShape>& cases() {
   static const std::vector<Conv2dShape> all = {
-      make(1, 5, 7, 1, 4, 3, 3, 1, 1), make(3, 5, 7, 3, 5, 3, 3, 2, 1),
-      make(1, 5, 7, 5, 3, 1, 1, 1, 0), make(3, 5, 7, 3, 2, 1, 1, 2, 0),
-      make(2, 7, 5, 3, 4, 5, 3, 1, 2), make(1, 6, 5, 2, 3, 5, 3, 2, 2),
-      make(3, 4, 4, 5, 3, 3, 3, 1, 0), make(1, 5, 7, 3, 2, 3, 3, 3, 2),
-      make(1, 3, 3, 1, 2, 1, 1, 2, 2), make(1, 2, 3, 2, 2, 3, 3, 1, 1),
-      make(3, 5, 7, 1, 3, 1, 1, 1, 0)};
+      make(1, 5, 7, 1, 4, 3, 3, 1, 1),  make(3, 5, 7, 3, 5, 3, 3, 2, 1),
+      make(1, 5, 7, 5, 3, 1, 1, 1, 0),  make(3, 5, 7, 3, 2, 1, 1, 2, 0),
+      make(2, 7, 5, 3, 4, 5, 3, 1, 2),  make(1, 6, 5, 2, 3, 5, 3, 2, 2),
+      make(3, 4, 4, 5, 3, 3, 3, 1, 0),  make(1, 5, 7, 3, 2, 3, 3, 3, 2),
+      make(1, 3, 3, 1, 2, 1, 1, 2, 2),  make(1, 2, 3, 2, 2, 3, 3, 1, 1),
+      make(3, 5, 7, 1, 3, 1, 1, 1, 0),  make(2, 5, 7, 16, 3, 3, 3, 1, 1),
+      make(1, 6, 5, 16, 2, 5, 3, 1, 2), make(1, 3, 4, 130, 2, 3, 3, 2, 1),
+      make(1, 3, 4, 130, 2, 3, 3, 1, 1)};
   return all;
 }
 
@@ -150,9 +154,10 @@ TEST_CASE("conv2d backward agrees with finite differences of the float kernel", 
 }
 
 TEST_CASE("conv2d backward accumulates dw and db and skips null outputs", "[conv]") {
-  // Covers the direct (few channels), im2col and 1x1 paths.
-  for (const Conv2dShape& s : {make(3, 5, 7, 3, 5, 3, 3, 2, 1), make(2, 5, 7, 5, 3, 3, 3, 2, 1),
-                               make(3, 5, 7, 5, 3, 1, 1, 1, 0)}) {
+  // Covers the direct, direct-dx, 1x1 and im2col paths.
+  for (const Conv2dShape& s :
+       {make(3, 5, 7, 3, 5, 3, 3, 2, 1), make(2, 5, 7, 16, 3, 3, 3, 1, 1),
+        make(3, 5, 7, 5, 3, 1, 1, 1, 0), make(1, 3, 4, 130, 2, 3, 3, 1, 1)}) {
     const auto x = random_floats(x_size(s), 11), w = random_floats(w_size(s), 12);
     const auto dy = random_floats(y_size(s), 13);
     std::vector<float> dx(x_size(s)), dw(w_size(s), 0.0f), db(s.k, 0.0f);
@@ -183,10 +188,10 @@ TEST_CASE("conv2d backward accumulates dw and db and skips null outputs", "[conv
 }
 
 TEST_CASE("conv2d splits a large batch into chunks without changing the result", "[conv]") {
-  // One image's im2col is ~10.6 MB here, so a 32 MB scratch holds 3 of the 4 images: two
-  // chunks of different sizes. Each output sums 1152 products, so float rounding of
-  // outputs that nearly cancel needs a looser bound than the small cases.
-  const Conv2dShape s = make(4, 48, 48, 128, 2, 3, 3, 1, 1);
+  // A 3x3 patch of 160 channels takes the im2col path; one image's im2col is ~13 MB, so a 32 MB
+  // scratch holds 2 of the 3 images: two chunks of different sizes. Each output sums 1440
+  // products, so outputs that nearly cancel need a looser bound than the small cases.
+  const Conv2dShape s = make(3, 48, 48, 160, 2, 3, 3, 1, 1);
   const auto x = random_floats(x_size(s), 21), w = random_floats(w_size(s), 22);
   const auto b = random_floats(s.k, 23), dy = random_floats(y_size(s), 24);
   std::vector<float> y(y_size(s), NAN);
@@ -201,6 +206,32 @@ TEST_CASE("conv2d splits a large batch into chunks without changing the result",
   require_close(dx, rdx, 1e-4, "chunked dx");
   require_close(dw, rdw, 1e-4, "chunked dw");
   require_close(db, rdb, 1e-4, "chunked db");
+}
+
+TEST_CASE("conv2d direct kernels: every channel tier and pixel remainder", "[conv]") {
+  // Output channel counts that leave blocks of 64, 32, 16 and a scalar tail, rows whose width is
+  // not a multiple of the pixel tile, kernel rows (KW*C taps) that are not a multiple of the tap
+  // tile, and the direct dx kernel with several channel widths.
+  uint32_t seed = 40;
+  for (const Conv2dShape& s :
+       {make(2, 6, 9, 8, 117, 3, 3, 1, 1), make(1, 5, 13, 32, 45, 3, 3, 1, 1),
+        make(2, 7, 7, 24, 64, 3, 3, 1, 0), make(1, 5, 7, 16, 16, 5, 3, 1, 2),
+        make(1, 9, 11, 40, 7, 3, 3, 2, 1), make(2, 5, 7, 5, 17, 3, 3, 1, 1),
+        make(3, 7, 6, 1, 33, 3, 3, 1, 1)}) {
+    const auto x = random_floats(x_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto b = random_floats(s.k, seed++), dy = random_floats(y_size(s), seed++);
+    const auto xd = to_double(x), wd = to_double(w), bd = to_double(b);
+    std::vector<float> y(y_size(s), NAN);
+    osprey::cpu::conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
+    require_close(y, ref_forward(s, xd, wd, &bd), 1e-5, name(s) + " forward");
+    std::vector<float> dx(x_size(s), NAN), dw(w_size(s), 0.0f), db(s.k, 0.0f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    std::vector<double> rdx, rdw, rdb;
+    ref_backward(s, xd, wd, to_double(dy), rdx, rdw, rdb);
+    require_close(dx, rdx, 1e-5, name(s) + " dx");
+    require_close(dw, rdw, 1e-5, name(s) + " dw");
+    require_close(db, rdb, 1e-5, name(s) + " db");
+  }
 }
 
 TEST_CASE("conv2d reference backward agrees with finite differences", "[conv]") {

@@ -1,4 +1,5 @@
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cpu/pool.h"
@@ -49,9 +50,9 @@ void ref_pool(const Pool2dShape& s, const std::vector<double>& x, std::vector<do
 // batch 1 and 3, and odd sizes.
 const std::vector<Pool2dShape>& cases() {
   static const std::vector<Pool2dShape> all = {
-      make(1, 5, 7, 1, 2, 2, 2, 0),   make(3, 5, 7, 3, 3, 3, 2, 1), make(2, 7, 5, 5, 3, 2, 1, 1),
-      make(1, 6, 6, 2, 2, 2, 2, 1),   make(1, 5, 7, 3, 3, 3, 3, 0), make(3, 7, 7, 4, 2, 2, 3, 0),
-      make(2, 28, 28, 32, 2, 2, 2, 0)};
+      make(1, 5, 7, 1, 2, 2, 2, 0), make(3, 5, 7, 3, 3, 3, 2, 1),   make(2, 7, 5, 5, 3, 2, 1, 1),
+      make(1, 6, 6, 2, 2, 2, 2, 1), make(1, 5, 7, 3, 3, 3, 3, 0),   make(3, 7, 7, 4, 2, 2, 3, 0),
+      make(3, 5, 7, 2, 2, 3, 2, 1), make(2, 28, 28, 32, 2, 2, 2, 0)};
   return all;
 }
 
@@ -132,4 +133,34 @@ TEST_CASE("maxpool backward overwrites dx and sums overlapping windows", "[pool]
   std::vector<float> want(12, 0.0f);
   want[5] = 3.5f;
   REQUIRE(dx == want);
+}
+
+TEST_CASE("global average pooling forward and backward", "[pool]") {
+  for (auto [n, hw, c] : {std::tuple{1, 1, 3}, std::tuple{3, 7, 5}, std::tuple{2, 49, 1280}}) {
+    const auto x = random_floats(size_t(n) * hw * c, 70), r = random_floats(size_t(n) * c, 71);
+    std::vector<float> y(size_t(n) * c, NAN), dx(x.size(), NAN);
+    osprey::cpu::global_avg_pool_forward(n, hw, c, x.data(), y.data());
+    osprey::cpu::global_avg_pool_backward(n, hw, c, r.data(), dx.data());
+    auto xd = to_double(x);
+    const auto rd = to_double(r);
+    std::vector<double> want(size_t(n) * c);
+    auto forward = [&] {
+      std::fill(want.begin(), want.end(), 0.0);
+      for (int i = 0; i < n; ++i)
+        for (int p = 0; p < hw; ++p)
+          for (int ch = 0; ch < c; ++ch)
+            want[size_t(i) * c + ch] += xd[(size_t(i) * hw + p) * c + ch] / hw;
+      return dot(want, rd);
+    };
+    forward();
+    const std::string tag = "gap n" + std::to_string(n) + " hw" + std::to_string(hw);
+    require_close(y, want, 1e-6, tag + " forward");
+    if (x.size() < 2000) {
+      require_close(dx, numeric_grad(forward, xd, 1e-3), 1e-6, tag + " dx");
+    } else {  // too big for differences: every pixel gets its image's dy / hw
+      std::vector<double> spread(x.size());
+      for (size_t e = 0; e < x.size(); ++e) spread[e] = rd[e / (size_t(hw) * c) * c + e % c] / hw;
+      require_close(dx, spread, 1e-6, tag + " dx");
+    }
+  }
 }

@@ -26,6 +26,8 @@ const char* type_name() {
     return "a number";
   else if constexpr (std::is_same_v<T, std::string>)
     return "a string";
+  else if constexpr (std::is_same_v<T, json>)
+    return "null, a preset name or a list of transforms";
   else
     return "a list of numbers";
 }
@@ -42,6 +44,8 @@ bool type_ok(const json& v) {
     return v.is_number();
   else if constexpr (std::is_same_v<T, std::string>)
     return v.is_string();
+  else if constexpr (std::is_same_v<T, json>)
+    return v.is_null() || v.is_string() || v.is_array();
   else {
     if (!v.is_array()) return false;
     for (const auto& e : v)
@@ -65,6 +69,11 @@ const std::map<std::string, Field>& fields() {
       {"model", field(&TrainConfig::model)},
       {"dataset", field(&TrainConfig::dataset)},
       {"data_dir", field(&TrainConfig::data_dir)},
+      {"test_fraction", field(&TrainConfig::test_fraction)},
+      {"image_size", field(&TrainConfig::image_size)},
+      {"channels", field(&TrainConfig::channels)},
+      {"augment", field(&TrainConfig::augment)},
+      {"augment_threads", field(&TrainConfig::augment_threads)},
       {"limit_train", field(&TrainConfig::limit_train)},
       {"limit_test", field(&TrainConfig::limit_test)},
       {"mean", field(&TrainConfig::mean)},
@@ -92,6 +101,8 @@ const std::map<std::string, Field>& fields() {
       {"seed", field(&TrainConfig::seed)},
       {"threads", field(&TrainConfig::threads)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
+      {"init_from", field(&TrainConfig::init_from)},
+      {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
       {"progress", field(&TrainConfig::progress)},
   };
   return f;
@@ -166,6 +177,13 @@ void validate(const TrainConfig& c) {
   for (float s : c.std) OSPREY_CHECK(s > 0, "config: std values must be > 0");
   OSPREY_CHECK(c.clip_grad_norm >= 0, "config: clip_grad_norm must be >= 0 (0 = off)");
   OSPREY_CHECK(c.dropout >= 0 && c.dropout < 1, "config: dropout must be in [0, 1)");
+  OSPREY_CHECK(c.test_fraction > 0 && c.test_fraction < 1,
+               "config: test_fraction must be in (0, 1), got ", c.test_fraction);
+  OSPREY_CHECK(c.channels == 0 || c.channels == 1 || c.channels == 3,
+               "config: channels must be 0 (the dataset's), 1 or 3");
+  OSPREY_CHECK(c.image_size >= 0 && c.augment_threads >= 0,
+               "config: image_size and augment_threads must be >= 0");
+  OSPREY_CHECK(c.stop_after_steps >= 0, "config: stop_after_steps must be >= 0 (0 = off)");
 }
 
 }  // namespace osprey::tools

@@ -12,8 +12,21 @@ namespace osprey::tools {
 struct TrainConfig {
   std::string name = "fashion_simple_cnn";
   std::string model = "simple_cnn";
-  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist (IDX files in data_dir)
+  // fashion-mnist | mnist (IDX files in data_dir) | cifar10 (binary batches in data_dir) |
+  // tmnist (the CSV file data_dir) | image_folder (one subfolder per class in data_dir, or
+  // data_dir/train and data_dir/test). tmnist and image_folder without a test folder hold out
+  // test_fraction of the images, chosen by seed.
+  std::string dataset = "fashion-mnist";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  double test_fraction = 0.1;
+  int image_size = 0;  // image_folder: resize every image to this square size (0 = as stored)
+  int channels = 0;    // model input channels: 0 = the dataset's, 3 = grayscale replicated
+  // Training augmentation: null (none), "seed" (the seed project's 224 pipeline), "cifar"
+  // (pad 4 + crop + flip), or a list of transforms (data/augment.h). Normalisation with
+  // mean/std is appended unless the list ends with its own normalize. Evaluation runs the
+  // deterministic counterpart (resize / center crop + normalize).
+  nlohmann::json augment = nullptr;
+  int augment_threads = 0;  // OpenMP threads for augmentation (0 = OpenMP's default)
   int64_t limit_train = 0;  // use only the first N training images (0 = all)
   int64_t limit_test = 0;
   std::vector<float> mean = {0.2860f};  // per-channel normalisation of pixel / 255
@@ -35,9 +48,11 @@ struct TrainConfig {
   float clip_grad_norm = 0.0f;  // 0 = off
   float label_smoothing = 0.0f;
   float width_mult = 1.0f;
-  float dropout = 0.0f;
+  float dropout = 0.2f;  // classifier dropout, for models that have one (mobilenet_v2)
   uint64_t seed = 0;
-  int threads = 0;  // 0 = every core
+  int threads = 0;               // 0 = every core
+  std::string init_from;         // a PyTorch state_dict to fine-tune from ("" = none)
+  int64_t stop_after_steps = 0;  // stop (saving last) after this many steps in all (0 = off)
   std::string runs_dir = "runs";
   bool progress = true;  // progress bar on a terminal
 };

@@ -1,7 +1,9 @@
 // Accuracy and mean loss of a model over a whole dataset (in order, eval mode, no autograd).
 #pragma once
 #include <cstdint>
+#include <vector>
 
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/model.h"
@@ -12,10 +14,17 @@ struct Evaluation {
   int64_t samples = 0;
   int64_t correct = 0;
   double loss = 0.0;  // mean over samples
+  int num_classes = 0;
+  std::vector<int64_t> confusion;  // [true class][predicted class], num_classes^2
   double accuracy() const { return samples ? double(correct) / double(samples) : 0.0; }
+  // Accuracy over the samples of one true class (0 when it has none).
+  double class_accuracy(int k) const;
+  int64_t class_count(int k) const;
 };
 
-Evaluation evaluate(Model& model, const data::Dataset& ds, const data::Normalize& norm,
-                    int batch_size);
+// eval: a deterministic pipeline (data::AugmentPipeline::eval_pipeline), channels: what the
+// model sees (grayscale replicated to 3 when the dataset has 1).
+Evaluation evaluate(Model& model, const data::Dataset& ds, const data::AugmentPipeline& eval,
+                    int channels, int batch_size);
 
 }  // namespace osprey::tools

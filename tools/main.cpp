@@ -6,6 +6,7 @@
 #include "engine/error.h"
 #include "tools/bench.h"
 #include "tools/config.h"
+#include "tools/inference.h"
 #include "tools/train.h"
 #include "tools/verify.h"
 
@@ -43,6 +44,12 @@ int run(int argc, char** argv) {
   train->add_option("--config", config_path, "JSON config file (keys below); defaults otherwise")
       ->check(CLI::ExistingFile);
   train->add_option("--set", sets, "Override one key: --set key=value (repeatable)");
+  std::string resume;
+  train
+      ->add_option("--resume", resume,
+                   "Continue a run from its checkpoint: a run directory, a checkpoint file, or a "
+                   "run name under runs/. Its config is used; --set still overrides (e.g. epochs)")
+      ->excludes("--config");
   train->footer(keys_help());
 
   auto* verify = app.add_subcommand(
@@ -60,6 +67,33 @@ int run(int argc, char** argv) {
   verify->add_option("--classes", vo.classes, "Class count (default: metadata)");
   verify->add_option("--width", vo.width, "Width multiplier (default: metadata)");
   verify->add_option("--threads", vo.threads, "CPU threads (0 = all cores)");
+
+  auto* eval = app.add_subcommand(
+      "eval",
+      "Evaluate a checkpoint on its run's whole test set: accuracy, loss, per-class "
+      "accuracy and the confusion matrix");
+  std::string eval_run;
+  std::vector<std::string> eval_sets;
+  eval->add_option("checkpoint", eval_run, "A run directory, checkpoint file or run name")
+      ->required();
+  eval->add_option("--set", eval_sets, "Override a key of the stored config (e.g. data_dir=...)");
+
+  auto* predict = app.add_subcommand(
+      "predict",
+      "Classify images (PNG, JPEG, BMP, ...) with a trained checkpoint: top-k classes "
+      "with probabilities; answers below --threshold are marked uncertain");
+  std::string predict_run;
+  std::vector<std::string> predict_images;
+  int top_k = 3;
+  float threshold = 0.5f;
+  predict->add_option("--checkpoint", predict_run, "A run directory, checkpoint file or run name")
+      ->required();
+  predict->add_option("images", predict_images, "Image files")->required();
+  predict->add_option("--top-k", top_k, "Classes to show per image")->capture_default_str();
+  predict
+      ->add_option("--threshold", threshold,
+                   "Top-1 probability below which the answer is marked uncertain")
+      ->capture_default_str();
 
   auto* bench = app.add_subcommand("bench", "Benchmarks that print one JSON line each");
   bench->require_subcommand(1);
@@ -96,6 +130,20 @@ int run(int argc, char** argv) {
     tools::VerifyOptions o = tools::verify_options_from_prefix(prefix);
     o.model = vo.model, o.classes = vo.classes, o.width = vo.width, o.threads = vo.threads;
     return print_verify(tools::run_verify(o));
+  }
+  if (*eval) {
+    tools::TrainedModel tm = tools::load_trained(eval_run, eval_sets);
+    tools::print_evaluation(tools::run_eval(tm), tm.input);
+    return 0;
+  }
+  if (*predict) {
+    tools::TrainedModel tm = tools::load_trained(predict_run, {});
+    for (const auto& p : tools::run_predict(tm, predict_images, top_k, threshold)) {
+      std::printf("%s:%s\n", p.path.c_str(), p.uncertain ? " uncertain" : "");
+      for (const auto& [k, prob] : p.top)
+        std::printf("  %-24s %6.2f%%\n", tm.input.class_names[size_t(k)].c_str(), 100.0 * prob);
+    }
+    return 0;
   }
   if (*bench_train) {
     std::printf("%s\n", tools::bench_train(bo).dump().c_str());

@@ -1,37 +1,35 @@
 #include "tools/train.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include "data/idx.h"
 #include "data/loader.h"
-#include "engine/autograd.h"
+#include "engine/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/safetensors.h"
 #include "engine/schedule.h"
 #include "engine/state_dict.h"
 #include "kernels/cpu/threads.h"
-#include "models/registry.h"
+#include "tools/datasets.h"
 #include "tools/evaluate.h"
 #include "tools/progress.h"
 
 namespace osprey::tools {
 namespace {
 
-data::Dataset load_dataset(const TrainConfig& cfg, bool train) {
-  OSPREY_CHECK(cfg.dataset == "fashion-mnist" || cfg.dataset == "mnist", "unknown dataset '",
-               cfg.dataset, "' (valid: fashion-mnist, mnist)");
-  data::Dataset ds = data::load_idx_dataset(cfg.data_dir, train, cfg.dataset);
-  int64_t limit = train ? cfg.limit_train : cfg.limit_test;
-  if (limit > 0 && limit < ds.n) {
-    ds.n = int(limit);
-    ds.pixels.resize(size_t(limit * ds.image_size()));
-    ds.labels.resize(size_t(limit));
-  }
-  return ds;
-}
+namespace fs = std::filesystem;
+
+// Where the run is: the next epoch and step to run, and the best accuracy so far.
+struct Position {
+  int epoch = 0;
+  int64_t step_in_epoch = 0;
+  int64_t global_step = 0;
+  double best_accuracy = -1.0;
+};
 
 void append_line(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
@@ -40,30 +38,19 @@ void append_line(const std::string& path, const std::string& line) {
   OSPREY_CHECK(out.good(), "cannot append to '", path, "'");
 }
 
-}  // namespace
+void save(const std::string& path, const Model& model, const Optimizer& opt, const TrainConfig& cfg,
+          const ModelInput& input, const Position& pos, double accuracy) {
+  save_checkpoint(path, model, &opt,
+                  {{"epoch", std::to_string(pos.epoch)},
+                   {"step_in_epoch", std::to_string(pos.step_in_epoch)},
+                   {"global_step", std::to_string(pos.global_step)},
+                   {"best_accuracy", std::to_string(pos.best_accuracy)},
+                   {"test_accuracy", std::to_string(accuracy)},
+                   {"config", to_json(cfg).dump()},
+                   {"input", input.to_json().dump()}});
+}
 
-double run_train(const TrainConfig& cfg) {
-  validate(cfg);
-  int threads = cpu::set_num_threads(cfg.threads);
-  data::Dataset train_set = load_dataset(cfg, true);
-  data::Dataset test_set = load_dataset(cfg, false);
-  OSPREY_CHECK(int(cfg.mean.size()) == train_set.c, "config: mean/std have ", cfg.mean.size(),
-               " values but the dataset has ", train_set.c, " channels");
-  OSPREY_CHECK(test_set.h == train_set.h && test_set.w == train_set.w && test_set.c == train_set.c,
-               "train and test images differ in size");
-
-  models::ModelSpec spec;
-  spec.name = cfg.model;
-  spec.in_channels = train_set.c;
-  spec.height = train_set.h;
-  spec.width = train_set.w;
-  spec.num_classes = std::max(train_set.num_classes, test_set.num_classes);
-  spec.width_mult = cfg.width_mult;
-  spec.dropout = cfg.dropout;
-  spec.seed = cfg.seed;
-  std::unique_ptr<Model> model = models::create_model(spec);
-  model->rng() = Rng(cfg.seed ^ 0xd20b0u);
-
+OptimizerOptions optimizer_options(const TrainConfig& cfg) {
   OptimizerOptions oo;
   oo.kind = cfg.optimizer;
   oo.lr = cfg.lr;
@@ -71,50 +58,101 @@ double run_train(const TrainConfig& cfg) {
   oo.beta1 = cfg.beta1, oo.beta2 = cfg.beta2, oo.eps = cfg.eps;
   oo.momentum = cfg.optimizer == "sgd" ? cfg.momentum : 0.0f;
   oo.nesterov = cfg.nesterov;
-  auto optimizer = make_optimizer(model->params(), oo);
+  return oo;
+}
 
-  data::LoaderOptions lo;
-  lo.batch_size = cfg.batch_size;
-  lo.shuffle = true;
-  lo.seed = cfg.seed;
-  lo.normalize = {cfg.mean, cfg.std};
-  data::BatchLoader loader(train_set, lo);
-  data::Normalize norm{cfg.mean, cfg.std};
-
+ScheduleOptions schedule_options(const TrainConfig& cfg) {
   ScheduleOptions so;
   so.kind = cfg.schedule;
   so.step_size = cfg.step_size;
   so.gamma = cfg.gamma;
   so.min_lr = cfg.min_lr;
   so.pct_start = cfg.pct_start;
-  LrSchedule schedule(so, cfg.lr, cfg.epochs, loader.batches_per_epoch());
+  return so;
+}
 
-  namespace fs = std::filesystem;
+}  // namespace
+
+std::string resolve_checkpoint(const std::string& run_or_file, const std::string& runs_dir) {
+  for (const fs::path& candidate :
+       {fs::path(run_or_file), fs::path(run_or_file) / "last.safetensors",
+        fs::path(runs_dir) / run_or_file / "last.safetensors"})
+    if (fs::is_regular_file(candidate)) return candidate.string();
+  fail("no checkpoint at '", run_or_file, "' (looked for the file itself, ", run_or_file,
+       "/last.safetensors and ", (fs::path(runs_dir) / run_or_file / "last.safetensors").string(),
+       ")");
+}
+
+TrainConfig config_from_checkpoint(const std::string& path) {
+  CheckpointMetadata meta = read_checkpoint_metadata(path);
+  auto it = meta.find("config");
+  OSPREY_CHECK(it != meta.end(), "checkpoint '", path, "' has no training config in its metadata");
+  TrainConfig cfg;
+  nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
+  OSPREY_CHECK(!j.is_discarded(), "checkpoint '", path, "' has an unreadable config");
+  apply_json(cfg, j, "checkpoint '" + path + "'");
+  return cfg;
+}
+
+double run_train(const TrainConfig& cfg, const std::string& resume_from) {
+  validate(cfg);
+  int threads = cpu::set_num_threads(cfg.threads);
+  DataSplits data = load_data(cfg);
+  Pipelines pipes = make_pipelines(cfg, {data.train.h, data.train.w, data.train.c});
+  ModelInput input = model_input(data, pipes);
+  std::unique_ptr<Model> model = create_model_for(cfg, input);
+  model->rng() = Rng(cfg.seed ^ 0xd20b0u);
+  auto optimizer = make_optimizer(model->params(), optimizer_options(cfg));
+
+  Position pos;
+  if (!resume_from.empty()) {
+    CheckpointMetadata meta = load_checkpoint(resume_from, *model, optimizer.get());
+    pos.epoch = std::stoi(meta.at("epoch"));
+    pos.step_in_epoch = std::stoll(meta.at("step_in_epoch"));
+    pos.global_step = std::stoll(meta.at("global_step"));
+    pos.best_accuracy = std::stod(meta.at("best_accuracy"));
+  } else if (!cfg.init_from.empty()) {
+    auto fresh = load_pretrained_state_dict(model->params(), SafeTensorsFile::read(cfg.init_from),
+                                            model->classifier_prefixes());
+    std::printf("initialised from %s%s\n", cfg.init_from.c_str(),
+                fresh.empty() ? "" : " (new classifier for this class count)");
+  }
+
+  data::BatchLoader loader(data.train, loader_options(cfg, pipes));
+  LrSchedule schedule(schedule_options(cfg), cfg.lr, cfg.epochs, loader.batches_per_epoch());
+
   fs::path run_dir = fs::path(cfg.runs_dir) / cfg.name;
   fs::create_directories(run_dir);
   write_file_atomic((run_dir / "config.json").string(), to_json(cfg).dump(2) + "\n");
   std::string metrics_path = (run_dir / "metrics.jsonl").string();
-  fs::remove(metrics_path);
+  if (resume_from.empty()) fs::remove(metrics_path);
+  std::string last_path = (run_dir / "last.safetensors").string();
+  std::string best_path = (run_dir / "best.safetensors").string();
 
   std::printf(
-      "osprey train: %s on %s (%d train / %d test images %dx%dx%d, %d classes), "
-      "%lld parameters, %d threads\n",
-      model->name().c_str(), cfg.dataset.c_str(), train_set.n, test_set.n, train_set.h, train_set.w,
-      train_set.c, spec.num_classes, (long long)model->params().num_elements(), threads);
+      "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input "
+      "%dx%dx%d, %d classes), %lld parameters, %d threads%s\n",
+      model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
+      data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
+      (long long)model->params().num_elements(), threads,
+      resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
   std::fflush(stdout);
 
   double accuracy = 0.0;
   data::Batch batch;
-  for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
+  for (; pos.epoch < cfg.epochs; ++pos.epoch, pos.step_in_epoch = 0) {
     auto t0 = std::chrono::steady_clock::now();
     model->train();
-    loader.start_epoch(epoch);
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs),
+    loader.start_epoch(pos.epoch);
+    // A resumed epoch skips the batches already trained on: the order is a function of
+    // (seed, epoch), so the remaining batches are the same ones.
+    for (int64_t s = 0; s < pos.step_in_epoch; ++s) loader.next(batch);
+    ProgressBar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(cfg.epochs),
                     loader.batches_per_epoch(), cfg.progress);
     double loss_sum = 0.0;
-    int64_t seen = 0, step = 0;
+    int64_t seen = 0;
     while (loader.next(batch)) {
-      optimizer->set_lr(schedule.lr(epoch, step));
+      optimizer->set_lr(schedule.lr(pos.epoch, pos.step_in_epoch));
       Tensor x = Tensor::from_data({batch.n, batch.h, batch.w, batch.c}, batch.images);
       optimizer->zero_grad();
       Tensor loss = ops::softmax_cross_entropy(model->forward(x), Tensor::from_labels(batch.labels),
@@ -123,19 +161,30 @@ double run_train(const TrainConfig& cfg) {
       if (cfg.clip_grad_norm > 0) clip_grad_norm(model->params(), cfg.clip_grad_norm);
       optimizer->step();
       float l = loss.data<float>()[0];
-      OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", epoch + 1,
-                   " step ", step + 1, " (try a lower lr)");
+      OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", pos.epoch + 1,
+                   " step ", pos.step_in_epoch + 1, " (try a lower lr)");
       loss_sum += double(l) * batch.n;
       seen += batch.n;
-      ++step;
+      ++pos.step_in_epoch;
+      ++pos.global_step;
       char suffix[64];
       std::snprintf(suffix, sizeof suffix, "loss %.4f", loss_sum / double(seen));
-      bar.update(step, suffix);
+      bar.update(pos.step_in_epoch, suffix);
+      if (cfg.stop_after_steps > 0 && pos.global_step >= cfg.stop_after_steps) {
+        bar.finish();
+        save(last_path, *model, *optimizer, cfg, input, pos, accuracy);
+        std::printf(
+            "stopped after %lld steps (epoch %d, step %lld); resume with "
+            "`osprey train --resume %s`\n",
+            (long long)pos.global_step, pos.epoch + 1, (long long)pos.step_in_epoch,
+            run_dir.string().c_str());
+        return accuracy;
+      }
     }
     bar.finish();
     double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    Evaluation ev = evaluate(*model, test_set, norm, cfg.eval_batch_size);
+    Evaluation ev = evaluate(*model, data.test, pipes.eval, pipes.channels, cfg.eval_batch_size);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     accuracy = ev.accuracy();
     double train_loss = seen ? loss_sum / double(seen) : 0.0;
@@ -143,18 +192,24 @@ double run_train(const TrainConfig& cfg) {
     std::printf(
         "epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  %.0f images/s  "
         "%.1f s\n",
-        epoch + 1, cfg.epochs, train_loss, ev.loss, 100.0 * accuracy, images_per_s, seconds);
+        pos.epoch + 1, cfg.epochs, train_loss, ev.loss, 100.0 * accuracy, images_per_s, seconds);
     std::fflush(stdout);
-    nlohmann::json m = {{"epoch", epoch + 1},         {"train_loss", train_loss},
-                        {"test_loss", ev.loss},       {"test_acc", accuracy},
-                        {"test_samples", ev.samples}, {"images_per_s", images_per_s},
-                        {"seconds", seconds},         {"lr", optimizer->lr()}};
-    append_line(metrics_path, m.dump());
-    SafeTensorsWriter w;
-    add_torch_state_dict(model->params(), w);
-    w.set_metadata("model", model->name());
-    w.set_metadata("epoch", std::to_string(epoch + 1));
-    w.write((run_dir / "last.safetensors").string());
+    append_line(metrics_path, nlohmann::json{{"epoch", pos.epoch + 1},
+                                             {"train_loss", train_loss},
+                                             {"test_loss", ev.loss},
+                                             {"test_acc", accuracy},
+                                             {"test_samples", ev.samples},
+                                             {"images_per_s", images_per_s},
+                                             {"seconds", seconds},
+                                             {"lr", optimizer->lr()}}
+                                  .dump());
+    Position next = pos;
+    ++next.epoch, next.step_in_epoch = 0;
+    if (accuracy > pos.best_accuracy) {
+      pos.best_accuracy = next.best_accuracy = accuracy;
+      save(best_path, *model, *optimizer, cfg, input, next, accuracy);
+    }
+    save(last_path, *model, *optimizer, cfg, input, next, accuracy);
   }
   return accuracy;
 }

@@ -1,11 +1,20 @@
 // `osprey train`: the trainer loop, one user of the library like any training script.
 #pragma once
+#include <string>
+
 #include "tools/config.h"
 
 namespace osprey::tools {
 
-// Trains as configured, prints one line per epoch, writes runs/<name>/{config.json,
-// metrics.jsonl,last.safetensors}. Returns the final test accuracy.
-double run_train(const TrainConfig& cfg);
+// Trains as configured, printing one line per epoch, and writes runs/<name>/: config.json,
+// metrics.jsonl, last.safetensors (every epoch) and best.safetensors (best test accuracy).
+// With resume_from (a checkpoint file), continues that run exactly where it stopped: the
+// result is identical to a run that was never interrupted. Returns the last test accuracy.
+double run_train(const TrainConfig& cfg, const std::string& resume_from = "");
+
+// A run directory, a checkpoint file, or a run name under runs_dir -> the checkpoint to resume.
+std::string resolve_checkpoint(const std::string& run_or_file, const std::string& runs_dir);
+// The config stored in a checkpoint's metadata.
+TrainConfig config_from_checkpoint(const std::string& path);
 
 }  // namespace osprey::tools

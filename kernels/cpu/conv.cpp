@@ -1,44 +1,30 @@
 #include "kernels/cpu/conv.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "kernels/cpu/gemm.h"
 
 namespace osprey::cpu {
 
 namespace {
 
-// Upper bound on the im2col buffer; the batch is processed in chunks of whole images so that
-// memory stays flat whatever the batch size.
+// Upper bound on the im2col buffer of the GEMM path; the batch is processed in chunks of whole
+// images so that memory stays flat whatever the batch size.
 constexpr int64_t kColBudgetFloats = (int64_t{32} << 20) / sizeof(float);
-
-// The default build targets baseline x86-64; the compute-bound direct loops get AVX2 and
-// AVX-512 clones chosen at load time, so a portable binary still runs them at full width.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define OSPREY_CLONES
-#endif
-
-// Grow-only per-thread scratch: steady-state training steps allocate nothing. Slot 0 holds
-// im2col matrices, slot 1 small transposed weights.
-float* scratch(int64_t floats, int slot = 0) {
-  thread_local std::vector<float> buf[2];
-  if (static_cast<int64_t>(buf[slot].size()) < floats) buf[slot].resize(floats);
-  return buf[slot].data();
-}
-
-// Few input channels (RGB or grey stems): a GEMM with an inner dimension of KH*KW*C <= 36
-// mostly packs and unpacks, so these convolutions run as direct loops over the output row.
-bool use_direct(const Conv2dShape& s) {
-  return s.c <= 4;
-}
 
 // Below this many floats of work a parallel region's fork/join costs more than it saves (and
 // much more when the cores are shared with other processes).
 constexpr int64_t kParallelMin = 1 << 15;
+
+// Grow-only per-thread scratch: steady-state training steps allocate nothing. Slots: 0 im2col
+// matrices, 1 rearranged weights, 2 a padded band of rows, 3 weight-gradient partial sums.
+float* scratch(int64_t floats, int slot) {
+  thread_local std::vector<float> buf[4];
+  if (static_cast<int64_t>(buf[slot].size()) < floats) buf[slot].resize(floats);
+  return buf[slot].data();
+}
 
 struct Geometry {
   int oh, ow;
@@ -46,8 +32,15 @@ struct Geometry {
   int64_t img_rows;  // OH * OW
   int64_t img_in;    // H * W * C
   bool pointwise;    // 1x1, stride 1, no padding: x already is the im2col matrix
+  bool direct;       // direct loops for y and dW (see below)
+  bool direct_dx;    // direct loops for dx
 };
 
+// Direct loops beat im2col + GEMM when the GEMM would be skinny (few input channels: a stem's
+// KH*KW*C is tiny) and whenever one output pixel's patch is moderate: they skip writing and
+// re-reading the im2col matrix, and a tap-major weight block (patch x 64 channels) stays in L2.
+// The dx kernel is the forward kernel run over dY with flipped weights, which is only a plain
+// convolution at stride 1, and it vectorizes over C, so it wants C in whole vectors.
 Geometry geometry(const Conv2dShape& s) {
   Geometry g;
   g.oh = s.oh();
@@ -56,6 +49,9 @@ Geometry geometry(const Conv2dShape& s) {
   g.img_rows = static_cast<int64_t>(g.oh) * g.ow;
   g.img_in = static_cast<int64_t>(s.h) * s.w * s.c;
   g.pointwise = s.kh == 1 && s.kw == 1 && s.stride == 1 && s.pad == 0;
+  g.direct = g.patch > 0 && (s.c <= 4 || (!g.pointwise && g.patch <= 1152));
+  g.direct_dx = g.direct && s.stride == 1 && s.c >= 16 && s.c % 8 == 0 &&
+                static_cast<int64_t>(s.kh) * s.kw * s.k <= 1152;
   return g;
 }
 
@@ -63,6 +59,8 @@ int images_per_chunk(const Conv2dShape& s, const Geometry& g) {
   const int64_t per_image = std::max<int64_t>(1, g.img_rows * g.patch);
   return static_cast<int>(std::clamp<int64_t>(kColBudgetFloats / per_image, 1, s.n));
 }
+
+// ---- GEMM path: im2col, one SGEMM per chunk of images, col2im -------------------------------
 
 // Valid kernel columns [j_lo, j_hi) for an output column whose window starts at input column
 // iw0. Consecutive kernel columns hit consecutive NHWC pixels, so each kernel row of a patch is
@@ -72,14 +70,14 @@ inline void column_span(const Conv2dShape& s, int iw0, int& j_lo, int& j_hi) {
   j_hi = std::max(j_lo, std::min(s.kw, s.w - iw0));
 }
 
-// col[(img * OH + oh) * OW + ow][(i * KW + j) * C + c] = x[img][oh*S - P + i][ow*S - P + j][c].
+// col[(img * OH + oh) * OW + ow][(i * KW + j) * C + c] = x[img][oh*S - P + i][ow*S - P + j][c],
+// zero where the window hangs over the padding.
 void im2col(const Conv2dShape& s, const Geometry& g, const float* x, int images, float* col) {
-  const int c = s.c;
-  const int64_t run = static_cast<int64_t>(s.kw) * c;
+  const int64_t c = s.c, run = s.kw * c;
 #pragma omp parallel for schedule(static) if (images * g.img_rows * g.patch > kParallelMin)
   for (int64_t r = 0; r < static_cast<int64_t>(images) * g.oh; ++r) {
-    const int img = static_cast<int>(r / g.oh), oh = static_cast<int>(r % g.oh);
-    const float* xi = x + img * g.img_in;
+    const int oh = static_cast<int>(r % g.oh);
+    const float* xi = x + (r / g.oh) * g.img_in;
     float* dst = col + r * g.ow * g.patch;
     for (int ow = 0; ow < g.ow; ++ow, dst += g.patch) {
       const int iw0 = ow * s.stride - s.pad;
@@ -93,10 +91,9 @@ void im2col(const Conv2dShape& s, const Geometry& g, const float* x, int images,
           continue;
         }
         const float* src = xi + (static_cast<int64_t>(ih) * s.w + iw0) * c;
-        for (int64_t t = 0; t < static_cast<int64_t>(j_lo) * c; ++t) d[t] = 0.0f;
-        for (int64_t t = static_cast<int64_t>(j_lo) * c; t < static_cast<int64_t>(j_hi) * c; ++t)
-          d[t] = src[t];
-        for (int64_t t = static_cast<int64_t>(j_hi) * c; t < run; ++t) d[t] = 0.0f;
+        for (int64_t t = 0; t < j_lo * c; ++t) d[t] = 0.0f;
+        for (int64_t t = j_lo * c; t < j_hi * c; ++t) d[t] = src[t];
+        for (int64_t t = j_hi * c; t < run; ++t) d[t] = 0.0f;
       }
     }
   }
@@ -105,8 +102,7 @@ void im2col(const Conv2dShape& s, const Geometry& g, const float* x, int images,
 // Adjoint of im2col: dx is overwritten with the scatter-add of dcol. Images are independent, so
 // one thread per image never races.
 void col2im(const Conv2dShape& s, const Geometry& g, const float* dcol, int images, float* dx) {
-  const int c = s.c;
-  const int64_t run = static_cast<int64_t>(s.kw) * c;
+  const int64_t c = s.c, run = s.kw * c;
 #pragma omp parallel for schedule(static) if (images * g.img_rows * g.patch > kParallelMin)
   for (int img = 0; img < images; ++img) {
     float* xi = dx + img * g.img_in;
@@ -122,95 +118,313 @@ void col2im(const Conv2dShape& s, const Geometry& g, const float* dcol, int imag
           if (ih < 0 || ih >= s.h) continue;
           float* d = xi + (static_cast<int64_t>(ih) * s.w + iw0) * c;
           const float* sr = src + i * run;
-          for (int64_t t = static_cast<int64_t>(j_lo) * c; t < static_cast<int64_t>(j_hi) * c; ++t)
-            d[t] += sr[t];
+          for (int64_t t = j_lo * c; t < j_hi * c; ++t) d[t] += sr[t];
         }
       }
     }
   }
 }
 
-// One output row of the direct forward: every output pixel's K accumulators stay in L1 while
-// the taps stream by; wt is the weight transposed to [tap][K] so the K loop is contiguous.
-OSPREY_CLONES void direct_forward_row(const Conv2dShape& s, const float* xi, const float* wt,
-                                      const float* bias, int oh, int ow_count, float* y) {
-  const int c = s.c, k_count = s.k;
-  for (int ow = 0; ow < ow_count; ++ow, y += k_count) {
-    if (bias) {
-      for (int k = 0; k < k_count; ++k) y[k] = bias[k];
-    } else {
-      for (int k = 0; k < k_count; ++k) y[k] = 0.0f;
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  sgemm(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+        static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// ---- Direct path --------------------------------------------------------------------------
+//
+// One output row at a time. The KH rows under it are copied into a zero-padded band
+// [KH][width][channels] (a few KB), so every output pixel's taps are KH contiguous runs of
+// KW * channels floats with no bounds checks. Weights are rearranged tap-major ([tap][out]) so
+// that a block of output channels is contiguous.
+
+struct Band {
+  const float* data;
+  int64_t pitch;  // floats per band row
+  int64_t step;   // floats between neighbouring output pixels (stride * channels)
+  int64_t run;    // KW * channels
+};
+
+// Band of input rows under output row oh, for the forward pass and dW.
+Band input_band(const Conv2dShape& s, const float* xi, int oh, float* buf) {
+  const int64_t c = s.c, pitch = (static_cast<int64_t>(s.w) + 2 * s.pad) * c;
+  const int64_t left = s.pad * c, inner = s.w * c;
+  for (int i = 0; i < s.kh; ++i) {
+    float* row = buf + i * pitch;
+    const int ih = oh * s.stride - s.pad + i;
+    if (ih < 0 || ih >= s.h) {
+      std::memset(row, 0, pitch * sizeof(float));
+      continue;
     }
-    const int iw0 = ow * s.stride - s.pad;
-    int j_lo, j_hi;
-    column_span(s, iw0, j_lo, j_hi);
-    for (int i = 0; i < s.kh; ++i) {
-      const int ih = oh * s.stride - s.pad + i;
-      if (ih < 0 || ih >= s.h) continue;
-      const float* src = xi + (static_cast<int64_t>(ih) * s.w + iw0) * c;
-      const float* wrow = wt + static_cast<int64_t>(i) * s.kw * c * k_count;
-      for (int t = j_lo * c; t < j_hi * c; ++t) {
-        const float xv = src[t];
-        const float* wk = wrow + static_cast<int64_t>(t) * k_count;
-        for (int k = 0; k < k_count; ++k) y[k] += xv * wk[k];
+    std::memset(row, 0, left * sizeof(float));
+    std::memcpy(row + left, xi + ih * inner, inner * sizeof(float));
+    std::memset(row + left + inner, 0, left * sizeof(float));
+  }
+  return Band{buf, pitch, s.stride * c, s.kw * c};
+}
+
+// Band of dY rows for input row ih (stride 1): band row i holds dY row ih + P - i, and band
+// column u holds dY column u - (KW - 1 - P), so input column iw reads columns iw .. iw + KW - 1
+// against the kernel flipped left to right.
+Band grad_band(const Conv2dShape& s, const Geometry& g, const float* dyi, int ih, float* buf) {
+  const int64_t k = s.k, width = s.w + s.kw - 1, pitch = width * k;
+  const int shift = s.kw - 1 - s.pad;  // band column of dY column 0
+  const int ow_lo = std::max(0, -shift), ow_hi = std::min(g.ow, static_cast<int>(width) - shift);
+  for (int i = 0; i < s.kh; ++i) {
+    float* row = buf + i * pitch;
+    const int oh = ih + s.pad - i;
+    if (oh < 0 || oh >= g.oh || ow_lo >= ow_hi) {
+      std::memset(row, 0, pitch * sizeof(float));
+      continue;
+    }
+    const int64_t lo = (shift + ow_lo) * k, hi = (shift + ow_hi) * k;
+    std::memset(row, 0, lo * sizeof(float));
+    std::memcpy(row + lo, dyi + (static_cast<int64_t>(oh) * g.ow + ow_lo) * k,
+                (hi - lo) * sizeof(float));
+    std::memset(row + hi, 0, (pitch - hi) * sizeof(float));
+  }
+  return Band{buf, pitch, k, s.kw * k};
+}
+
+// Generic vectors: GCC maps them onto SSE, AVX2 or AVX-512 registers according to the target of
+// the function they are inlined into. (With plain float arrays GCC scalarizes accumulators.)
+typedef float Vec16 __attribute__((vector_size(64)));
+typedef float Vec8 __attribute__((vector_size(32)));
+typedef float Vec4 __attribute__((vector_size(16)));
+
+// By reference, never by value: vector arguments would raise the AVX ABI question (-Wpsabi).
+template <class V>
+inline void vload(V& v, const float* p) {
+  std::memcpy(&v, p, sizeof(V));
+}
+template <class V>
+inline void vstore(float* p, const V& v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
+#define OSPREY_INLINE __attribute__((always_inline)) inline
+
+// PB output pixels x KV vectors of output channels, accumulated in registers over all taps:
+// per tap, KV weight loads and PB broadcasts feed PB * KV multiply-adds.
+template <class V, int PB, int KV>
+OSPREY_INLINE void out_tile(const Band& b, int kh, const float* wt, int n_out, int k0,
+                            const float* bias, int ow0, float* y) {
+  constexpr int kL = sizeof(V) / sizeof(float);
+  V acc[PB][KV];
+  for (int v = 0; v < KV; ++v) {
+    V init = {};
+    if (bias) vload(init, bias + k0 + v * kL);
+    for (int p = 0; p < PB; ++p) acc[p][v] = init;
+  }
+  const float* wk = wt + k0;
+  for (int i = 0; i < kh; ++i) {
+    const float* src = b.data + ow0 * b.step + i * b.pitch;
+    for (int64_t t = 0; t < b.run; ++t, wk += n_out) {
+      V w[KV];
+      for (int v = 0; v < KV; ++v) vload(w[v], wk + v * kL);
+      for (int p = 0; p < PB; ++p) {
+        const float xv = src[p * b.step + t];
+        for (int v = 0; v < KV; ++v) acc[p][v] += xv * w[v];
       }
+    }
+  }
+  for (int p = 0; p < PB; ++p)
+    for (int v = 0; v < KV; ++v)
+      vstore(y + static_cast<int64_t>(ow0 + p) * n_out + k0 + v * kL, acc[p][v]);
+}
+
+template <class V, int PB, int KV>
+OSPREY_INLINE void out_blocks(const Band& b, int kh, int ow_count, int n_out, const float* wt,
+                              const float* bias, float* y, int& k0) {
+  constexpr int kL = sizeof(V) / sizeof(float);
+  for (; k0 + KV * kL <= n_out; k0 += KV * kL) {
+    int ow = 0;
+    for (; ow + PB <= ow_count; ow += PB) out_tile<V, PB, KV>(b, kh, wt, n_out, k0, bias, ow, y);
+    for (; ow < ow_count; ++ow) out_tile<V, 1, KV>(b, kh, wt, n_out, k0, bias, ow, y);
+  }
+}
+
+// One output row: y[ow][k] = bias[k] + sum over taps of band * wt[tap][k].
+template <class V, int PB, int KV>
+OSPREY_INLINE void out_row(const Band& b, int kh, int ow_count, int n_out, const float* wt,
+                           const float* bias, float* y) {
+  int k0 = 0;
+  out_blocks<V, PB, KV>(b, kh, ow_count, n_out, wt, bias, y, k0);
+  if constexpr (KV > 2) out_blocks<V, PB, 2>(b, kh, ow_count, n_out, wt, bias, y, k0);
+  out_blocks<V, PB, 1>(b, kh, ow_count, n_out, wt, bias, y, k0);
+  for (int ow = 0; ow < ow_count && k0 < n_out; ++ow) {  // channels past the last full vector
+    const float* base = b.data + ow * b.step;
+    for (int k = k0; k < n_out; ++k) {
+      float acc = bias ? bias[k] : 0.0f;
+      const float* wk = wt + k;
+      for (int i = 0; i < kh; ++i)
+        for (int64_t t = 0; t < b.run; ++t, wk += n_out) acc += base[i * b.pitch + t] * *wk;
+      y[static_cast<int64_t>(ow) * n_out + k] = acc;
     }
   }
 }
 
-// One output row's contribution to the weight gradient (as [tap][K]) and the bias gradient.
-OSPREY_CLONES void direct_backward_row(const Conv2dShape& s, const float* xi, const float* dy,
-                                       int oh, int ow_count, float* dwt, float* dbt) {
-  const int c = s.c, k_count = s.k;
-  for (int ow = 0; ow < ow_count; ++ow, dy += k_count) {
-    for (int k = 0; k < k_count; ++k) dbt[k] += dy[k];
-    const int iw0 = ow * s.stride - s.pad;
-    int j_lo, j_hi;
-    column_span(s, iw0, j_lo, j_hi);
-    for (int i = 0; i < s.kh; ++i) {
-      const int ih = oh * s.stride - s.pad + i;
-      if (ih < 0 || ih >= s.h) continue;
-      const float* src = xi + (static_cast<int64_t>(ih) * s.w + iw0) * c;
-      float* drow = dwt + static_cast<int64_t>(i) * s.kw * c * k_count;
-      for (int t = j_lo * c; t < j_hi * c; ++t) {
-        const float xv = src[t];
-        float* dk = drow + static_cast<int64_t>(t) * k_count;
-        for (int k = 0; k < k_count; ++k) dk[k] += xv * dy[k];
-      }
+// TB taps x KV vectors of output channels of the weight gradient, summed over a row's pixels:
+// per pixel, KV loads of dY and TB broadcasts feed TB * KV multiply-adds.
+template <class V, int TB, int KV>
+OSPREY_INLINE void grad_tile(const float* src, int64_t step, int ow_count, const float* dy,
+                             int n_out, int k0, float* dwt) {
+  constexpr int kL = sizeof(V) / sizeof(float);
+  V acc[TB][KV];
+  for (int q = 0; q < TB; ++q)
+    for (int v = 0; v < KV; ++v) vload(acc[q][v], dwt + q * n_out + k0 + v * kL);
+  for (int ow = 0; ow < ow_count; ++ow) {
+    V gv[KV];
+    for (int v = 0; v < KV; ++v) vload(gv[v], dy + static_cast<int64_t>(ow) * n_out + k0 + v * kL);
+    for (int q = 0; q < TB; ++q) {
+      const float xv = src[ow * step + q];
+      for (int v = 0; v < KV; ++v) acc[q][v] += xv * gv[v];
     }
   }
+  for (int q = 0; q < TB; ++q)
+    for (int v = 0; v < KV; ++v) vstore(dwt + q * n_out + k0 + v * kL, acc[q][v]);
+}
+
+template <class V, int TB, int KV>
+OSPREY_INLINE void grad_blocks(const float* src, int64_t step, int64_t run, int ow_count,
+                               const float* dy, int n_out, float* dwt, int& k0) {
+  constexpr int kL = sizeof(V) / sizeof(float);
+  for (; k0 + KV * kL <= n_out; k0 += KV * kL) {
+    int64_t t = 0;
+    for (; t + TB <= run; t += TB)
+      grad_tile<V, TB, KV>(src + t, step, ow_count, dy, n_out, k0, dwt + t * n_out);
+    for (; t < run; ++t)
+      grad_tile<V, 1, KV>(src + t, step, ow_count, dy, n_out, k0, dwt + t * n_out);
+  }
+}
+
+// One output row's contribution to dwt[tap][k] (taps ordered as the weight's [KH][KW][C]).
+template <class V, int TB, int KV>
+OSPREY_INLINE void grad_row(const Band& b, int kh, int ow_count, int n_out, const float* dy,
+                            float* dwt) {
+  for (int i = 0; i < kh; ++i) {
+    const float* src = b.data + i * b.pitch;
+    float* dk = dwt + i * b.run * n_out;
+    int k0 = 0;
+    grad_blocks<V, TB, KV>(src, b.step, b.run, ow_count, dy, n_out, dk, k0);
+    if constexpr (KV > 2) grad_blocks<V, TB, 2>(src, b.step, b.run, ow_count, dy, n_out, dk, k0);
+    grad_blocks<V, TB, 1>(src, b.step, b.run, ow_count, dy, n_out, dk, k0);
+    for (int64_t t = 0; t < b.run && k0 < n_out; ++t)
+      for (int k = k0; k < n_out; ++k)
+        for (int ow = 0; ow < ow_count; ++ow)
+          dk[t * n_out + k] += src[ow * b.step + t] * dy[static_cast<int64_t>(ow) * n_out + k];
+  }
+}
+
+// One instantiation per instruction set, each tile sized to its register file (32 zmm, 16 ymm,
+// 16 xmm), picked once at run time: a baseline x86-64 build still runs at full width.
+using OutRowFn = void (*)(const Band&, int, int, int, const float*, const float*, float*);
+using GradRowFn = void (*)(const Band&, int, int, int, const float*, float*);
+
+struct DirectKernels {
+  OutRowFn out;
+  GradRowFn grad;
+};
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define OSPREY_ISA(name, isa, V, P, KV)                                                            \
+  __attribute__((target(isa))) void out_row_##name(const Band& b, int kh, int ow, int n,           \
+                                                   const float* wt, const float* bias, float* y) { \
+    out_row<V, P, KV>(b, kh, ow, n, wt, bias, y);                                                  \
+  }                                                                                                \
+  __attribute__((target(isa))) void grad_row_##name(const Band& b, int kh, int ow, int n,          \
+                                                    const float* dy, float* dwt) {                 \
+    grad_row<V, P, KV>(b, kh, ow, n, dy, dwt);                                                     \
+  }
+OSPREY_ISA(avx512, "arch=x86-64-v4", Vec16, 6, 4)
+OSPREY_ISA(avx2, "arch=x86-64-v3", Vec8, 4, 2)
+#undef OSPREY_ISA
+#endif
+
+void out_row_base(const Band& b, int kh, int ow, int n, const float* wt, const float* bias,
+                  float* y) {
+  out_row<Vec4, 4, 2>(b, kh, ow, n, wt, bias, y);
+}
+void grad_row_base(const Band& b, int kh, int ow, int n, const float* dy, float* dwt) {
+  grad_row<Vec4, 4, 2>(b, kh, ow, n, dy, dwt);
+}
+
+const DirectKernels& direct_kernels() {
+  static const DirectKernels k = [] {
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return DirectKernels{out_row_avx512, grad_row_avx512};
+    if (__builtin_cpu_supports("x86-64-v3")) return DirectKernels{out_row_avx2, grad_row_avx2};
+#endif
+    return DirectKernels{out_row_base, grad_row_base};
+  }();
+  return k;
+}
+
+int64_t input_band_floats(const Conv2dShape& s) {
+  return static_cast<int64_t>(s.kh) * (static_cast<int64_t>(s.w) + 2 * s.pad) * s.c;
 }
 
 void direct_forward(const Conv2dShape& s, const Geometry& g, const float* x, const float* w,
                     const float* bias, float* y) {
-  float* wt = scratch(g.patch * s.k, 1);
+  const OutRowFn row_fn = direct_kernels().out;
+  float* wt = scratch(g.patch * s.k, 1);  // [tap][K]
   for (int k = 0; k < s.k; ++k)
     for (int64_t t = 0; t < g.patch; ++t) wt[t * s.k + k] = w[k * g.patch + t];
 #pragma omp parallel for schedule(static) if (s.n * g.img_rows * g.patch * s.k > kParallelMin)
   for (int64_t r = 0; r < static_cast<int64_t>(s.n) * g.oh; ++r) {
     const int img = static_cast<int>(r / g.oh), oh = static_cast<int>(r % g.oh);
-    direct_forward_row(s, x + img * g.img_in, wt, bias, oh, g.ow, y + r * g.ow * s.k);
+    const Band b = input_band(s, x + img * g.img_in, oh, scratch(input_band_floats(s), 2));
+    row_fn(b, s.kh, g.ow, s.k, wt, bias, y + r * g.ow * s.k);
   }
 }
 
-// Rows are summed in float (short sums), then folded into per-thread double totals so long
-// batches do not drift.
+// dx at stride 1 is the convolution of dY with the weights flipped in both spatial axes and
+// with the roles of C and K swapped: the forward row kernel over a band of dY.
+void direct_backward_data(const Conv2dShape& s, const Geometry& g, const float* w, const float* dy,
+                          float* dx) {
+  const OutRowFn row_fn = direct_kernels().out;
+  const int64_t taps = static_cast<int64_t>(s.kh) * s.kw * s.k;
+  float* wf = scratch(taps * s.c, 1);  // [i][KW - 1 - j][k][c]
+  for (int i = 0; i < s.kh; ++i)
+    for (int jj = 0; jj < s.kw; ++jj)
+      for (int k = 0; k < s.k; ++k)
+        std::memcpy(wf + ((static_cast<int64_t>(i) * s.kw + jj) * s.k + k) * s.c,
+                    w + ((static_cast<int64_t>(k) * s.kh + i) * s.kw + (s.kw - 1 - jj)) * s.c,
+                    s.c * sizeof(float));
+  const int64_t band = static_cast<int64_t>(s.kh) * (s.w + s.kw - 1) * s.k;
+#pragma omp parallel for schedule(static) if (s.n * g.img_in * taps > kParallelMin)
+  for (int64_t r = 0; r < static_cast<int64_t>(s.n) * s.h; ++r) {
+    const int img = static_cast<int>(r / s.h), ih = static_cast<int>(r % s.h);
+    const Band b = grad_band(s, g, dy + img * g.img_rows * s.k, ih, scratch(band, 2));
+    row_fn(b, s.kh, s.w, s.c, wf, nullptr, dx + r * s.w * s.c);
+  }
+}
+
+// Each thread sums an image's rows in float (short sums), then folds them into double totals,
+// so long batches do not drift; the totals are merged once at the end.
 void direct_backward_params(const Conv2dShape& s, const Geometry& g, const float* x,
                             const float* dy, float* dw, float* db) {
+  const GradRowFn row_fn = direct_kernels().grad;
   const int64_t nw = g.patch * s.k;
 #pragma omp parallel if (s.n * g.img_rows * nw > kParallelMin)
   {
     thread_local std::vector<double> total;
-    thread_local std::vector<float> row;
     total.assign(nw + s.k, 0.0);
-    row.resize(nw + s.k);
+    float* part = scratch(nw + s.k, 3);
+    float* band = scratch(input_band_floats(s), 2);
 #pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < static_cast<int64_t>(s.n) * g.oh; ++r) {
-      const int img = static_cast<int>(r / g.oh), oh = static_cast<int>(r % g.oh);
-      std::fill(row.begin(), row.end(), 0.0f);
-      direct_backward_row(s, x + img * g.img_in, dy + r * g.ow * s.k, oh, g.ow, row.data(),
-                          row.data() + nw);
-      for (int64_t t = 0; t < nw + s.k; ++t) total[t] += row[t];
+    for (int img = 0; img < s.n; ++img) {
+      std::fill(part, part + nw + s.k, 0.0f);
+      for (int oh = 0; oh < g.oh; ++oh) {
+        const float* dyr = dy + (img * g.img_rows + static_cast<int64_t>(oh) * g.ow) * s.k;
+        const Band b = input_band(s, x + img * g.img_in, oh, band);
+        row_fn(b, s.kh, g.ow, s.k, dyr, part);
+        for (int ow = 0; ow < g.ow; ++ow)
+          for (int k = 0; k < s.k; ++k) part[nw + k] += dyr[static_cast<int64_t>(ow) * s.k + k];
+      }
+      for (int64_t t = 0; t < nw + s.k; ++t) total[t] += part[t];
     }
 #pragma omp critical
     {
@@ -224,7 +438,7 @@ void direct_backward_params(const Conv2dShape& s, const Geometry& g, const float
   }
 }
 
-// db[k] += sum over rows of dy[row][k], with per-thread double partials (see gemm.cpp).
+// db[k] += sum over rows of dy[row][k], with per-thread double partials.
 void add_column_sums(int64_t rows, int cols, const float* a, float* out) {
   if (rows <= 0 || cols <= 0) return;
 #pragma omp parallel if (rows * cols > kParallelMin)
@@ -241,21 +455,13 @@ void add_column_sums(int64_t rows, int cols, const float* a, float* out) {
   }
 }
 
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
-
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
   const Geometry g = geometry(s);
   if (s.n <= 0 || s.k <= 0 || g.oh <= 0 || g.ow <= 0) return;
-  if (use_direct(s) && g.patch > 0) {
+  if (g.direct) {
     direct_forward(s, g, x, w, bias, y);
     return;
   }
@@ -264,18 +470,17 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   if (bias) {
     // The GEMM accumulates onto the bias (beta = 1) instead of a separate bias pass afterwards.
 #pragma omp parallel for schedule(static) if (rows * s.k > kParallelMin)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(y + r * s.k, bias, static_cast<size_t>(s.k) * sizeof(float));
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * s.k, bias, s.k * sizeof(float));
     beta = 1.0f;
   } else if (g.patch == 0) {
-    std::memset(y, 0, static_cast<size_t>(rows * s.k) * sizeof(float));
+    std::memset(y, 0, rows * s.k * sizeof(float));
   }
   if (g.pointwise) {
     gemm(false, true, rows, s.k, s.c, x, s.c, w, s.c, beta, y, s.k);
     return;
   }
   const int chunk = images_per_chunk(s, g);
-  float* col = scratch(chunk * g.img_rows * g.patch);
+  float* col = scratch(chunk * g.img_rows * g.patch, 0);
   for (int n0 = 0; n0 < s.n; n0 += chunk) {
     const int nb = std::min(chunk, s.n - n0);
     im2col(s, g, x + n0 * g.img_in, nb, col);
@@ -289,13 +494,17 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   const Geometry g = geometry(s);
   if (s.n <= 0) return;
   if (s.k <= 0 || g.oh <= 0 || g.ow <= 0 || g.patch == 0) {
-    if (dx) std::memset(dx, 0, static_cast<size_t>(s.n * g.img_in) * sizeof(float));
+    if (dx) std::memset(dx, 0, s.n * g.img_in * sizeof(float));
     return;
   }
   const int64_t rows = s.n * g.img_rows;
-  if (use_direct(s) && (dw || db)) {
+  if (g.direct && (dw || db)) {
     direct_backward_params(s, g, x, dy, dw, db);
     dw = db = nullptr;
+  }
+  if (g.direct_dx && dx) {
+    direct_backward_data(s, g, w, dy, dx);
+    dx = nullptr;
   }
   if (db) add_column_sums(rows, s.k, dy, db);
   if (g.pointwise) {
@@ -306,7 +515,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   if (!dw && !dx) return;
   const int chunk = images_per_chunk(s, g);
   // One buffer serves both: the weight gradient consumes col before dcol overwrites it.
-  float* col = scratch(chunk * g.img_rows * g.patch);
+  float* col = scratch(chunk * g.img_rows * g.patch, 0);
   for (int n0 = 0; n0 < s.n; n0 += chunk) {
     const int nb = std::min(chunk, s.n - n0);
     const int64_t m = nb * g.img_rows;

@@ -37,7 +37,10 @@ void relu_forward(int64_t n, const float* x, float* y) {
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];  // loaded unconditionally, so the select vectorizes
+    dx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
 }
 
 void dropout_forward(int64_t n, float p, uint64_t seed, uint64_t offset, const float* x, float* y,
@@ -56,7 +59,10 @@ void dropout_forward(int64_t n, float p, uint64_t seed, uint64_t offset, const f
 void dropout_backward(int64_t n, float p, const uint8_t* mask, const float* dy, float* dx) {
   const float scale = keep_scale(p);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i] * scale;
+    dx[i] = mask[i] ? g : 0.0f;
+  }
 }
 
 void fill(int64_t n, float value, float* y) {

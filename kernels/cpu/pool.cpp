@@ -68,13 +68,47 @@ void maxpool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* 
   }
 }
 
+// Windows that never overlap (stride >= kernel, the usual 2x2/2 pooling): every input lies in
+// at most one window, so dx is written in one pass (gradient or zero) instead of being zeroed
+// and then scattered into.
+OSPREY_CLONES void pool_backward_row(const Pool2dShape& s, int ih, int ow_count,
+                                     const float* dy_row, const int32_t* am_row, float* dx) {
+  const int c = s.c;
+  for (int iw = 0; iw < s.w; ++iw, dx += c) {
+    const int ow = (iw + s.pad) / s.stride, j = (iw + s.pad) % s.stride;
+    if (j >= s.kw || ow >= ow_count) {
+      std::fill(dx, dx + c, 0.0f);
+      continue;
+    }
+    const int32_t idx = ih * s.w + iw;
+    const float* g = dy_row + static_cast<int64_t>(ow) * c;
+    const int32_t* a = am_row + static_cast<int64_t>(ow) * c;
+    for (int ch = 0; ch < c; ++ch) dx[ch] = a[ch] == idx ? g[ch] : 0.0f;
+  }
+}
+
 void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) {
   const int oh = std::max(s.oh(), 0), ow = std::max(s.ow(), 0), c = s.c;
   if (s.n <= 0 || c <= 0) return;
   const int64_t img_in = static_cast<int64_t>(s.h) * s.w * c;
-  const int64_t img_out = static_cast<int64_t>(oh) * ow * c;
-  // Overlapping windows (stride < kernel) scatter into the same input, so the work is split by
-  // image, which never races.
+  const int64_t row_out = static_cast<int64_t>(ow) * c, img_out = oh * row_out;
+  if (s.stride >= s.kh && s.stride >= s.kw) {
+#pragma omp parallel for schedule(static) if (s.n * img_in > 4096)
+    for (int64_t r = 0; r < static_cast<int64_t>(s.n) * s.h; ++r) {
+      const int img = static_cast<int>(r / s.h), ih = static_cast<int>(r % s.h);
+      float* dx_row = dx + r * s.w * c;
+      const int o_h = (ih + s.pad) / s.stride, i = (ih + s.pad) % s.stride;
+      if (i >= s.kh || o_h >= oh) {
+        std::memset(dx_row, 0, static_cast<size_t>(s.w) * c * sizeof(float));
+        continue;
+      }
+      const int64_t off = img * img_out + o_h * row_out;
+      pool_backward_row(s, ih, ow, dy + off, argmax + off, dx_row);
+    }
+    return;
+  }
+  // Overlapping windows scatter into the same input, so the work is split by image, which
+  // never races.
 #pragma omp parallel for schedule(static) if (s.n * img_in > 4096)
   for (int img = 0; img < s.n; ++img) {
     float* dxi = dx + img * img_in;
@@ -87,6 +121,34 @@ void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* ar
         if (idx >= 0) dxi[static_cast<int64_t>(idx) * c + ch] += dyi[p + ch];
       }
     }
+  }
+}
+
+// Channels are contiguous in NHWC, so each pixel adds one vectorizable run into the C sums.
+void global_avg_pool_forward(int n, int hw, int c, const float* x, float* y) {
+  if (n <= 0 || c <= 0) return;
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(n) * hw * c > (1 << 15))
+  for (int img = 0; img < n; ++img) {
+    const float* xi = x + static_cast<int64_t>(img) * hw * c;
+    float* yo = y + static_cast<int64_t>(img) * c;
+    std::fill(yo, yo + c, 0.0f);
+    for (int p = 0; p < hw; ++p)
+      for (int ch = 0; ch < c; ++ch) yo[ch] += xi[static_cast<int64_t>(p) * c + ch];
+    // Divided rather than multiplied by 1/hw, as PyTorch does, for identical rounding.
+    if (hw > 0)
+      for (int ch = 0; ch < c; ++ch) yo[ch] /= static_cast<float>(hw);
+  }
+}
+
+void global_avg_pool_backward(int n, int hw, int c, const float* dy, float* dx) {
+  if (n <= 0 || c <= 0 || hw <= 0) return;
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(n) * hw * c > (1 << 15))
+  for (int img = 0; img < n; ++img) {
+    const float* g = dy + static_cast<int64_t>(img) * c;
+    float* dxi = dx + static_cast<int64_t>(img) * hw * c;
+    for (int ch = 0; ch < c; ++ch) dxi[ch] = g[ch] / static_cast<float>(hw);
+    for (int p = 1; p < hw; ++p)
+      std::memcpy(dxi + static_cast<int64_t>(p) * c, dxi, static_cast<size_t>(c) * sizeof(float));
   }
 }
 

@@ -1,0 +1,224 @@
+#include "engine/conv_bn_act.h"
+
+#include "engine/autograd.h"
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/depthwise.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/pool.h"
+
+namespace osprey {
+namespace {
+
+// One forward of a ConvBnAct layer and what its backward needs: the input, the raw conv
+// output z, the activated output y and the statistics used.
+class ConvBnActRun {
+ public:
+  Tensor forward(const ConvBnAct& l, const Tensor& x, bool training) {
+    OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "conv_bn_act: input ",
+                 shape_str(x.shape()), " is not an f32 NHWC batch");
+    x_ = x;
+    training_ = training;
+    int n = int(x.dim(0)), h = int(x.dim(1)), w = int(x.dim(2)), c = int(x.dim(3));
+    if (l.kind == ConvKind::dense) {
+      OSPREY_CHECK(l.weight.dim(3) == c, "conv_bn_act: weight ", shape_str(l.weight.shape()),
+                   " expects ", l.weight.dim(3), " channels, input has ", c);
+      dense_ = cpu::Conv2dShape{
+          n,        h,    w, c, int(l.weight.dim(0)), int(l.weight.dim(1)), int(l.weight.dim(2)),
+          l.stride, l.pad};
+      OSPREY_CHECK(dense_.oh() > 0 && dense_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
+                   " is too small for the kernel");
+      z_ = Tensor::empty({n, dense_.oh(), dense_.ow(), dense_.k});
+      cpu::conv2d_forward(dense_, x.data<float>(), l.weight.data<float>(), nullptr,
+                          z_.data<float>());
+    } else {
+      OSPREY_CHECK(l.weight.dim(2) == c, "conv_bn_act: depthwise weight ",
+                   shape_str(l.weight.shape()), " is for ", l.weight.dim(2),
+                   " channels, input has ", c);
+      dw_ = cpu::DepthwiseShape{n,        h,    w, c, int(l.weight.dim(0)), int(l.weight.dim(1)),
+                                l.stride, l.pad};
+      OSPREY_CHECK(dw_.oh() > 0 && dw_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
+                   " is too small for the kernel");
+      z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c});
+      cpu::depthwise_conv2d_forward(dw_, x.data<float>(), l.weight.data<float>(), nullptr,
+                                    z_.data<float>());
+    }
+    int k = int(z_.dim(3));
+    int64_t m = z_.numel() / k;
+    if (training) {
+      OSPREY_CHECK(m > 1, "conv_bn_act: BatchNorm in training mode needs more than one value ",
+                   "per channel, got input ", shape_str(x.shape()));
+      mean_ = Tensor::empty({k});
+      var_ = Tensor::empty({k});
+      cpu::batchnorm_stats(m, k, z_.data<float>(), mean_.data<float>(), var_.data<float>());
+      cpu::batchnorm_update_running(k, m, mean_.data<float>(), var_.data<float>(), l.momentum,
+                                    l.running_mean.data<float>(), l.running_var.data<float>());
+      if (l.num_batches_tracked.defined()) l.num_batches_tracked.data<int64_t>()[0] += 1;
+    } else {
+      mean_ = l.running_mean;
+      var_ = l.running_var;
+    }
+    y_ = Tensor::empty(z_.shape());
+    cpu::batchnorm_act_forward(m, k, z_.data<float>(), mean_.data<float>(), var_.data<float>(),
+                               l.gamma.data<float>(), l.beta.data<float>(), l.eps, l.act,
+                               y_.data<float>());
+    return y_;
+  }
+
+  // Accumulates the layer's parameter gradients and writes the input gradient into dx
+  // (skipped when null).
+  void backward(const ConvBnAct& l, const Tensor& dy, float* dxp) {
+    int k = int(z_.dim(3));
+    int64_t m = z_.numel() / k;
+    Tensor dz = Tensor::empty(z_.shape());
+    cpu::batchnorm_act_backward(
+        m, k, z_.data<float>(), y_.data<float>(), dy.data<float>(), mean_.data<float>(),
+        var_.data<float>(), l.gamma.data<float>(), l.eps, l.act, training_, dz.data<float>(),
+        autograd::grad_accumulate_target(l.gamma), autograd::grad_accumulate_target(l.beta));
+    float* dw = autograd::grad_accumulate_target(l.weight);
+    if (l.kind == ConvKind::dense)
+      cpu::conv2d_backward(dense_, x_.data<float>(), l.weight.data<float>(), dz.data<float>(), dxp,
+                           dw, nullptr);
+    else
+      cpu::depthwise_conv2d_backward(dw_, x_.data<float>(), l.weight.data<float>(),
+                                     dz.data<float>(), dxp, dw, nullptr);
+  }
+
+  const Shape& input_shape() const { return x_.shape(); }
+
+ private:
+  Tensor x_, z_, y_, mean_, var_;
+  bool training_ = true;
+  cpu::Conv2dShape dense_;
+  cpu::DepthwiseShape dw_;
+};
+
+void add_layer_inputs(std::vector<Tensor>& inputs, const ConvBnAct& l) {
+  inputs.push_back(l.weight);
+  inputs.push_back(l.gamma);
+  inputs.push_back(l.beta);
+}
+
+class ConvBnActNode : public autograd::Node {
+ public:
+  ConvBnActNode(const ConvBnAct& layer, ConvBnActRun run) : layer_(layer), run_(std::move(run)) {}
+  const char* name() const override { return "conv_bn_act"; }
+  void backward() override {
+    const Tensor& x = inputs[0];
+    if (!x.requires_grad()) {
+      run_.backward(layer_, outputs[0].grad(), nullptr);
+      return;
+    }
+    Tensor dx = autograd::grad_overwrite_target(x);
+    run_.backward(layer_, outputs[0].grad(), dx.data<float>());
+    autograd::commit_grad(x, dx);
+  }
+
+ private:
+  ConvBnAct layer_;
+  ConvBnActRun run_;
+};
+
+class InvertedResidualNode : public autograd::Node {
+ public:
+  InvertedResidualNode(const InvertedResidual& block, std::vector<ConvBnActRun> runs)
+      : block_(block), runs_(std::move(runs)) {}
+  const char* name() const override { return "inverted_residual"; }
+  void backward() override {
+    const Tensor& x = inputs[0];
+    Tensor dy = outputs[0].grad();
+    Tensor g = dy;
+    for (size_t i = runs_.size(); i-- > 1;) {
+      Tensor dx = Tensor::empty(runs_[i].input_shape());
+      runs_[i].backward(block_.layers[i], g, dx.data<float>());
+      g = dx;
+    }
+    if (!x.requires_grad()) {
+      runs_[0].backward(block_.layers[0], g, nullptr);
+      return;
+    }
+    Tensor dx = autograd::grad_overwrite_target(x);
+    runs_[0].backward(block_.layers[0], g, dx.data<float>());
+    if (block_.residual) cpu::axpy(dx.numel(), 1.0f, dy.data<float>(), dx.data<float>());
+    autograd::commit_grad(x, dx);
+  }
+
+ private:
+  InvertedResidual block_;
+  std::vector<ConvBnActRun> runs_;
+};
+
+}  // namespace
+
+namespace ops {
+
+Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training) {
+  ConvBnActRun run;
+  Tensor y = run.forward(layer, x, training);
+  if (autograd::should_record({&x, &layer.weight, &layer.gamma, &layer.beta})) {
+    auto node = std::make_unique<ConvBnActNode>(layer, std::move(run));
+    node->inputs = {x};
+    add_layer_inputs(node->inputs, layer);
+    node->outputs = {y};
+    autograd::record(std::move(node));
+  }
+  return y;
+}
+
+Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool training) {
+  OSPREY_CHECK(!block.layers.empty(), "inverted_residual: block has no layers");
+  std::vector<ConvBnActRun> runs(block.layers.size());
+  Tensor h = x;
+  for (size_t i = 0; i < block.layers.size(); ++i)
+    h = runs[i].forward(block.layers[i], h, training);
+  if (block.residual) {
+    OSPREY_CHECK(h.shape() == x.shape(), "inverted_residual: skip connection from ",
+                 shape_str(x.shape()), " to ", shape_str(h.shape()));
+    // h is the project layer's output, saved only for its (act none) mask: adding in place
+    // would change what backward reads, so write the sum to a new tensor.
+    Tensor sum = Tensor::empty(h.shape());
+    cpu::add(h.numel(), h.data<float>(), x.data<float>(), sum.data<float>());
+    h = sum;
+  }
+  bool record = autograd::should_record({&x});
+  for (const ConvBnAct& l : block.layers)
+    record = record || autograd::should_record({&l.weight, &l.gamma, &l.beta});
+  if (record) {
+    auto node = std::make_unique<InvertedResidualNode>(block, std::move(runs));
+    node->inputs = {x};
+    for (const ConvBnAct& l : block.layers) add_layer_inputs(node->inputs, l);
+    node->outputs = {h};
+    autograd::record(std::move(node));
+  }
+  return h;
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "global_avg_pool: input ",
+               shape_str(x.shape()), " is not an f32 NHWC batch");
+  int n = int(x.dim(0)), hw = int(x.dim(1) * x.dim(2)), c = int(x.dim(3));
+  Tensor y = Tensor::empty({n, c});
+  cpu::global_avg_pool_forward(n, hw, c, x.data<float>(), y.data<float>());
+  if (autograd::should_record({&x})) {
+    struct Node : autograd::Node {
+      int n, hw, c;
+      const char* name() const override { return "global_avg_pool"; }
+      void backward() override {
+        const Tensor& in = inputs[0];
+        if (!in.requires_grad()) return;
+        Tensor dx = autograd::grad_overwrite_target(in);
+        cpu::global_avg_pool_backward(n, hw, c, outputs[0].grad().data<float>(), dx.data<float>());
+        autograd::commit_grad(in, dx);
+      }
+    };
+    auto node = std::make_unique<Node>();
+    node->n = n, node->hw = hw, node->c = c;
+    node->inputs = {x};
+    node->outputs = {y};
+    autograd::record(std::move(node));
+  }
+  return y;
+}
+
+}  // namespace ops
+}  // namespace osprey

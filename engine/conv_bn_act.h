@@ -1,0 +1,41 @@
+// Coarse layers of MobileNetV2-style networks: convolution (dense or depthwise, no bias) +
+// BatchNorm + activation as one autograd node, and a whole inverted-residual block (expand,
+// depthwise, project, optional skip) as one node. One node per layer or block keeps the tape
+// short and lets backward run the fused BatchNorm+activation kernels.
+#pragma once
+#include <vector>
+
+#include "engine/tensor.h"
+#include "kernels/cpu/activation.h"
+
+namespace osprey {
+
+enum class ConvKind { dense, depthwise };
+
+// The tensors and settings of one conv + BN + activation layer, as a model holds them.
+struct ConvBnAct {
+  ConvKind kind = ConvKind::dense;
+  Tensor weight;  // dense [K][KH][KW][C]; depthwise [KH][KW][C]
+  int stride = 1, pad = 0;
+  Tensor gamma, beta;                                     // parameters [K]
+  Tensor running_mean, running_var, num_batches_tracked;  // buffers
+  cpu::Activation act = cpu::Activation::relu6;
+  float momentum = 0.1f, eps = 1e-5f;
+};
+
+struct InvertedResidual {
+  std::vector<ConvBnAct> layers;  // [expand 1x1,] depthwise 3x3, project 1x1 (act none)
+  bool residual = false;          // stride 1 and in == out channels
+};
+
+namespace ops {
+
+// Training mode normalises with batch statistics and updates the running ones (PyTorch's
+// momentum and unbiased running variance); eval mode uses the running statistics.
+Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training);
+Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool training);
+// [N,H,W,C] -> [N,C]
+Tensor global_avg_pool(const Tensor& x);
+
+}  // namespace ops
+}  // namespace osprey

@@ -1,0 +1,33 @@
+// BatchNorm over NHWC activations (statistics per channel over the m = N*H*W rows), with the
+// activation that follows it fused into the same pass, forward and backward.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/activation.h"
+
+namespace osprey::cpu {
+
+// Per-channel mean and biased variance of x [m][c], accumulated in double.
+void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var);
+
+// y = act((x - mean) / sqrt(var + eps) * gamma + beta), x and y [m][c]; y may alias x.
+void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           float* y);
+
+// Backward of batchnorm_act_forward in training mode (mean/var are the batch statistics, so
+// they depend on x). y is the saved forward output: the activation's mask is read from it
+// (relu: y > 0; relu6: 0 < y < 6). dx overwritten (skipped when null); dgamma and dbeta
+// accumulated (+=). With batch_stats == false (eval-mode statistics, constants), dx is the
+// plain affine backward.
+void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
+                            const float* mean, const float* var, const float* gamma, float eps,
+                            Activation act, bool batch_stats, float* dx, float* dgamma,
+                            float* dbeta);
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
+// (var * m / (m - 1)) for the running variance, as PyTorch does.
+void batchnorm_update_running(int c, int64_t m, const float* mean, const float* var,
+                              float momentum, float* running_mean, float* running_var);
+
+}  // namespace osprey::cpu

@@ -1,0 +1,22 @@
+// Depthwise 2-D convolution (one filter per channel, groups == channels) on NHWC activations.
+#pragma once
+
+namespace osprey::cpu {
+
+struct DepthwiseShape {
+  int n = 0, h = 0, w = 0, c = 0;
+  int kh = 3, kw = 3;
+  int stride = 1, pad = 1;
+  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
+  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+};
+
+// Weights are [KH][KW][C] so the innermost loop runs over contiguous channels, like the NHWC
+// activations. bias [C] or null. y [N][OH][OW][C].
+void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
+                              const float* bias, float* y);
+// dx overwritten (skipped when null); dw and db accumulated (+=), each skipped when null.
+void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
+                               const float* dy, float* dx, float* dw, float* db);
+
+}  // namespace osprey::cpu

@@ -1,0 +1,193 @@
+#include <omp.h>
+
+#include <vector>
+
+#include "kernels/cpu/depthwise.h"
+#include "op_reference.h"
+
+using osprey::cpu::DepthwiseShape;
+using namespace osprey_test;
+
+namespace {
+
+DepthwiseShape make(int n, int h, int w, int c, int kh, int kw, int stride, int pad) {
+  DepthwiseShape s;
+  s.n = n, s.h = h, s.w = w, s.c = c, s.kh = kh, s.kw = kw, s.stride = stride, s.pad = pad;
+  return s;
+}
+
+size_t in_size(const DepthwiseShape& s) {
+  return size_t(s.n) * s.h * s.w * s.c;
+}
+size_t out_size(const DepthwiseShape& s) {
+  return size_t(s.n) * s.oh() * s.ow() * s.c;
+}
+size_t w_size(const DepthwiseShape& s) {
+  return size_t(s.kh) * s.kw * s.c;
+}
+
+std::string name(const DepthwiseShape& s) {
+  std::ostringstream o;
+  o << "n" << s.n << " " << s.h << "x" << s.w << "x" << s.c << " k" << s.kh << "x" << s.kw
+    << " s" << s.stride << " p" << s.pad;
+  return o.str();
+}
+
+// Direct loops: every output, every tap, padding skipped.
+std::vector<double> ref_forward(const DepthwiseShape& s, const std::vector<double>& x,
+                                const std::vector<double>& w, const std::vector<double>& b) {
+  std::vector<double> y(out_size(s));
+  for (int n = 0; n < s.n; ++n)
+    for (int p = 0; p < s.oh(); ++p)
+      for (int q = 0; q < s.ow(); ++q)
+        for (int c = 0; c < s.c; ++c) {
+          double acc = b.empty() ? 0.0 : b[c];
+          for (int i = 0; i < s.kh; ++i)
+            for (int j = 0; j < s.kw; ++j) {
+              const int ih = p * s.stride - s.pad + i, iw = q * s.stride - s.pad + j;
+              if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+              acc += x[((size_t(n) * s.h + ih) * s.w + iw) * s.c + c] * w[(i * s.kw + j) * s.c + c];
+            }
+          y[((size_t(n) * s.oh() + p) * s.ow() + q) * s.c + c] = acc;
+        }
+  return y;
+}
+
+// The backward as the transpose of the same loops (a scatter), for shapes too large for
+// finite differences.
+void ref_backward(const DepthwiseShape& s, const std::vector<double>& x,
+                  const std::vector<double>& w, const std::vector<double>& dy,
+                  std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) {
+  dx.assign(in_size(s), 0.0), dw.assign(w_size(s), 0.0), db.assign(s.c, 0.0);
+  for (int n = 0; n < s.n; ++n)
+    for (int p = 0; p < s.oh(); ++p)
+      for (int q = 0; q < s.ow(); ++q)
+        for (int c = 0; c < s.c; ++c) {
+          const double g = dy[((size_t(n) * s.oh() + p) * s.ow() + q) * s.c + c];
+          db[c] += g;
+          for (int i = 0; i < s.kh; ++i)
+            for (int j = 0; j < s.kw; ++j) {
+              const int ih = p * s.stride - s.pad + i, iw = q * s.stride - s.pad + j;
+              if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+              const size_t xi = ((size_t(n) * s.h + ih) * s.w + iw) * s.c + c;
+              const size_t wi = (i * s.kw + j) * s.c + c;
+              dx[xi] += g * w[wi];
+              dw[wi] += g * x[xi];
+            }
+        }
+}
+
+// Batch 1 and 3, odd sizes, channels 1, 3, 5, 17 and 80 (64 + 16: both register-block
+// widths), kernels 3x3, 5x5 and 1x3, stride 1 and 2, padding 0, 1 and 2. 4x4 with 1x3 and
+// padding 2 has whole windows in the padding.
+const std::vector<DepthwiseShape>& small_cases() {
+  static const std::vector<DepthwiseShape> all = {
+      make(1, 5, 7, 1, 3, 3, 1, 1),  make(3, 4, 4, 3, 3, 3, 2, 1), make(1, 5, 7, 5, 5, 5, 1, 2),
+      make(3, 5, 7, 17, 1, 3, 2, 0), make(1, 4, 4, 17, 3, 3, 1, 0), make(3, 5, 7, 3, 3, 3, 2, 2),
+      make(1, 5, 7, 5, 5, 5, 2, 1),  make(2, 7, 5, 17, 3, 3, 1, 1), make(1, 4, 5, 80, 3, 3, 1, 1),
+      make(1, 4, 4, 3, 1, 3, 1, 2),  make(1, 6, 6, 17, 3, 3, 2, 1)};
+  return all;
+}
+
+// MobileNetV2-like: 144 = 64 + 64 + 16 channels, the 3x3 fast paths, several row bands.
+const std::vector<DepthwiseShape>& large_cases() {
+  static const std::vector<DepthwiseShape> all = {make(2, 16, 16, 144, 3, 3, 1, 1),
+                                                  make(2, 16, 16, 144, 3, 3, 2, 1),
+                                                  make(3, 9, 11, 37, 5, 5, 2, 2)};
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("depthwise forward matches the reference", "[depthwise]") {
+  uint32_t seed = 1;
+  std::vector<DepthwiseShape> all = small_cases();
+  all.insert(all.end(), large_cases().begin(), large_cases().end());
+  for (const DepthwiseShape& s : all) {
+    const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto b = random_floats(s.c, seed++);
+    std::vector<float> y(out_size(s), NAN);
+    osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
+    require_close(y, ref_forward(s, to_double(x), to_double(w), to_double(b)), 1e-5, name(s));
+    osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
+    require_close(y, ref_forward(s, to_double(x), to_double(w), {}), 1e-5, name(s) + " no bias");
+  }
+}
+
+TEST_CASE("depthwise backward matches finite differences; dw and db accumulate",
+          "[depthwise]") {
+  uint32_t seed = 100;
+  for (const DepthwiseShape& s : small_cases()) {
+    const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto b = random_floats(s.c, seed++), r = random_floats(out_size(s), seed++);
+    std::vector<float> dx(in_size(s), NAN), dw(w_size(s), 0.25f), db(s.c, -0.5f);
+    osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), r.data(), dx.data(), dw.data(),
+                                           db.data());
+    auto xd = to_double(x), wd = to_double(w), bd = to_double(b);
+    const auto rd = to_double(r);
+    auto loss = [&] { return dot(ref_forward(s, xd, wd, bd), rd); };
+    // The loss is linear in each of x, w and b, so a large step has no truncation error.
+    require_close(dx, numeric_grad(loss, xd, 0.5), 1e-5, name(s) + " dx");
+    require_close(minus(dw, 0.25f), numeric_grad(loss, wd, 0.5), 1e-5, name(s) + " dw");
+    require_close(minus(db, -0.5f), numeric_grad(loss, bd, 0.5), 1e-5, name(s) + " db");
+  }
+}
+
+TEST_CASE("depthwise backward matches the reference on MobileNetV2-like shapes", "[depthwise]") {
+  uint32_t seed = 200;
+  for (const DepthwiseShape& s : large_cases()) {
+    const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto dy = random_floats(out_size(s), seed++);
+    std::vector<float> dx(in_size(s), NAN), dw(w_size(s), 1.0f), db(s.c, 2.0f);
+    osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
+                                           db.data());
+    std::vector<double> rdx, rdw, rdb;
+    ref_backward(s, to_double(x), to_double(w), to_double(dy), rdx, rdw, rdb);
+    require_close(dx, rdx, 1e-5, name(s) + " dx");
+    require_close(minus(dw, 1.0f), rdw, 1e-5, name(s) + " dw");
+    require_close(minus(db, 2.0f), rdb, 1e-5, name(s) + " db");
+  }
+}
+
+TEST_CASE("depthwise backward skips null outputs", "[depthwise]") {
+  for (const DepthwiseShape& s : {make(3, 5, 7, 17, 3, 3, 2, 1), large_cases()[0]}) {
+    INFO(name(s));
+    const auto x = random_floats(in_size(s), 300), w = random_floats(w_size(s), 301);
+    const auto dy = random_floats(out_size(s), 302);
+    auto run = [&](float* dx, float* dw, float* db) {
+      osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx, dw, db);
+    };
+    std::vector<float> dx(in_size(s)), dw(w_size(s)), db(s.c);
+    run(dx.data(), dw.data(), db.data());
+    std::vector<float> dx2(in_size(s), NAN), dw2(w_size(s)), db2(s.c);
+    run(dx2.data(), nullptr, nullptr);
+    REQUIRE(dx2 == dx);
+    run(nullptr, dw2.data(), nullptr);
+    REQUIRE(dw2 == dw);
+    run(nullptr, nullptr, db2.data());
+    REQUIRE(db2 == db);
+  }
+}
+
+TEST_CASE("depthwise results do not depend on the thread count", "[depthwise]") {
+  const int saved = omp_get_max_threads();
+  for (const DepthwiseShape& s : large_cases()) {
+    INFO(name(s));
+    const auto x = random_floats(in_size(s), 400), w = random_floats(w_size(s), 401);
+    const auto b = random_floats(s.c, 402), dy = random_floats(out_size(s), 403);
+    std::vector<float> y[2], dx[2], dw[2], db[2];
+    for (int t = 0; t < 2; ++t) {
+      omp_set_num_threads(t + 1);
+      y[t].resize(out_size(s)), dx[t].resize(in_size(s));
+      dw[t].assign(w_size(s), 0.0f), db[t].assign(s.c, 0.0f);
+      osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), b.data(), y[t].data());
+      osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx[t].data(),
+                                             dw[t].data(), db[t].data());
+    }
+    omp_set_num_threads(saved);
+    REQUIRE(y[0] == y[1]);  // each output is computed the same way whatever the split
+    REQUIRE(dx[0] == dx[1]);
+    require_close(dw[1], to_double(dw[0]), 1e-6, "dw, 2 threads against 1");
+    require_close(db[1], to_double(db[0]), 1e-6, "db, 2 threads against 1");
+  }
+}

@@ -1,0 +1,40 @@
+// `osprey eval` and `osprey predict`: a trained checkpoint applied to a test set or to images.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "tools/config.h"
+#include "tools/datasets.h"
+#include "tools/evaluate.h"
+
+namespace osprey::tools {
+
+struct TrainedModel {
+  std::string checkpoint;
+  TrainConfig cfg;
+  ModelInput input;
+  std::unique_ptr<Model> model;  // weights loaded, eval mode
+};
+
+// run_or_file as for `--resume`; overrides ("key=value") adjust the stored config (e.g. data_dir).
+TrainedModel load_trained(const std::string& run_or_file,
+                          const std::vector<std::string>& overrides);
+
+// The whole configured test set: accuracy, loss, per-class accuracy and the confusion matrix.
+Evaluation run_eval(TrainedModel& tm);
+void print_evaluation(const Evaluation& ev, const ModelInput& input);
+
+struct Prediction {
+  std::string path;
+  std::vector<std::pair<int, float>> top;  // (class, probability), best first
+  bool uncertain = false;                  // top-1 probability below the threshold
+};
+
+// Loads each image (PNG/JPEG/...), converts it to the model's input (channels, size, the
+// config's normalisation) and returns the top-k classes by softmax probability.
+std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& images,
+                                    int top_k, float threshold);
+
+}  // namespace osprey::tools

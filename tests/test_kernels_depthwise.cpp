@@ -163,9 +163,10 @@ TEST_CASE("depthwise backward skips null outputs", "[depthwise]") {
     run(dx2.data(), nullptr, nullptr);
     REQUIRE(dx2 == dx);
     run(nullptr, dw2.data(), nullptr);
-    REQUIRE(dw2 == dw);
+    // The bias gradient may be summed in another order when dw is not wanted.
+    require_close(dw2, to_double(dw), 1e-6, "dw alone");
     run(nullptr, nullptr, db2.data());
-    REQUIRE(db2 == db);
+    require_close(db2, to_double(db), 1e-6, "db alone");
   }
 }
 

@@ -113,11 +113,17 @@ OSPREY_INLINE void forward_strip_3x3(const float* xr, i64 xrow, int c, const flo
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
     float wv[9], acc[T];
+#pragma GCC unroll 16
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = b[k];
+#pragma GCC unroll 16
     for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 16
       for (int t = 0; t < T; ++t)
-        for (int j = 0; j < 3; ++j) acc[t] += xp[i * xrow + (t * S + j) * c + k] * wv[i * 3 + j];
+#pragma GCC unroll 16
+        for (int j = 0; j < 3; ++j) acc[t] += xp[i * xrow + i64{t * S + j} * c + k] * wv[i * 3 + j];
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) yp[t * c + k] = acc[t];
   }
 }
@@ -192,29 +198,35 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
 // (the channel-loop form of forward_strip_3x3), each strip loading each input vector once.
 template <int S, int T>
 OSPREY_INLINE void weight_grad_strip_3x3(const float* xr, i64 xrow, int c, const float* dyr,
-                                         int pad, int ow, float (&part)[9][16]) {
+                                         int pad, int ow, float (&part)[10][16]) {
   const float* xp = xr + i64{ow * S - pad} * c;
   const float* gp = dyr + i64{ow} * c;
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
-    float acc[9];
-    for (int q = 0; q < 9; ++q) acc[q] = part[q][k];
+    float acc[10];
+#pragma GCC unroll 16
+    for (int q = 0; q < 10; ++q) acc[q] = part[q][k];
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
-      const float g = gp[t * c + k];
+      const float g = gp[i64{t} * c + k];
+      acc[9] += g;
+#pragma GCC unroll 16
       for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) acc[i * 3 + j] += g * xp[i * xrow + (t * S + j) * c + k];
+#pragma GCC unroll 16
+        for (int j = 0; j < 3; ++j) acc[i * 3 + j] += g * xp[i * xrow + i64{t * S + j} * c + k];
     }
-    for (int q = 0; q < 9; ++q) part[q][k] = acc[q];
+#pragma GCC unroll 16
+    for (int q = 0; q < 10; ++q) part[q][k] = acc[q];
   }
 }
 
 template <int S>
 OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr, const float* dyr,
-                                       int a, int e, int c_end, double* pdw) {
+                                       int a, int e, int c_end, double* pdw, double* pdb) {
   const int c = s.c, ow_n = s.ow();
   const i64 xrow = i64{s.w} * c;
   for (int c0 = 0; c0 < c_end; c0 += 16) {
-    float part[9][16] = {};
+    float part[10][16] = {};  // the nine taps, then the bias
     constexpr int T = S == 1 ? 4 : 2;  // see forward_row_3x3
     int ow = a;
     for (; ow + T <= e; ow += T) weight_grad_strip_3x3<S, T>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
@@ -225,6 +237,7 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
       int j_lo, j_hi;
       taps_inside(ow, S, s.pad, 3, s.w, j_lo, j_hi);
       const float* gp = dyr + i64{ow} * c + c0;
+      for (int k = 0; k < 16; ++k) part[9][k] += gp[k];
       for (int i = 0; i < 3; ++i)
         for (int j = j_lo; j < j_hi; ++j) {
           const float* xv = xr + i * xrow + i64{ow * S - s.pad + j} * c + c0;
@@ -233,6 +246,8 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
     }
     for (int q = 0; q < 9; ++q)
       for (int k = 0; k < 16; ++k) pdw[q * c + c0 + k] += part[q][k];
+    if (pdb)
+      for (int k = 0; k < 16; ++k) pdb[c0 + k] += part[9][k];
   }
 }
 
@@ -250,8 +265,18 @@ OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, con
     const float* dyr = dyi + i64{oh} * ow_n * c;
     int i_lo, i_hi;
     taps_inside(oh, s.stride, s.pad, s.kh, s.h, i_lo, i_hi);
+    int c_fast = 0;
+    if (pdw && k3 && i_lo == 0 && i_hi == 3) {
+      c_fast = c / 16 * 16;
+      const float* xr = xi + i64{oh * s.stride - s.pad} * xrow;
+      if (s.stride == 1)
+        weight_grad_row_3x3<1>(s, xr, dyr, a, e, c_fast, pdw, pdb);
+      else
+        weight_grad_row_3x3<2>(s, xr, dyr, a, e, c_fast, pdw, pdb);
+    }
     if (pdb) {
-      for_blocks(c, [&](int c0, auto len) {
+      for_blocks(c - c_fast, [&](int cb, auto len) {
+        const int c0 = c_fast + cb;
         float acc[kBlock];
         for (int k = 0; k < len; ++k) acc[k] = 0.0f;
         for (int ow = 0; ow < ow_n; ++ow)
@@ -260,15 +285,6 @@ OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, con
       });
     }
     if (!pdw) continue;
-    int c_fast = 0;
-    if (k3 && i_lo == 0 && i_hi == 3) {
-      c_fast = c / 16 * 16;
-      const float* xr = xi + i64{oh * s.stride - s.pad} * xrow;
-      if (s.stride == 1)
-        weight_grad_row_3x3<1>(s, xr, dyr, a, e, c_fast, pdw);
-      else
-        weight_grad_row_3x3<2>(s, xr, dyr, a, e, c_fast, pdw);
-    }
     for_blocks(c - c_fast, [&](int cb, auto len) {
       const int c0 = c_fast + cb;
       float acc[kBlock];
@@ -325,11 +341,17 @@ OSPREY_INLINE void input_grad_strip_3x3(const float* dyp, i64 dyrow, int c, cons
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
     float wv[9], acc[T];
+#pragma GCC unroll 16
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = 0.0f;
+#pragma GCC unroll 16
     for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 16
       for (int t = 0; t < T; ++t)
-        for (int j = 0; j < 3; ++j) acc[t] += dyp[(t - j) * c - i * dyrow + k] * wv[i * 3 + j];
+#pragma GCC unroll 16
+        for (int j = 0; j < 3; ++j) acc[t] += dyp[i64{t - j} * c - i * dyrow + k] * wv[i * 3 + j];
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) dxp[t * c + k] = acc[t];
   }
 }

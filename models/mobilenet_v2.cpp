@@ -61,7 +61,11 @@ MobileNetV2::MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int
     int out = make_divisible(st.c * width_mult);
     for (int i = 0; i < st.n; ++i, ++feature) {
       int stride = i == 0 ? st.s : 1;
-      if (cifar_stem && feature == 2) stride = 1;  // features[2].conv[1][0].stride = 1
+      // torchvision decides the skip connection from the constructed stride; the CIFAR variant
+      // changes features[2].conv[1][0].stride to 1 afterwards, which leaves that block without
+      // a skip even when its input and output widths agree (widths <= 0.35).
+      bool residual = stride == 1 && input_channel == out;
+      if (cifar_stem && feature == 2) stride = 1;
       int hidden = int(std::lround(input_channel * st.t));
       std::string p = "features." + std::to_string(feature) + ".conv.";
       InvertedResidual block;
@@ -75,7 +79,7 @@ MobileNetV2::MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int
                                       ConvKind::dense, hidden, out, 1, 1);
       project.act = cpu::Activation::none;
       block.layers.push_back(project);
-      block.residual = stride == 1 && input_channel == out;
+      block.residual = residual;
       blocks_.push_back(block);
       input_channel = out;
     }

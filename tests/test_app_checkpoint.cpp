@@ -9,6 +9,7 @@
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "engine/safetensors.h"
+#include "engine/state_dict.h"
 #include "models/registry.h"
 #include "tests/tiny_idx.h"
 #include "tools/train.h"
@@ -134,4 +135,39 @@ TEST_CASE("damaged or mismatched checkpoints are refused and change nothing") {
   REQUIRE(model->params().flat_data().to_vector() == before);
   REQUIRE_THROWS_WITH(tools::resolve_checkpoint((run.dir / "nope").string(), cfg.runs_dir),
                       Catch::Contains("no checkpoint"));
+}
+
+TEST_CASE("fine-tuning from a state_dict with another class count replaces only the classifier") {
+  models::ModelSpec spec;
+  spec.name = "mobilenet_v2";
+  spec.in_channels = 3, spec.height = spec.width = 32, spec.num_classes = 1000;
+  spec.width_mult = 0.25f;
+  auto pretrained = models::create_model(spec);
+  fs::path file = fs::temp_directory_path() / ("osprey_pretrained_" + std::to_string(::getpid()));
+  SafeTensorsWriter w;
+  add_torch_state_dict(pretrained->params(), w);
+  w.write(file.string());
+
+  spec.num_classes = 10;
+  spec.seed = 3;
+  auto model = models::create_model(spec);
+  std::vector<float> fresh_fc = model->params().find("classifier.1.weight")->value.to_vector();
+  auto replaced = load_pretrained_state_dict(model->params(), SafeTensorsFile::read(file.string()),
+                                             model->classifier_prefixes());
+  REQUIRE(replaced == std::vector<std::string>{"classifier.1.weight", "classifier.1.bias"});
+  REQUIRE(model->params().find("classifier.1.weight")->value.to_vector() == fresh_fc);
+  for (const char* name : {"features.0.0.weight", "features.17.conv.1.0.weight"})
+    REQUIRE(model->params().find(name)->value.to_vector() ==
+            pretrained->params().find(name)->value.to_vector());
+  REQUIRE(model->params().find_buffer("features.18.1.running_var")->value.to_vector() ==
+          pretrained->params().find_buffer("features.18.1.running_var")->value.to_vector());
+
+  // Anything else that does not fit is an error naming the tensor.
+  spec.width_mult = 0.5f;
+  auto wider = models::create_model(spec);
+  REQUIRE_THROWS_WITH(load_pretrained_state_dict(wider->params(),
+                                                 SafeTensorsFile::read(file.string()),
+                                                 wider->classifier_prefixes()),
+                      Catch::Contains("features.0.0.weight"));
+  fs::remove(file);
 }

@@ -110,31 +110,36 @@ TEST_CASE("three AdamW steps match torch.optim.AdamW") {
   require_optimizer_matches(kExtra + "/simple_cnn_adamw3.safetensors", 2, 8, 5, oo);
 }
 
-// MobileNetV2 against the shared PyTorch references. Forward quantities (logits, loss, BN
-// running statistics) are held to the golden README's tolerances. Gradients are held to 5e-2,
-// not 1e-3, because these references are ill-conditioned for any fp32 engine: some ReLU6
-// pre-activations lie within float32 rounding (1e-7..4e-5) of a clamp boundary, fp32 puts them
-// on the other side, and train-mode BatchNorm backward spreads each flipped mask element over
-// its whole channel (m = 8..64 values per channel here). PyTorch itself in fp32 reaches only
-// 3.6e-2 on mnv2_cifar_w1.0_c10_b4_32's input gradient (6 flipped elements); our engine flips
-// one element in mnv2_w0.5_c10_b2_64 (features.17 expand, channel 282, value 4.1e-5 in
-// float64). A wiring bug gives O(1) errors, which 5e-2 still catches; the fused kernels' own
-// gradients are checked to 1e-5 against finite differences in test_kernels.
-TEST_CASE("mobilenet_v2 matches PyTorch on the shared golden files") {
-  for (std::string name : {"mnv2_cifar_w1.0_c10_b4_32", "mnv2_w0.5_c10_b2_64"}) {
-    tools::VerifyReport r = tools::run_verify(tools::verify_options_from_prefix(kGolden + "/" + name));
+// MobileNetV2 against PyTorch references: the shared ones and tests/golden's other widths, class
+// counts and input sizes. Forward quantities (logits, loss, BN running statistics) are held to
+// the golden README's tolerances. Gradients are held to 1e-1, not 1e-3, because these
+// references are ill-conditioned for any fp32 engine: some ReLU6 pre-activations lie within
+// float32 rounding (1e-7..4e-5) of a clamp boundary, fp32 puts them on the other side, and
+// train-mode BatchNorm backward spreads each flipped mask element over its channel (m = 8..64
+// values per channel in the deep layers). PyTorch itself in fp32 is off by up to 3.6e-2
+// (mnv2_cifar_w1.0_c10_b4_32, input gradient, 6 flipped elements), 6.1e-2
+// (mnv2_cifar_w0.35_c3_b2_40, features.0.1.bias) and 9.5e-3 (mnv2_w0.25_c100_b3_48); our
+// engine flips one element of mnv2_w0.5_c10_b2_64 (features.17 expand, channel 282, 4.1e-5
+// from the boundary in float64). docs/verification.md has the measurements. Wiring bugs give
+// O(1) errors, which 1e-1 still catches; the fused kernels' gradients are checked to 1e-5
+// against finite differences in test_kernels, and the coarse nodes in test_engine.
+TEST_CASE("mobilenet_v2 matches PyTorch on the golden files") {
+  for (std::string prefix :
+       {kGolden + "/mnv2_cifar_w1.0_c10_b4_32", kGolden + "/mnv2_w0.5_c10_b2_64",
+        kExtra + "/mnv2_cifar_w0.35_c3_b2_40", kExtra + "/mnv2_w0.25_c100_b3_48"}) {
+    tools::VerifyReport r = tools::run_verify(tools::verify_options_from_prefix(prefix));
     int grads = 0, stats = 0;
     for (const auto& row : r.rows) {
-      INFO(name << ": " << row.quantity << " rel_l2 " << row.rel_err);
+      INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err);
       if (row.quantity.rfind("grad", 0) == 0) {
         ++grads;
-        CHECK(row.rel_err < 5e-2);
+        CHECK(row.rel_err < 1e-1);
       } else {
         stats += row.quantity.rfind("after_train_forward", 0) == 0;
         CHECK(row.ok());
       }
     }
-    REQUIRE(grads == 159);  // the input and 158 parameters
+    REQUIRE(grads == 159);     // the input and 158 parameters
     REQUIRE(stats == 2 * 52);  // running mean and variance of 52 BatchNorms
   }
 }

@@ -16,9 +16,11 @@ namespace {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define OSPREY_INLINE inline __attribute__((always_inline))
+#define OSPREY_UNROLL _Pragma("GCC unroll 16")
 #else
 #define OSPREY_CLONES
 #define OSPREY_INLINE inline
+#define OSPREY_UNROLL
 #endif
 
 // Below this many multiply-adds the fork/join of a parallel region costs more than the work
@@ -58,6 +60,19 @@ OSPREY_INLINE void for_blocks(int c, F&& body) {
   if (c0 < c) body(c0, c - c0);
 }
 
+// Runs body(o, T) over [a, e) in strips of T, then body(o, 1) for the rest; T and 1 are
+// compile-time constants.
+template <int T, class F>
+OSPREY_INLINE void for_strips(int a, int e, F&& body) {
+  int o = a;
+  for (; o + T <= e; o += T) body(o, std::integral_constant<int, T>());
+  for (; o < e; ++o) body(o, std::integral_constant<int, 1>());
+}
+
+// Stride 2 reads 2T + 1 input columns per row: a shorter strip keeps the pointers in registers.
+template <int S>
+constexpr int kStrip = S == 1 ? 4 : 2;
+
 // Output columns [interior_begin, interior_end) have all three horizontal taps of a 3x3 inside
 // (where the strip kernels run).
 int interior_begin(const DepthwiseShape& s) {
@@ -84,15 +99,14 @@ OSPREY_INLINE void outputs_inside(int t, int s, int p, int len, int out, int& lo
   hi = std::max(hi, lo);
 }
 
-// One output pixel, channels [0, len) of the block. KI x KJ taps from xp / wp when known at
-// compile time (the interior of a 3x3), else ni x nj.
-template <int KI, int KJ, class Len>
+// One output pixel, channels [0, len) of the block, ni x nj taps from xp / wp.
+template <class Len>
 OSPREY_INLINE void forward_block(Len len, int ni, int nj, const float* xp, i64 xrow, int c,
                                  const float* wp, i64 wrow, const float* b, float* yp) {
   float acc[kBlock];
   for (int k = 0; k < len; ++k) acc[k] = b[k];
-  for (int i = 0; i < (KI ? KI : ni); ++i)
-    for (int j = 0; j < (KJ ? KJ : nj); ++j) {
+  for (int i = 0; i < ni; ++i)
+    for (int j = 0; j < nj; ++j) {
       const float* xv = xp + i * xrow + j * c;
       const float* wv = wp + i * wrow + j * c;
       for (int k = 0; k < len; ++k) acc[k] += xv[k] * wv[k];
@@ -100,11 +114,12 @@ OSPREY_INLINE void forward_block(Len len, int ni, int nj, const float* xp, i64 x
   for (int k = 0; k < len; ++k) yp[k] = acc[k];
 }
 
-// 3x3 at stride S with every tap inside: T outputs of one row from ow, channels [c0, c0 + 16)
-// (pointers already offset by c0). Written as a loop over the 16 channels with the taps and
-// the strip as scalars inside: the vectoriser turns each scalar into one vector register, so
-// the nine weights and T sums stay in registers and each input vector is loaded once for all
-// the outputs of the strip that use it.
+// The 3x3 fast paths below work on 16 channels at a time, written as a loop over the channels
+// with the taps and a strip of T pixels as scalars inside: the vectoriser turns each scalar into
+// one vector register, so the weights and sums stay in registers and each input vector is
+// loaded once for all the outputs of the strip that use it. Pointers are offset to channel c0.
+
+// Forward, stride S, every tap inside: outputs ow..ow+T-1 of a row whose input rows start at xr.
 template <int S, int T>
 OSPREY_INLINE void forward_strip_3x3(const float* xr, i64 xrow, int c, const float* w,
                                      const float* b, int pad, int ow, float* yr) {
@@ -113,31 +128,12 @@ OSPREY_INLINE void forward_strip_3x3(const float* xr, i64 xrow, int c, const flo
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
     float wv[9], acc[T];
-#pragma GCC unroll 16
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
-#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = b[k];
-#pragma GCC unroll 16
-    for (int i = 0; i < 3; ++i)
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t)
-#pragma GCC unroll 16
+    OSPREY_UNROLL for (int i = 0; i < 3; ++i)
+      OSPREY_UNROLL for (int t = 0; t < T; ++t)
         for (int j = 0; j < 3; ++j) acc[t] += xp[i * xrow + i64{t * S + j} * c + k] * wv[i * 3 + j];
-#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) yp[t * c + k] = acc[t];
-  }
-}
-
-template <int S>
-OSPREY_INLINE void forward_row_3x3(const float* xr, i64 xrow, int c, const float* w,
-                                   const float* b, int pad, int a, int e, int c_end, float* yr) {
-  for (int c0 = 0; c0 < c_end; c0 += 16) {
-    int ow = a;
-    // Stride 2 reads 2T + 1 input columns per row, so a shorter strip keeps the pointers in
-    // registers.
-    constexpr int T = S == 1 ? 4 : 2;
-    for (; ow + T <= e; ow += T) forward_strip_3x3<S, T>(xr + c0, xrow, c, w + c0, b + c0, pad, ow, yr + c0);
-    for (; ow < e; ++ow) forward_strip_3x3<S, 1>(xr + c0, xrow, c, w + c0, b + c0, pad, ow, yr + c0);
   }
 }
 
@@ -146,7 +142,7 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
                                 const float* w, const float* b, float* y) {
   const int oh_n = s.oh(), ow_n = s.ow(), c = s.c;
   const i64 xrow = i64{s.w} * c, wrow = i64{s.kw} * c;
-  const bool k3 = s.kh == 3 && s.kw == 3;
+  const bool k3 = s.kh == 3 && s.kw == 3 && (s.stride == 1 || s.stride == 2);
   const int a = interior_begin(s), e = interior_end(s);
   for (i64 r = r0; r < r1; ++r) {
     const int oh = static_cast<int>(r % oh_n);
@@ -154,16 +150,24 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
     float* yr = y + r * ow_n * c;
     int i_lo, i_hi;
     taps_inside(oh, s.stride, s.pad, s.kh, s.h, i_lo, i_hi);
-    // Whole 16-channel blocks of the interior go through the strip kernels; the rest (border
-    // columns, rows and leftover channels) one pixel at a time.
+    // Whole 16-channel blocks of the interior take the strips; border columns and rows and
+    // leftover channels go one pixel at a time.
     int c_fast = 0;
-    if (k3 && (s.stride == 1 || s.stride == 2) && i_lo == 0 && i_hi == 3) {
+    if (k3 && i_lo == 0 && i_hi == 3) {
       c_fast = c / 16 * 16;
       const float* xr = xi + i64{oh * s.stride - s.pad} * xrow;
-      if (s.stride == 1)
-        forward_row_3x3<1>(xr, xrow, c, w, b, s.pad, a, e, c_fast, yr);
-      else
-        forward_row_3x3<2>(xr, xrow, c, w, b, s.pad, a, e, c_fast, yr);
+      for (int c0 = 0; c0 < c_fast; c0 += 16) {
+        auto strip = [&](int ow, auto t) {
+          if (s.stride == 1)
+            forward_strip_3x3<1, t>(xr + c0, xrow, c, w + c0, b + c0, s.pad, ow, yr + c0);
+          else
+            forward_strip_3x3<2, t>(xr + c0, xrow, c, w + c0, b + c0, s.pad, ow, yr + c0);
+        };
+        if (s.stride == 1)
+          for_strips<kStrip<1>>(a, e, strip);
+        else
+          for_strips<kStrip<2>>(a, e, strip);
+      }
     }
     for (int ow = 0; ow < ow_n; ++ow) {
       const int cb = ow >= a && ow < e ? c_fast : 0;
@@ -178,24 +182,16 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
       const float* xp = xi + i64{oh * s.stride - s.pad + i_lo} * xrow +
                         i64{ow * s.stride - s.pad + j_lo} * c + cb;
       const float* wp = w + i_lo * wrow + i64{j_lo} * c + cb;
-      const int ni = i_hi - i_lo, nj = j_hi - j_lo;
-      if (k3 && ni == 3 && nj == 3) {
-        for_blocks(c - cb, [&](int c0, auto len) {
-          forward_block<3, 3>(len, 3, 3, xp + c0, xrow, c, wp + c0, wrow, b + cb + c0, yp + c0);
-        });
-      } else {
-        for_blocks(c - cb, [&](int c0, auto len) {
-          forward_block<0, 0>(len, ni, nj, xp + c0, xrow, c, wp + c0, wrow, b + cb + c0, yp + c0);
-        });
-      }
+      for_blocks(c - cb, [&](int c0, auto len) {
+        forward_block(len, i_hi - i_lo, j_hi - j_lo, xp + c0, xrow, c, wp + c0, wrow, b + cb + c0,
+                      yp + c0);
+      });
     }
   }
 }
 
-// Weight gradient of one output row, 3x3 at stride S with all three input rows inside,
-// channels [0, c_end) in blocks of 16. The nine per-tap sums of a block live in `part` (one
-// row's worth, then added to the double partial); in the interior strips they are registers
-// (the channel-loop form of forward_strip_3x3), each strip loading each input vector once.
+// Weight gradient, stride S, all three input rows inside: outputs ow..ow+T-1 of a row added to
+// part [10][16] (the nine taps, then the bias), which holds one row's sums.
 template <int S, int T>
 OSPREY_INLINE void weight_grad_strip_3x3(const float* xr, i64 xrow, int c, const float* dyr,
                                          int pad, int ow, float (&part)[10][16]) {
@@ -204,18 +200,13 @@ OSPREY_INLINE void weight_grad_strip_3x3(const float* xr, i64 xrow, int c, const
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
     float acc[10];
-#pragma GCC unroll 16
     for (int q = 0; q < 10; ++q) acc[q] = part[q][k];
-#pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
+    OSPREY_UNROLL for (int t = 0; t < T; ++t) {
       const float g = gp[i64{t} * c + k];
       acc[9] += g;
-#pragma GCC unroll 16
-      for (int i = 0; i < 3; ++i)
-#pragma GCC unroll 16
+      OSPREY_UNROLL for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) acc[i * 3 + j] += g * xp[i * xrow + i64{t * S + j} * c + k];
     }
-#pragma GCC unroll 16
     for (int q = 0; q < 10; ++q) part[q][k] = acc[q];
   }
 }
@@ -226,11 +217,10 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
   const int c = s.c, ow_n = s.ow();
   const i64 xrow = i64{s.w} * c;
   for (int c0 = 0; c0 < c_end; c0 += 16) {
-    float part[10][16] = {};  // the nine taps, then the bias
-    constexpr int T = S == 1 ? 4 : 2;  // see forward_row_3x3
-    int ow = a;
-    for (; ow + T <= e; ow += T) weight_grad_strip_3x3<S, T>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
-    for (; ow < e; ++ow) weight_grad_strip_3x3<S, 1>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
+    float part[10][16] = {};
+    for_strips<kStrip<S>>(a, e, [&](int ow, auto t) {
+      weight_grad_strip_3x3<S, t>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
+    });
     for (int ow = 0; ow < ow_n; ++ow) {  // border columns: only the taps inside
       if (ow == a) ow = e;
       if (ow >= ow_n) break;
@@ -252,9 +242,8 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
 }
 
 // Weight and bias gradients of output rows o0..o1 of one image, added to double partials (each
-// a sum over one row in float first: float error stays that of a row). Outside the 3x3 fast
-// path, tap by tap: each (channel block, tap) sums one contiguous range of outputs, with no
-// bounds checks inside.
+// a float sum over one row first: the float error stays that of a row). Off the 3x3 fast path,
+// tap by tap: each (channel block, tap) sums one contiguous range of outputs, no bounds checks.
 OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, const float* xi,
                                     const float* dyi, double* pdw, double* pdb) {
   const int ow_n = s.ow(), c = s.c;
@@ -274,20 +263,16 @@ OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, con
       else
         weight_grad_row_3x3<2>(s, xr, dyr, a, e, c_fast, pdw, pdb);
     }
-    if (pdb) {
-      for_blocks(c - c_fast, [&](int cb, auto len) {
-        const int c0 = c_fast + cb;
-        float acc[kBlock];
+    for_blocks(c - c_fast, [&](int cb, auto len) {
+      const int c0 = c_fast + cb;
+      float acc[kBlock];
+      if (pdb) {
         for (int k = 0; k < len; ++k) acc[k] = 0.0f;
         for (int ow = 0; ow < ow_n; ++ow)
           for (int k = 0; k < len; ++k) acc[k] += dyr[i64{ow} * c + c0 + k];
         for (int k = 0; k < len; ++k) pdb[c0 + k] += acc[k];
-      });
-    }
-    if (!pdw) continue;
-    for_blocks(c - c_fast, [&](int cb, auto len) {
-      const int c0 = c_fast + cb;
-      float acc[kBlock];
+      }
+      if (!pdw) return;
       for (int i = i_lo; i < i_hi; ++i) {
         const float* xr = xi + i64{oh * s.stride - s.pad + i} * xrow + c0;
         for (int j = 0; j < s.kw; ++j) {
@@ -307,13 +292,13 @@ OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, con
   }
 }
 
-// Input gradient as a gather (each dx element written once, no zeroing or races): input
+// Input gradient as a gather (each dx element written once: no zeroing, no races). Input
 // (ih, iw) receives dy[oh][ow] * w[i][j] for every tap with oh * s - p + i == ih, i.e.
 // i = (ih + p) mod s, then every s-th tap.
 template <class Len>
-OSPREY_INLINE void input_grad_block(const DepthwiseShape& s, int oh_n, int ow_n, Len len, int ih,
-                                    int iw, const float* dyi, const float* w, float* dxp) {
-  const int c = s.c;
+OSPREY_INLINE void input_grad_block(const DepthwiseShape& s, Len len, int ih, int iw,
+                                    const float* dyi, const float* w, float* dxp) {
+  const int c = s.c, oh_n = s.oh(), ow_n = s.ow();
   float acc[kBlock];
   for (int k = 0; k < len; ++k) acc[k] = 0.0f;
   for (int i = (ih + s.pad) % s.stride; i < s.kh; i += s.stride) {
@@ -332,26 +317,19 @@ OSPREY_INLINE void input_grad_block(const DepthwiseShape& s, int oh_n, int ow_n,
   for (int k = 0; k < len; ++k) dxp[k] = acc[k];
 }
 
-// Stride 1, 3x3, all nine taps inside: T inputs from iw, channels [c0, c0 + 16); tap (i, j)
-// of input (ih, iw + t) reads dy at (ih + p - i, iw + t + p - j). dyp points at
-// (ih + p, iw + p), channel c0. Same channel-loop form as forward_strip_3x3.
+// Input gradient, stride 1, all nine taps inside: inputs iw..iw+T-1 of row ih; tap (i, j) of
+// input (ih, iw + t) reads dy at (ih + p - i, iw + t + p - j). dyp points at (ih + p, iw + p).
 template <int T>
 OSPREY_INLINE void input_grad_strip_3x3(const float* dyp, i64 dyrow, int c, const float* w,
                                         float* dxp) {
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
     float wv[9], acc[T];
-#pragma GCC unroll 16
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
-#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = 0.0f;
-#pragma GCC unroll 16
-    for (int i = 0; i < 3; ++i)
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t)
-#pragma GCC unroll 16
+    OSPREY_UNROLL for (int i = 0; i < 3; ++i)
+      OSPREY_UNROLL for (int t = 0; t < T; ++t)
         for (int j = 0; j < 3; ++j) acc[t] += dyp[i64{t - j} * c - i * dyrow + k] * wv[i * 3 + j];
-#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) dxp[t * c + k] = acc[t];
   }
 }
@@ -370,19 +348,16 @@ OSPREY_CLONES void input_grad_rows(const DepthwiseShape& s, int i0, int i1, cons
       c_fast = c / 16 * 16;
       for (int c0 = 0; c0 < c_fast; c0 += 16) {
         const float* dyp = dyi + i64{ih + p} * dyrow + i64{p} * c + c0;
-        int iw = ia;
-        for (; iw + 4 <= ie; iw += 4)
-          input_grad_strip_3x3<4>(dyp + i64{iw} * c, dyrow, c, w + c0, dxr + i64{iw} * c + c0);
-        for (; iw < ie; ++iw)
-          input_grad_strip_3x3<1>(dyp + i64{iw} * c, dyrow, c, w + c0, dxr + i64{iw} * c + c0);
+        for_strips<4>(ia, ie, [&](int iw, auto t) {
+          input_grad_strip_3x3<t>(dyp + i64{iw} * c, dyrow, c, w + c0, dxr + i64{iw} * c + c0);
+        });
       }
     }
     for (int iw = 0; iw < s.w; ++iw) {
       const int cb = iw >= ia && iw < ie ? c_fast : 0;
       if (cb == c) continue;
       for_blocks(c - cb, [&](int c0, auto len) {
-        input_grad_block(s, oh_n, ow_n, len, ih, iw, dyi + cb + c0, w + cb + c0,
-                         dxr + i64{iw} * c + cb + c0);
+        input_grad_block(s, len, ih, iw, dyi + cb + c0, w + cb + c0, dxr + i64{iw} * c + cb + c0);
       });
     }
   }

@@ -52,3 +52,14 @@ make_optim("simple_cnn_adamw3", SimpleCNN(2, 5, 8),
            lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01),
            [torch.randn(6, 2, 8, 8) for _ in range(3)], [torch.randint(0, 5, (6,)) for _ in range(3)],
            dict(model="simple_cnn", optimizer="adamw", lr=1e-3, weight_decay=0.01))
+
+# MobileNetV2 at other widths, class counts and input sizes (shared/golden has w1.0 CIFAR stem
+# and w0.5 ImageNet stem).
+from make_golden import mnv2  # noqa: E402
+
+torch.manual_seed(20)
+make("mnv2_cifar_w0.35_c3_b2_40", mnv2(3, 0.35, True), torch.randn(2, 3, 40, 40),
+     torch.tensor([2, 0]), out, dict(model="mobilenet_v2_cifar", width=0.35, classes=3, batch=2, hw=40))
+torch.manual_seed(21)
+make("mnv2_w0.25_c100_b3_48", mnv2(100, 0.25, False), torch.randn(3, 3, 48, 48),
+     torch.tensor([99, 7, 42]), out, dict(model="mobilenet_v2", width=0.25, classes=100, batch=3, hw=48))

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Times simple_cnn training steps (forward, cross-entropy, backward, Adam) on synthetic data in
-PyTorch and in `osprey bench train`, with the same batch, thread count and step count, and
-prints both figures and their ratio as JSON lines. Run with Debian's /usr/bin/python3 (torch).
+"""Times training steps (forward, cross-entropy, backward, Adam) on synthetic data in PyTorch
+and in `osprey bench train`, with the same model, batch, thread count and step count, and
+prints both figures and their ratio as JSON lines. Run with Debian's /usr/bin/python3 (torch,
+torchvision). Models: simple_cnn (1x28x28, as in shared/golden) and mobilenet_v2_cifar
+(torchvision's mobilenet_v2 with the CIFAR stem, 3x32x32).
 
-usage: bench/torch_vs_osprey_cpu.py [--osprey build/osprey] [--batch 64] [--threads 2]
-                                    [--steps 50] [--warmup 5] [--repeats 3]
+usage: bench/torch_vs_osprey_cpu.py [--model simple_cnn] [--osprey build/osprey] [--batch 64]
+                                    [--threads 2] [--steps 50] [--warmup 5] [--repeats 3]
 Repeats alternate the two engines and report the median of each, so both see the same machine
 conditions.
 """
@@ -32,8 +34,22 @@ class SimpleCNN(nn.Module):  # as in shared/golden/make_golden.py
         return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
 
 
-def torch_images_per_s(batch, steps, warmup, size=28, channels=1, classes=10):
-    model = SimpleCNN(channels, classes, size)
+MODELS = {"simple_cnn": (1, 28), "mobilenet_v2_cifar": (3, 32)}
+
+
+def make_model(name, channels, size, classes):
+    if name == "simple_cnn":
+        return SimpleCNN(channels, classes, size)
+    import torchvision
+    m = torchvision.models.mobilenet_v2(num_classes=classes)
+    m.features[0][0].stride = (1, 1)
+    m.features[2].conv[1][0].stride = (1, 1)
+    return m
+
+
+def torch_images_per_s(name, batch, steps, warmup, classes=10):
+    channels, size = MODELS[name]
+    model = make_model(name, channels, size, classes)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, channels, size, size)
     y = torch.randint(0, classes, (batch,))
@@ -51,15 +67,18 @@ def torch_images_per_s(batch, steps, warmup, size=28, channels=1, classes=10):
     return batch * steps / (time.perf_counter() - t0)
 
 
-def osprey_images_per_s(binary, batch, threads, steps, warmup):
-    out = subprocess.run([binary, "bench", "train", "--model", "simple_cnn", "--batch", str(batch),
+def osprey_images_per_s(binary, name, batch, threads, steps, warmup):
+    channels, size = MODELS[name]
+    out = subprocess.run([binary, "bench", "train", "--model", name, "--batch", str(batch),
                           "--threads", str(threads), "--steps", str(steps), "--warmup",
-                          str(warmup)], check=True, capture_output=True, text=True).stdout
+                          str(warmup), "--channels", str(channels), "--size", str(size)],
+                         check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["images_per_s"]
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="simple_cnn", choices=sorted(MODELS))
     p.add_argument("--osprey", default="build/osprey")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
@@ -70,13 +89,13 @@ def main():
     torch.set_num_threads(a.threads)
     ours, theirs = [], []
     for _ in range(a.repeats):
-        theirs.append(torch_images_per_s(a.batch, a.steps, a.warmup))
-        ours.append(osprey_images_per_s(a.osprey, a.batch, a.threads, a.steps, a.warmup))
+        theirs.append(torch_images_per_s(a.model, a.batch, a.steps, a.warmup))
+        ours.append(osprey_images_per_s(a.osprey, a.model, a.batch, a.threads, a.steps, a.warmup))
     o, t = statistics.median(ours), statistics.median(theirs)
-    print(json.dumps({"engine": "pytorch", "version": torch.__version__, "model": "simple_cnn",
+    print(json.dumps({"engine": "pytorch", "version": torch.__version__, "model": a.model,
                       "batch": a.batch, "threads": a.threads, "images_per_s": round(t, 1),
                       "runs": [round(v, 1) for v in theirs]}))
-    print(json.dumps({"engine": "osprey", "model": "simple_cnn", "batch": a.batch,
+    print(json.dumps({"engine": "osprey", "model": a.model, "batch": a.batch,
                       "threads": a.threads, "images_per_s": round(o, 1),
                       "runs": [round(v, 1) for v in ours]}))
     print(json.dumps({"osprey_over_pytorch": round(o / t, 3)}))

@@ -69,8 +69,7 @@ TEST_CASE("activation backward masks from the output, boundaries excluded", "[ac
       int64_t wrong = 0;
       for (int64_t i = 0; i < n; ++i) {
         // PyTorch's relu and hardtanh(0, 6) pass the gradient only strictly inside.
-        const bool pass = a == Activation::none ||
-                          (a == Activation::relu && x[i] > 0.0f) ||
+        const bool pass = a == Activation::none || (a == Activation::relu && x[i] > 0.0f) ||
                           (a == Activation::relu6 && x[i] > 0.0f && x[i] < 6.0f);
         wrong += dx[i] != (pass ? dy[i] : 0.0f);
       }

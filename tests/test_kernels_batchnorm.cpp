@@ -88,8 +88,7 @@ Data make_data(const Case& s, Activation a, uint32_t seed) {
   for (;; seed += 1000) {
     Data d{random_floats(s.m * s.c, seed, -1.0f, 3.0f), random_floats(s.c, seed + 1, 2.0f, 4.0f),
            random_floats(s.c, seed + 2, 0.0f, 3.0f), random_floats(s.m * s.c, seed + 3)};
-    if (kink_distance(s, to_double(d.x), to_double(d.gamma), to_double(d.beta), a) > 1e-3)
-      return d;
+    if (kink_distance(s, to_double(d.x), to_double(d.gamma), to_double(d.beta), a) > 1e-3) return d;
   }
 }
 
@@ -154,9 +153,9 @@ TEST_CASE("batchnorm_act_backward through batch statistics matches finite differ
                                d.beta.data(), kEps, a, y.data());
       // Accumulated: start from known values.
       std::vector<float> dgamma(s.c, 0.25f), dbeta(s.c, -0.5f);
-      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(),
-                                var.data(), d.gamma.data(), kEps, a, true, dx.data(),
-                                dgamma.data(), dbeta.data());
+      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(), var.data(),
+                                d.gamma.data(), kEps, a, true, dx.data(), dgamma.data(),
+                                dbeta.data());
       auto xd = to_double(d.x), gd = to_double(d.gamma), bd = to_double(d.beta);
       const auto rd = to_double(d.r);
       auto loss = [&] { return dot(ref_forward_train(s, xd, gd, bd, a), rd); };
@@ -183,9 +182,8 @@ TEST_CASE("batchnorm_act_backward with fixed statistics matches finite differenc
         for (int j = 0; j < s.c; ++j) mean[j] = float(rm[j] + 0.05), var[j] = float(rv[j] * 1.1);
         const auto z = ref_forward(s, to_double(d.x), to_double(mean), to_double(var),
                                    to_double(d.gamma), to_double(d.beta), Activation::none);
-        if (std::none_of(z.begin(), z.end(), [](double v) {
-              return std::abs(v) < 1e-3 || std::abs(v - 6.0) < 1e-3;
-            }))
+        if (std::none_of(z.begin(), z.end(),
+                         [](double v) { return std::abs(v) < 1e-3 || std::abs(v - 6.0) < 1e-3; }))
           break;
       }
       const auto md = to_double(mean), vd = to_double(var), rd = to_double(d.r);
@@ -195,9 +193,9 @@ TEST_CASE("batchnorm_act_backward with fixed statistics matches finite differenc
       std::vector<float> y(d.x.size()), dx(d.x.size(), NAN), dgamma(s.c, 1.0f), dbeta(s.c, 2.0f);
       k::batchnorm_act_forward(s.m, s.c, d.x.data(), mean.data(), var.data(), d.gamma.data(),
                                d.beta.data(), kEps, a, y.data());
-      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(),
-                                var.data(), d.gamma.data(), kEps, a, false, dx.data(),
-                                dgamma.data(), dbeta.data());
+      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(), var.data(),
+                                d.gamma.data(), kEps, a, false, dx.data(), dgamma.data(),
+                                dbeta.data());
       require_close(dx, numeric_grad(loss, xd, 1e-5), 1e-5, "dx");
       require_close(minus(dgamma, 1.0f), numeric_grad(loss, gd, 1e-5), 1e-5, "dgamma");
       require_close(minus(dbeta, 2.0f), numeric_grad(loss, bd, 1e-5), 1e-5, "dbeta");
@@ -214,9 +212,8 @@ TEST_CASE("batchnorm_act_backward skips null outputs", "[batchnorm]") {
     k::batchnorm_act_forward(s.m, s.c, d.x.data(), mean.data(), var.data(), d.gamma.data(),
                              d.beta.data(), kEps, Activation::relu6, y.data());
     auto run = [&](float* dx, float* dg, float* db) {
-      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(),
-                                var.data(), d.gamma.data(), kEps, Activation::relu6, batch_stats,
-                                dx, dg, db);
+      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(), var.data(),
+                                d.gamma.data(), kEps, Activation::relu6, batch_stats, dx, dg, db);
     };
     std::vector<float> dx(d.x.size()), dg(s.c), db(s.c);
     run(dx.data(), dg.data(), db.data());

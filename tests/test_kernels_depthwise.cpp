@@ -28,8 +28,8 @@ size_t w_size(const DepthwiseShape& s) {
 
 std::string name(const DepthwiseShape& s) {
   std::ostringstream o;
-  o << "n" << s.n << " " << s.h << "x" << s.w << "x" << s.c << " k" << s.kh << "x" << s.kw
-    << " s" << s.stride << " p" << s.pad;
+  o << "n" << s.n << " " << s.h << "x" << s.w << "x" << s.c << " k" << s.kh << "x" << s.kw << " s"
+    << s.stride << " p" << s.pad;
   return o.str();
 }
 
@@ -82,7 +82,7 @@ void ref_backward(const DepthwiseShape& s, const std::vector<double>& x,
 // padding 2 has whole windows in the padding.
 const std::vector<DepthwiseShape>& small_cases() {
   static const std::vector<DepthwiseShape> all = {
-      make(1, 5, 7, 1, 3, 3, 1, 1),  make(3, 4, 4, 3, 3, 3, 2, 1), make(1, 5, 7, 5, 5, 5, 1, 2),
+      make(1, 5, 7, 1, 3, 3, 1, 1),  make(3, 4, 4, 3, 3, 3, 2, 1),  make(1, 5, 7, 5, 5, 5, 1, 2),
       make(3, 5, 7, 17, 1, 3, 2, 0), make(1, 4, 4, 17, 3, 3, 1, 0), make(3, 5, 7, 3, 3, 3, 2, 2),
       make(1, 5, 7, 5, 5, 5, 2, 1),  make(2, 7, 5, 17, 3, 3, 1, 1), make(1, 4, 5, 80, 3, 3, 1, 1),
       make(1, 4, 4, 3, 1, 3, 1, 2),  make(1, 6, 6, 17, 3, 3, 2, 1)};
@@ -114,8 +114,7 @@ TEST_CASE("depthwise forward matches the reference", "[depthwise]") {
   }
 }
 
-TEST_CASE("depthwise backward matches finite differences; dw and db accumulate",
-          "[depthwise]") {
+TEST_CASE("depthwise backward matches finite differences; dw and db accumulate", "[depthwise]") {
   uint32_t seed = 100;
   for (const DepthwiseShape& s : small_cases()) {
     const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);

@@ -60,7 +60,7 @@ OSPREY_CLONES void backward_span(int64_t n, Activation act, const float* __restr
   } else if (act == Activation::relu6) {
     for (int64_t i = 0; i < n; ++i) {
       const float g = dy[i];
-      dx[i] = (y[i] > 0.0f) & (y[i] < 6.0f) ? g : 0.0f;
+      dx[i] = ((y[i] > 0.0f) & (y[i] < 6.0f)) ? g : 0.0f;
     }
   } else {
     std::memcpy(dx, dy, static_cast<size_t>(n) * sizeof(float));
@@ -77,7 +77,7 @@ OSPREY_CLONES void backward_span_inplace(int64_t n, Activation act, const float*
   } else if (act == Activation::relu6) {
     for (int64_t i = 0; i < n; ++i) {
       const float v = g[i];
-      g[i] = (y[i] > 0.0f) & (y[i] < 6.0f) ? v : 0.0f;
+      g[i] = ((y[i] > 0.0f) & (y[i] < 6.0f)) ? v : 0.0f;
     }
   }
 }
@@ -107,7 +107,8 @@ void activation_forward(int64_t n, Activation act, const float* x, float* y) {
 void activation_backward(int64_t n, Activation act, const float* y, const float* dy, float* dx) {
   if (n <= 0 || (dx == dy && act == Activation::none)) return;
   if (dx == dy) {
-    for_spans(n, [&](int64_t lo, int64_t len) { backward_span_inplace(len, act, y + lo, dx + lo); });
+    for_spans(n,
+              [&](int64_t lo, int64_t len) { backward_span_inplace(len, act, y + lo, dx + lo); });
   } else {
     for_spans(n,
               [&](int64_t lo, int64_t len) { backward_span(len, act, y + lo, dy + lo, dx + lo); });

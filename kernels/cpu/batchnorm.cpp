@@ -26,13 +26,15 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 
 // Grow-only scratch owned by the calling thread (the team writes into it during the call):
-// steady-state steps allocate nothing. Slot 0: per-part double partial sums; slot 1: per-channel
-// coefficients.
+// steady-state steps allocate nothing. Aligned to a cache line, so per-part partials padded to
+// whole lines never share one. Slot 0: per-part double partials; slot 1: per-channel constants.
 template <class T>
 T* scratch(size_t n, int slot) {
   thread_local std::vector<T> buf[2];
-  if (buf[slot].size() < n) buf[slot].resize(n);
-  return buf[slot].data();
+  const size_t pad = 64 / sizeof(T);
+  if (buf[slot].size() < n + pad) buf[slot].resize(n + pad);
+  const auto addr = reinterpret_cast<uintptr_t>(buf[slot].data());
+  return buf[slot].data() + ((64 - addr % 64) % 64) / sizeof(T);
 }
 
 // Per-part partials are padded to whole cache lines so that parts never share one.
@@ -105,8 +107,10 @@ OSPREY_CLONES void forward_rows(int64_t r0, int64_t r1, int c, Activation act,
                                 const float* __restrict x, const float* __restrict mean,
                                 const float* __restrict scale, const float* __restrict beta,
                                 float* __restrict y) {
-  if (act == Activation::relu) return forward_impl<Activation::relu>(r0, r1, c, x, mean, scale, beta, y);
-  if (act == Activation::relu6) return forward_impl<Activation::relu6>(r0, r1, c, x, mean, scale, beta, y);
+  if (act == Activation::relu)
+    return forward_impl<Activation::relu>(r0, r1, c, x, mean, scale, beta, y);
+  if (act == Activation::relu6)
+    return forward_impl<Activation::relu6>(r0, r1, c, x, mean, scale, beta, y);
   forward_impl<Activation::none>(r0, r1, c, x, mean, scale, beta, y);
 }
 
@@ -114,8 +118,10 @@ OSPREY_CLONES void forward_rows_inplace(int64_t r0, int64_t r1, int c, Activatio
                                         float* __restrict y, const float* __restrict mean,
                                         const float* __restrict scale,
                                         const float* __restrict beta) {
-  if (act == Activation::relu) return forward_impl<Activation::relu>(r0, r1, c, y, mean, scale, beta, y);
-  if (act == Activation::relu6) return forward_impl<Activation::relu6>(r0, r1, c, y, mean, scale, beta, y);
+  if (act == Activation::relu)
+    return forward_impl<Activation::relu>(r0, r1, c, y, mean, scale, beta, y);
+  if (act == Activation::relu6)
+    return forward_impl<Activation::relu6>(r0, r1, c, y, mean, scale, beta, y);
   forward_impl<Activation::none>(r0, r1, c, y, mean, scale, beta, y);
 }
 
@@ -139,8 +145,8 @@ OSPREY_INLINE void sums_impl(int64_t r0, int64_t r1, int c, const float* x, cons
 
 template <bool kWriteDx>
 OSPREY_INLINE void sums_dispatch(int64_t r0, int64_t r1, int c, Activation act, const float* x,
-                                 const float* y, const float* dy, const float* mean,
-                                 const float* a, double* sdz, double* sdzx, float* dx) {
+                                 const float* y, const float* dy, const float* mean, const float* a,
+                                 double* sdz, double* sdzx, float* dx) {
   if (act == Activation::relu)
     return sums_impl<Activation::relu, kWriteDx>(r0, r1, c, x, y, dy, mean, a, sdz, sdzx, dx);
   if (act == Activation::relu6)
@@ -150,10 +156,9 @@ OSPREY_INLINE void sums_dispatch(int64_t r0, int64_t r1, int c, Activation act, 
 
 // dx is not restrict here: it may alias dy.
 OSPREY_CLONES void sums_rows(int64_t r0, int64_t r1, int c, Activation act,
-                             const float* __restrict x, const float* __restrict y,
-                             const float* dy, const float* __restrict mean,
-                             const float* __restrict a, double* __restrict sdz,
-                             double* __restrict sdzx, float* dx) {
+                             const float* __restrict x, const float* __restrict y, const float* dy,
+                             const float* __restrict mean, const float* __restrict a,
+                             double* __restrict sdz, double* __restrict sdzx, float* dx) {
   if (dx)
     sums_dispatch<true>(r0, r1, c, act, x, y, dy, mean, a, sdz, sdzx, dx);
   else
@@ -173,12 +178,14 @@ OSPREY_INLINE void dx_impl(int64_t r0, int64_t r1, int c, const float* x, const 
   }
 }
 
-OSPREY_CLONES void dx_rows(int64_t r0, int64_t r1, int c, Activation act,
-                           const float* __restrict x, const float* __restrict y,
-                           const float* __restrict dy, const float* __restrict mean,
-                           const float* __restrict coef, float* __restrict dx) {
-  if (act == Activation::relu) return dx_impl<Activation::relu>(r0, r1, c, x, y, dy, mean, coef, dx);
-  if (act == Activation::relu6) return dx_impl<Activation::relu6>(r0, r1, c, x, y, dy, mean, coef, dx);
+OSPREY_CLONES void dx_rows(int64_t r0, int64_t r1, int c, Activation act, const float* __restrict x,
+                           const float* __restrict y, const float* __restrict dy,
+                           const float* __restrict mean, const float* __restrict coef,
+                           float* __restrict dx) {
+  if (act == Activation::relu)
+    return dx_impl<Activation::relu>(r0, r1, c, x, y, dy, mean, coef, dx);
+  if (act == Activation::relu6)
+    return dx_impl<Activation::relu6>(r0, r1, c, x, y, dy, mean, coef, dx);
   dx_impl<Activation::none>(r0, r1, c, x, y, dy, mean, coef, dx);
 }
 
@@ -188,7 +195,8 @@ OSPREY_CLONES void dx_rows_inplace(int64_t r0, int64_t r1, int c, Activation act
                                    float* __restrict g, const float* __restrict mean,
                                    const float* __restrict coef) {
   if (act == Activation::relu) return dx_impl<Activation::relu>(r0, r1, c, x, y, g, mean, coef, g);
-  if (act == Activation::relu6) return dx_impl<Activation::relu6>(r0, r1, c, x, y, g, mean, coef, g);
+  if (act == Activation::relu6)
+    return dx_impl<Activation::relu6>(r0, r1, c, x, y, g, mean, coef, g);
   dx_impl<Activation::none>(r0, r1, c, x, y, g, mean, coef, g);
 }
 
@@ -289,8 +297,8 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, co
   }
 }
 
-void batchnorm_update_running(int c, int64_t m, const float* mean, const float* var,
-                              float momentum, float* running_mean, float* running_var) {
+void batchnorm_update_running(int c, int64_t m, const float* mean, const float* var, float momentum,
+                              float* running_mean, float* running_var) {
   // PyTorch divides by m - 1 unguarded (and refuses m == 1 in training); the biased variance
   // is used there instead so one bad call cannot poison the running statistics with inf.
   const double unbias = m > 1 ? static_cast<double>(m) / static_cast<double>(m - 1) : 1.0;

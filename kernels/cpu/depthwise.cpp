@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace osprey::cpu {
@@ -16,11 +17,9 @@ namespace {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define OSPREY_INLINE inline __attribute__((always_inline))
-#define OSPREY_UNROLL _Pragma("GCC unroll 16")
 #else
 #define OSPREY_CLONES
 #define OSPREY_INLINE inline
-#define OSPREY_UNROLL
 #endif
 
 // Below this many multiply-adds the fork/join of a parallel region costs more than the work
@@ -38,11 +37,13 @@ constexpr int64_t kBandBytes = 256 << 10;
 
 using i64 = int64_t;
 
-// Grow-only scratch owned by the calling thread: steady-state steps allocate nothing.
+// Grow-only scratch owned by the calling thread: steady-state steps allocate nothing. Aligned
+// to a cache line, so per-part partials padded to whole lines never share one.
 double* partial_scratch(size_t n) {
   thread_local std::vector<double> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+  if (buf.size() < n + 8) buf.resize(n + 8);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - addr % 64) % 64) / sizeof(double);
 }
 const float* zeros(int c) {
   thread_local std::vector<float> buf;  // never written after resize
@@ -130,11 +131,22 @@ OSPREY_INLINE void forward_strip_3x3(const float* xr, i64 xrow, int c, const flo
     float wv[9], acc[T];
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
     for (int t = 0; t < T; ++t) acc[t] = b[k];
-    OSPREY_UNROLL for (int i = 0; i < 3; ++i)
-      OSPREY_UNROLL for (int t = 0; t < T; ++t)
+#pragma GCC unroll 16
+    for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t)
         for (int j = 0; j < 3; ++j) acc[t] += xp[i * xrow + i64{t * S + j} * c + k] * wv[i * 3 + j];
     for (int t = 0; t < T; ++t) yp[t * c + k] = acc[t];
   }
+}
+
+template <int S>
+OSPREY_INLINE void forward_row_3x3(const float* xr, i64 xrow, int c, const float* w, const float* b,
+                                   int pad, int a, int e, int c_end, float* yr) {
+  for (int c0 = 0; c0 < c_end; c0 += 16)
+    for_strips<kStrip<S>>(a, e, [&](int ow, auto t) {
+      forward_strip_3x3<S, decltype(t)::value>(xr + c0, xrow, c, w + c0, b + c0, pad, ow, yr + c0);
+    });
 }
 
 // Output rows r0..r1 of the flattened [N * OH] row index.
@@ -156,18 +168,10 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
     if (k3 && i_lo == 0 && i_hi == 3) {
       c_fast = c / 16 * 16;
       const float* xr = xi + i64{oh * s.stride - s.pad} * xrow;
-      for (int c0 = 0; c0 < c_fast; c0 += 16) {
-        auto strip = [&](int ow, auto t) {
-          if (s.stride == 1)
-            forward_strip_3x3<1, t>(xr + c0, xrow, c, w + c0, b + c0, s.pad, ow, yr + c0);
-          else
-            forward_strip_3x3<2, t>(xr + c0, xrow, c, w + c0, b + c0, s.pad, ow, yr + c0);
-        };
-        if (s.stride == 1)
-          for_strips<kStrip<1>>(a, e, strip);
-        else
-          for_strips<kStrip<2>>(a, e, strip);
-      }
+      if (s.stride == 1)
+        forward_row_3x3<1>(xr, xrow, c, w, b, s.pad, a, e, c_fast, yr);
+      else
+        forward_row_3x3<2>(xr, xrow, c, w, b, s.pad, a, e, c_fast, yr);
     }
     for (int ow = 0; ow < ow_n; ++ow) {
       const int cb = ow >= a && ow < e ? c_fast : 0;
@@ -201,10 +205,12 @@ OSPREY_INLINE void weight_grad_strip_3x3(const float* xr, i64 xrow, int c, const
   for (int k = 0; k < 16; ++k) {
     float acc[10];
     for (int q = 0; q < 10; ++q) acc[q] = part[q][k];
-    OSPREY_UNROLL for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
       const float g = gp[i64{t} * c + k];
       acc[9] += g;
-      OSPREY_UNROLL for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 16
+      for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) acc[i * 3 + j] += g * xp[i * xrow + i64{t * S + j} * c + k];
     }
     for (int q = 0; q < 10; ++q) part[q][k] = acc[q];
@@ -219,7 +225,7 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
   for (int c0 = 0; c0 < c_end; c0 += 16) {
     float part[10][16] = {};
     for_strips<kStrip<S>>(a, e, [&](int ow, auto t) {
-      weight_grad_strip_3x3<S, t>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
+      weight_grad_strip_3x3<S, decltype(t)::value>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
     });
     for (int ow = 0; ow < ow_n; ++ow) {  // border columns: only the taps inside
       if (ow == a) ow = e;
@@ -327,8 +333,10 @@ OSPREY_INLINE void input_grad_strip_3x3(const float* dyp, i64 dyrow, int c, cons
     float wv[9], acc[T];
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
     for (int t = 0; t < T; ++t) acc[t] = 0.0f;
-    OSPREY_UNROLL for (int i = 0; i < 3; ++i)
-      OSPREY_UNROLL for (int t = 0; t < T; ++t)
+#pragma GCC unroll 16
+    for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t)
         for (int j = 0; j < 3; ++j) acc[t] += dyp[i64{t - j} * c - i * dyrow + k] * wv[i * 3 + j];
     for (int t = 0; t < T; ++t) dxp[t * c + k] = acc[t];
   }
@@ -349,7 +357,8 @@ OSPREY_CLONES void input_grad_rows(const DepthwiseShape& s, int i0, int i1, cons
       for (int c0 = 0; c0 < c_fast; c0 += 16) {
         const float* dyp = dyi + i64{ih + p} * dyrow + i64{p} * c + c0;
         for_strips<4>(ia, ie, [&](int iw, auto t) {
-          input_grad_strip_3x3<t>(dyp + i64{iw} * c, dyrow, c, w + c0, dxr + i64{iw} * c + c0);
+          input_grad_strip_3x3<decltype(t)::value>(dyp + i64{iw} * c, dyrow, c, w + c0,
+                                                   dxr + i64{iw} * c + c0);
         });
       }
     }
@@ -383,7 +392,8 @@ void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const flo
   const i64 rows = i64{s.n} * s.oh();
   const int parts = parts_for(rows * s.ow() * s.c * s.kh * s.kw, rows);
 #pragma omp parallel for schedule(static) if (parts > 1)
-  for (int p = 0; p < parts; ++p) forward_rows(s, rows * p / parts, rows * (p + 1) / parts, x, w, b, y);
+  for (int p = 0; p < parts; ++p)
+    forward_rows(s, rows * p / parts, rows * (p + 1) / parts, x, w, b, y);
 }
 
 void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "engine/error.h"
+#include "tests/test_support.h"
 
 using nlohmann::json;
 using osprey::Error;
@@ -21,20 +22,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-Dataset make_dataset(int n, int h, int w, int c) {
-  Dataset ds;
-  ds.name = "synthetic";
-  ds.n = n;
-  ds.h = h;
-  ds.w = w;
-  ds.c = c;
-  ds.num_classes = n;
-  ds.pixels.resize(size_t(n) * h * w * c);
-  for (size_t i = 0; i < ds.pixels.size(); ++i) ds.pixels[i] = uint8_t((i * 37 + 11) % 256);
-  for (int i = 0; i < n; ++i) ds.labels.push_back(i);
-  for (int i = 0; i < n; ++i) ds.class_names.push_back(std::to_string(i));
-  return ds;
-}
 
 AugmentPipeline parse(const char* text) {
   return AugmentPipeline::from_json(json::parse(text));
@@ -137,7 +124,7 @@ TEST_CASE("pipelines from JSON files", "[data][augment]") {
 }
 
 TEST_CASE("pipeline results equal the transforms and normalize_into", "[data][augment]") {
-  Dataset ds = make_dataset(3, 2, 2, 3);
+  Dataset ds = osprey::tests::make_synthetic_dataset(3, 2, 2, 3);
   const std::vector<int64_t> idx = {2, 0, 1};
   // A lone normalize gives exactly normalize_into's values (same float expression).
   const AugmentPipeline norm =
@@ -185,7 +172,7 @@ TEST_CASE("pipeline results equal the transforms and normalize_into", "[data][au
 }
 
 TEST_CASE("draws depend only on (seed, epoch, index)", "[data][augment]") {
-  const Dataset ds = make_dataset(6, 32, 32, 3);
+  const Dataset ds = osprey::tests::make_synthetic_dataset(6, 32, 32, 3);
   const AugmentPipeline p = AugmentPipeline::from_json(seed_pipeline_json());
   const size_t isz = 224 * 224 * 3;
   const std::vector<int64_t> all = {0, 1, 2, 3, 4, 5};
@@ -211,7 +198,7 @@ TEST_CASE("draws depend only on (seed, epoch, index)", "[data][augment]") {
 }
 
 TEST_CASE("random crops differ between epochs; hflip follows p", "[data][augment]") {
-  const Dataset ds = make_dataset(40, 16, 16, 1);
+  const Dataset ds = osprey::tests::make_synthetic_dataset(40, 16, 16, 1);
   std::vector<int64_t> idx(40);
   for (int i = 0; i < 40; ++i) idx[size_t(i)] = i;
   const AugmentPipeline crop =
@@ -224,7 +211,7 @@ TEST_CASE("random crops differ between epochs; hflip follows p", "[data][augment
 
   // Flips of 2000 one-row images: a binomial(2000, 0.5) count lies in [900, 1100] except with
   // probability ~1e-5 (and the seed is fixed, so the test is not flaky).
-  Dataset rows = make_dataset(2000, 1, 2, 1);
+  Dataset rows = osprey::tests::make_synthetic_dataset(2000, 1, 2, 1);
   for (int i = 0; i < 2000; ++i)
     rows.pixels[size_t(2 * i)] = 0, rows.pixels[size_t(2 * i + 1)] = 255;
   std::vector<int64_t> ri(2000);
@@ -236,7 +223,7 @@ TEST_CASE("random crops differ between epochs; hflip follows p", "[data][augment
 }
 
 TEST_CASE("grayscale replication to 3 channels", "[data][augment]") {
-  Dataset ds = make_dataset(2, 2, 2, 1);
+  Dataset ds = osprey::tests::make_synthetic_dataset(2, 2, 2, 1);
   const std::vector<int64_t> idx = {1, 0};
   const std::vector<float> rgb = run_batch(parse("[]"), ds, idx, 0, 1, 3);
   REQUIRE(rgb.size() == 2 * 4 * 3);
@@ -259,7 +246,7 @@ TEST_CASE("grayscale replication to 3 channels", "[data][augment]") {
 }
 
 TEST_CASE("BatchLoader with augmentation", "[data][augment][loader]") {
-  const Dataset ds = make_dataset(10, 8, 8, 1);
+  const Dataset ds = osprey::tests::make_synthetic_dataset(10, 8, 8, 1);
   LoaderOptions lo;
   lo.batch_size = 4;
   lo.seed = 7;

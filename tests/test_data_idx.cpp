@@ -13,6 +13,7 @@
 
 #include "data/idx.h"
 #include "engine/error.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using osprey::data::Dataset;
@@ -21,21 +22,7 @@ using osprey::data::read_idx;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() /
-           ("osprey_test_idx_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using osprey::tests::TempDir;
 
 using Bytes = std::vector<uint8_t>;
 

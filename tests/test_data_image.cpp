@@ -10,6 +10,7 @@
 #include "data/image.h"
 #include "data/image_folder.h"
 #include "engine/error.h"
+#include "tests/test_support.h"
 
 // Static: the test binary's own copy, invisible to anything else linked in.
 #define STB_IMAGE_WRITE_STATIC
@@ -26,20 +27,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() /
-           ("osprey_test_image_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using osprey::tests::TempDir;
 
 // An h x w RGB image whose pixel (y, x) is (base + 10 y + x, 2 base, 200).
 std::vector<uint8_t> rgb(int h, int w, int base) {

@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/error.h"
+#include "tests/test_support.h"
 
 using osprey::data::Batch;
 using osprey::data::BatchLoader;
@@ -19,20 +20,6 @@ using osprey::data::Normalize;
 
 namespace {
 
-Dataset make_dataset(int n, int h = 2, int w = 3, int c = 1) {
-  Dataset ds;
-  ds.name = "synthetic";
-  ds.n = n;
-  ds.h = h;
-  ds.w = w;
-  ds.c = c;
-  ds.num_classes = n;
-  ds.pixels.resize(size_t(n) * h * w * c);
-  for (size_t i = 0; i < ds.pixels.size(); ++i) ds.pixels[i] = uint8_t((i * 37 + 11) % 256);
-  for (int i = 0; i < n; ++i) ds.labels.push_back(i);
-  for (int i = 0; i < n; ++i) ds.class_names.push_back(std::to_string(i));
-  return ds;
-}
 
 struct Epoch {
   std::vector<int64_t> order;  // labels (== indices) in delivery order
@@ -70,7 +57,7 @@ std::vector<int64_t> iota(int n) {
 }  // namespace
 
 TEST_CASE("every sample appears exactly once per epoch", "[data][loader]") {
-  Dataset ds = make_dataset(103);
+  Dataset ds = osprey::tests::make_synthetic_dataset(103);
   LoaderOptions opts;
   opts.batch_size = 10;
   opts.seed = 42;
@@ -90,7 +77,7 @@ TEST_CASE("every sample appears exactly once per epoch", "[data][loader]") {
 }
 
 TEST_CASE("shuffling is deterministic in (seed, epoch)", "[data][loader]") {
-  Dataset ds = make_dataset(500);
+  Dataset ds = osprey::tests::make_synthetic_dataset(500);
   LoaderOptions opts;
   opts.batch_size = 64;
   opts.seed = 7;
@@ -111,7 +98,7 @@ TEST_CASE("shuffling is deterministic in (seed, epoch)", "[data][loader]") {
 }
 
 TEST_CASE("normalization gives exact values", "[data][loader]") {
-  Dataset ds = make_dataset(9, 2, 2, 3);
+  Dataset ds = osprey::tests::make_synthetic_dataset(9, 2, 2, 3);
   LoaderOptions opts;
   opts.batch_size = 4;
   opts.shuffle = false;
@@ -147,7 +134,7 @@ TEST_CASE("normalization gives exact values", "[data][loader]") {
     CHECK(out[size_t(12 + p)] == (float(ds.pixels[size_t(p)]) / 255.0f - 0.5f) / 2.0f);
 
   // Large enough for the OpenMP path, and more channels than the lookup table covers.
-  for (const Dataset& big : {make_dataset(70, 128, 128, 1), make_dataset(6, 3, 2, 5)}) {
+  for (const Dataset& big : {osprey::tests::make_synthetic_dataset(70, 128, 128, 1), osprey::tests::make_synthetic_dataset(6, 3, 2, 5)}) {
     const int64_t isz = big.image_size();
     Normalize norm;
     for (int ch = 0; ch < big.c; ++ch) {
@@ -180,7 +167,7 @@ TEST_CASE("normalization gives exact values", "[data][loader]") {
 
 TEST_CASE("sharding over world = 3 gives disjoint shards and equal batch counts",
           "[data][loader]") {
-  Dataset ds = make_dataset(100);
+  Dataset ds = osprey::tests::make_synthetic_dataset(100);
   for (bool shuffle : {false, true}) {
     std::vector<int64_t> all;
     std::set<int64_t> real;
@@ -225,7 +212,7 @@ TEST_CASE("sharding over world = 3 gives disjoint shards and equal batch counts"
 }
 
 TEST_CASE("drop_last drops only the final partial batch", "[data][loader]") {
-  Dataset ds = make_dataset(103);
+  Dataset ds = osprey::tests::make_synthetic_dataset(103);
   LoaderOptions opts;
   opts.batch_size = 10;
   opts.drop_last = true;
@@ -236,12 +223,12 @@ TEST_CASE("drop_last drops only the final partial batch", "[data][loader]") {
   CHECK(e.batch_sizes == std::vector<int>(10, 10));
   CHECK(std::set<int64_t>(e.order.begin(), e.order.end()).size() == 100);
 
-  Dataset exact = make_dataset(40);
+  Dataset exact = osprey::tests::make_synthetic_dataset(40);
   BatchLoader whole(exact, opts);
   CHECK(whole.batches_per_epoch() == 4);
   CHECK(sorted(run_epoch(whole, 0).order) == iota(40));
 
-  Dataset small = make_dataset(7);
+  Dataset small = osprey::tests::make_synthetic_dataset(7);
   BatchLoader none(small, opts);
   CHECK(none.batches_per_epoch() == 0);
   none.start_epoch(0);
@@ -250,7 +237,7 @@ TEST_CASE("drop_last drops only the final partial batch", "[data][loader]") {
 }
 
 TEST_CASE("buffers are swapped, not reallocated, in steady state", "[data][loader]") {
-  Dataset ds = make_dataset(64);
+  Dataset ds = osprey::tests::make_synthetic_dataset(64);
   LoaderOptions opts;
   opts.batch_size = 8;
   BatchLoader loader(ds, opts);
@@ -263,7 +250,7 @@ TEST_CASE("buffers are swapped, not reallocated, in steady state", "[data][loade
 }
 
 TEST_CASE("destroying or restarting a loader mid-epoch does not hang", "[data][loader]") {
-  Dataset ds = make_dataset(2000, 16, 16, 3);
+  Dataset ds = osprey::tests::make_synthetic_dataset(2000, 16, 16, 3);
   LoaderOptions opts;
   opts.batch_size = 32;
   const auto t0 = std::chrono::steady_clock::now();
@@ -287,7 +274,7 @@ TEST_CASE("destroying or restarting a loader mid-epoch does not hang", "[data][l
 }
 
 TEST_CASE("bad options and worker errors surface as osprey::Error", "[data][loader]") {
-  Dataset ds = make_dataset(10);
+  Dataset ds = osprey::tests::make_synthetic_dataset(10);
   LoaderOptions opts;
   opts.rank = 3;
   opts.world = 3;

@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "data/tmnist.h"
 #include "engine/error.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using namespace osprey::data;
@@ -19,21 +20,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() /
-           ("osprey_test_readers_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using osprey::tests::TempDir;
 
 void write(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);

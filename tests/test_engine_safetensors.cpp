@@ -7,22 +7,13 @@
 #include <fstream>
 
 #include "engine/safetensors.h"
+#include "tests/test_support.h"
 
 using namespace osprey;
 namespace fs = std::filesystem;
+using osprey::tests::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("osprey_st_" + std::to_string(::getpid()) + "_" + std::to_string(rand()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string read_all(const std::string& p) {
   std::ifstream in(p, std::ios::binary);

@@ -8,18 +8,12 @@
 
 #include "data/transforms.h"
 #include "engine/error.h"
+#include "engine/rng.h"
 
 namespace osprey::data {
 namespace {
 
 using Kind = AugmentStep::Kind;
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // A SplitMix64 stream keyed by (seed, epoch, sample, transform): a counter-based generator, so a
 // sample's draws never depend on what ran before it on the same thread. Each transform has its

@@ -8,16 +8,10 @@
 
 #include "data/augment.h"
 #include "engine/error.h"
+#include "engine/rng.h"
 
 namespace osprey::data {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Lemire's multiply-shift with rejection: uniform in [0, range) without modulo bias.
 uint64_t bounded(std::mt19937_64& rng, uint64_t range) {

@@ -51,7 +51,7 @@ class ConvBnActRun {
       mean_ = Tensor::empty({k});
       var_ = Tensor::empty({k});
       cpu::batchnorm_stats(m, k, z_.data<float>(), mean_.data<float>(), var_.data<float>());
-      cpu::batchnorm_update_running(k, m, mean_.data<float>(), var_.data<float>(), l.momentum,
+      cpu::batchnorm_update_running(m, k, mean_.data<float>(), var_.data<float>(), l.momentum,
                                     l.running_mean.data<float>(), l.running_var.data<float>());
       if (l.num_batches_tracked.defined()) l.num_batches_tracked.data<int64_t>()[0] += 1;
     } else {

@@ -165,9 +165,9 @@ TEST_CASE("fine-tuning from a state_dict with another class count replaces only 
   // Anything else that does not fit is an error naming the tensor.
   spec.width_mult = 0.5f;
   auto wider = models::create_model(spec);
-  REQUIRE_THROWS_WITH(load_pretrained_state_dict(wider->params(),
-                                                 SafeTensorsFile::read(file.string()),
-                                                 wider->classifier_prefixes()),
-                      Catch::Contains("features.0.0.weight"));
+  REQUIRE_THROWS_WITH(
+      load_pretrained_state_dict(wider->params(), SafeTensorsFile::read(file.string()),
+                                 wider->classifier_prefixes()),
+      Catch::Contains("features.0.0.weight"));
   fs::remove(file);
 }

@@ -22,7 +22,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-
 AugmentPipeline parse(const char* text) {
   return AugmentPipeline::from_json(json::parse(text));
 }

@@ -20,7 +20,6 @@ using osprey::data::Normalize;
 
 namespace {
 
-
 struct Epoch {
   std::vector<int64_t> order;  // labels (== indices) in delivery order
   std::vector<int> batch_sizes;
@@ -134,7 +133,8 @@ TEST_CASE("normalization gives exact values", "[data][loader]") {
     CHECK(out[size_t(12 + p)] == (float(ds.pixels[size_t(p)]) / 255.0f - 0.5f) / 2.0f);
 
   // Large enough for the OpenMP path, and more channels than the lookup table covers.
-  for (const Dataset& big : {osprey::tests::make_synthetic_dataset(70, 128, 128, 1), osprey::tests::make_synthetic_dataset(6, 3, 2, 5)}) {
+  for (const Dataset& big : {osprey::tests::make_synthetic_dataset(70, 128, 128, 1),
+                             osprey::tests::make_synthetic_dataset(6, 3, 2, 5)}) {
     const int64_t isz = big.image_size();
     Normalize norm;
     for (int ch = 0; ch < big.c; ++ch) {

@@ -35,7 +35,8 @@ ConvBnAct layer(ConvKind kind, int in, int out, int kernel, int stride, cpu::Act
   l.running_mean = random_tensor({out}, rng, 0.1);
   // Eval mode normalises with these: a large variance keeps pre-activations near beta.
   l.running_var = random_tensor({out}, rng, 1.0, 20.0);
-  for (const Tensor* t : {&l.weight, &l.gamma, &l.beta}) const_cast<Tensor*>(t)->set_requires_grad();
+  for (const Tensor* t : {&l.weight, &l.gamma, &l.beta})
+    const_cast<Tensor*>(t)->set_requires_grad();
   return l;
 }
 
@@ -90,7 +91,8 @@ TEST_CASE("inverted residual block gradients match finite differences") {
       }
       auto forward = [&] {
         for (size_t i = 0; i < block.layers.size(); ++i) {
-          std::copy(stats[2 * i].begin(), stats[2 * i].end(), block.layers[i].running_mean.data<float>());
+          std::copy(stats[2 * i].begin(), stats[2 * i].end(),
+                    block.layers[i].running_mean.data<float>());
           std::copy(stats[2 * i + 1].begin(), stats[2 * i + 1].end(),
                     block.layers[i].running_var.data<float>());
         }
@@ -103,7 +105,8 @@ TEST_CASE("inverted residual block gradients match finite differences") {
       // next train-mode BN removes, up to border effects), so float finite differences cannot
       // measure them relatively: every tensor's error is measured against the norm of all.
       std::vector<Tensor> tensors = {x};
-      for (const ConvBnAct& l : block.layers) tensors.insert(tensors.end(), {l.weight, l.gamma, l.beta});
+      for (const ConvBnAct& l : block.layers)
+        tensors.insert(tensors.end(), {l.weight, l.gamma, l.beta});
       std::vector<GradError> errors;
       double total_norm = 0, total_diff = 0;
       for (const Tensor& t : tensors) {
@@ -145,7 +148,8 @@ TEST_CASE("conv_bn_act updates running statistics like PyTorch and counts batche
     for (int i = 0; i < m; ++i) s += z.data<float>()[i * 4 + k];
     double mean = s / m;
     for (int i = 0; i < m; ++i) ss += std::pow(z.data<float>()[i * 4 + k] - mean, 2);
-    REQUIRE(l.running_mean.data<float>()[k] == Approx(0.9 * mean0[size_t(k)] + 0.1 * mean).margin(1e-5));
+    REQUIRE(l.running_mean.data<float>()[k] ==
+            Approx(0.9 * mean0[size_t(k)] + 0.1 * mean).margin(1e-5));
     REQUIRE(l.running_var.data<float>()[k] ==
             Approx(0.9 * var0[size_t(k)] + 0.1 * ss / (m - 1)).margin(1e-5));
   }

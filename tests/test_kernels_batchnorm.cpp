@@ -237,10 +237,10 @@ TEST_CASE("batchnorm_update_running follows PyTorch (unbiased variance)", "[batc
   REQUIRE(var == std::vector<float>{1.25f, 12.0f});
   // PyTorch's initial running statistics, then one more step from there.
   std::vector<float> rmean = {0.0f, 0.0f}, rvar = {1.0f, 1.0f};
-  k::batchnorm_update_running(2, 4, mean.data(), var.data(), 0.1f, rmean.data(), rvar.data());
+  k::batchnorm_update_running(4, 2, mean.data(), var.data(), 0.1f, rmean.data(), rvar.data());
   require_close(rmean, {0.25, 0.2}, 1e-7, "running mean");
   require_close(rvar, {0.9 + 0.1 * 5.0 / 3.0, 0.9 + 0.1 * 16.0}, 1e-7, "running var");
-  k::batchnorm_update_running(2, 4, mean.data(), var.data(), 0.1f, rmean.data(), rvar.data());
+  k::batchnorm_update_running(4, 2, mean.data(), var.data(), 0.1f, rmean.data(), rvar.data());
   require_close(rmean, {0.9 * 0.25 + 0.25, 0.9 * 0.2 + 0.2}, 1e-7, "running mean, step 2");
   require_close(rvar, {0.9 * (0.9 + 0.5 / 3.0) + 0.5 / 3.0, 0.9 * 2.5 + 1.6}, 1e-7,
                 "running var, step 2");

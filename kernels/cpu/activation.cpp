@@ -4,17 +4,11 @@
 
 #include <cstring>
 
+#include "kernels/cpu/vectorize.h"
+
 namespace osprey::cpu {
 
 namespace {
-
-// The default build targets baseline x86-64; these streaming loops get AVX2 and AVX-512
-// clones chosen at load time, so a portable binary still runs them at full width.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define OSPREY_CLONES
-#endif
 
 // Below this many elements the fork/join of a parallel region costs more than the loop.
 constexpr int64_t kParallelMin = 1 << 15;

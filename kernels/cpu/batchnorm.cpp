@@ -8,19 +8,11 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/vectorize.h"
+
 namespace osprey::cpu {
 
 namespace {
-
-// The default build targets baseline x86-64; these streaming loops get AVX2 and AVX-512
-// clones chosen at load time, so a portable binary still runs them at full width.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define OSPREY_INLINE inline __attribute__((always_inline))
-#else
-#define OSPREY_CLONES
-#define OSPREY_INLINE inline
-#endif
 
 // Below this many elements the fork/join of a parallel region costs more than the loop.
 constexpr int64_t kParallelMin = 1 << 15;
@@ -297,7 +289,7 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, co
   }
 }
 
-void batchnorm_update_running(int c, int64_t m, const float* mean, const float* var, float momentum,
+void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,
                               float* running_mean, float* running_var) {
   // PyTorch divides by m - 1 unguarded (and refuses m == 1 in training); the biased variance
   // is used there instead so one bad call cannot poison the running statistics with inf.

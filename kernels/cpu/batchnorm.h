@@ -27,7 +27,7 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, co
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance
 // (var * m / (m - 1)) for the running variance, as PyTorch does.
-void batchnorm_update_running(int c, int64_t m, const float* mean, const float* var,
-                              float momentum, float* running_mean, float* running_var);
+void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,
+                              float* running_mean, float* running_var);
 
 }  // namespace osprey::cpu

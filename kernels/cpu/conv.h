@@ -11,8 +11,9 @@ struct Conv2dShape {
   int k = 0;                       // output channels
   int kh = 0, kw = 0;
   int stride = 1, pad = 0;
-  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
-  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+  // 0 when the window does not fit (C++ division would round a negative span up to 1).
+  int oh() const { return h + 2 * pad < kh ? 0 : (h + 2 * pad - kh) / stride + 1; }
+  int ow() const { return w + 2 * pad < kw ? 0 : (w + 2 * pad - kw) / stride + 1; }
 };
 
 // y[n][oh][ow][k] = bias[k] + sum x * w. bias may be null.

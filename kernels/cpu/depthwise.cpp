@@ -8,19 +8,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/vectorize.h"
+
 namespace osprey::cpu {
 
 namespace {
-
-// The default build targets baseline x86-64; the loops get AVX2 and AVX-512 clones chosen at
-// load time, so a portable binary still runs them at full width.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define OSPREY_INLINE inline __attribute__((always_inline))
-#else
-#define OSPREY_CLONES
-#define OSPREY_INLINE inline
-#endif
 
 // Below this many multiply-adds the fork/join of a parallel region costs more than the work
 // (and much more when the cores are shared with other processes).

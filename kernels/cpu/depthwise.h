@@ -7,8 +7,9 @@ struct DepthwiseShape {
   int n = 0, h = 0, w = 0, c = 0;
   int kh = 3, kw = 3;
   int stride = 1, pad = 1;
-  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
-  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+  // 0 when the window does not fit (C++ division would round a negative span up to 1).
+  int oh() const { return h + 2 * pad < kh ? 0 : (h + 2 * pad - kh) / stride + 1; }
+  int ow() const { return w + 2 * pad < kw ? 0 : (w + 2 * pad - kw) / stride + 1; }
 };
 
 // Weights are [KH][KW][C] so the innermost loop runs over contiguous channels, like the NHWC

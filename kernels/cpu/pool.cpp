@@ -4,15 +4,11 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cpu/vectorize.h"
+
 namespace osprey::cpu {
 
 namespace {
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define OSPREY_CLONES
-#endif
 
 // One output row. A pixel's channels are contiguous in NHWC, so each window position updates
 // all C running maxima in one branch-free, vectorizable loop.

@@ -56,6 +56,19 @@ World init_world(int* argc, char*** argv) {
   return w;
 }
 
+void abort_world(int code) {
+#ifdef OSPREY_HAVE_MPI
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#else
+  (void)code;
+#endif
+}
+
 void finalize_world() {
 #ifdef OSPREY_HAVE_MPI
   int initialized = 0, finalized = 0;

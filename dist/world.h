@@ -16,6 +16,9 @@ struct World {
 // started by an MPI launcher; safe to call more than once.
 World init_world(int* argc, char*** argv);
 void finalize_world();
+// After an error on one rank: stops every rank of the job (MPI_Abort) so none waits forever in
+// a collective. Does nothing in a single-process run.
+void abort_world(int code);
 bool built_with_mpi();
 
 }  // namespace osprey::dist

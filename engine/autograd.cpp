@@ -79,8 +79,18 @@ void backward(const Tensor& loss) {
   for (size_t i = t_tape.size(); i-- > 0;)
     for (const Tensor& in : t_tape[i]->inputs)
       if (in.defined() && in.impl().is_leaf && in.impl().grad_ready_hook) last_use[&in.impl()] = i;
+  // Hooks after one node fire in the order of its inputs (not the map's, which follows pointer
+  // values): every rank of a data-parallel job must launch its collectives in the same order.
   std::vector<std::vector<TensorImpl*>> ready_after(t_tape.size());
-  for (auto& kv : last_use) ready_after[kv.second].push_back(kv.first);
+  for (size_t i = 0; i < t_tape.size(); ++i)
+    for (const Tensor& in : t_tape[i]->inputs) {
+      if (!in.defined()) continue;
+      auto it = last_use.find(&in.impl());
+      if (it == last_use.end() || it->second != i) continue;
+      auto& ready = ready_after[i];
+      if (std::find(ready.begin(), ready.end(), &in.impl()) == ready.end())
+        ready.push_back(&in.impl());
+    }
 
   Tensor seed = grad_overwrite_target(loss);
   seed.data<float>()[0] = 1.0f;

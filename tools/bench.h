@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dist/communicator.h"
+
 namespace osprey::tools {
 
 struct BenchTrainOptions {
@@ -21,6 +23,8 @@ struct BenchTrainOptions {
   std::string dtype = "f32";
 };
 
-nlohmann::json bench_train(const BenchTrainOptions& opts);
+// With several ranks, batch is per rank, gradients are averaged as in training, and
+// images_per_s counts all ranks (the slowest rank's time).
+nlohmann::json bench_train(const BenchTrainOptions& opts, dist::Communicator& comm);
 
 }  // namespace osprey::tools

@@ -103,6 +103,8 @@ const std::map<std::string, Field>& fields() {
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},
       {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
+      {"first_bucket_bytes", field(&TrainConfig::first_bucket_bytes)},
+      {"bucket_bytes", field(&TrainConfig::bucket_bytes)},
       {"progress", field(&TrainConfig::progress)},
   };
   return f;

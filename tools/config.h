@@ -50,9 +50,13 @@ struct TrainConfig {
   float width_mult = 1.0f;
   float dropout = 0.2f;  // classifier dropout, for models that have one (mobilenet_v2)
   uint64_t seed = 0;
-  int threads = 0;               // 0 = every core
-  std::string init_from;         // a PyTorch state_dict to fine-tune from ("" = none)
-  int64_t stop_after_steps = 0;  // stop (saving last) after this many steps in all (0 = off)
+  int threads = 0;        // 0 = every core
+  std::string init_from;  // a PyTorch state_dict to fine-tune from ("" = none)
+  int64_t stop_after_steps = 0;
+  int64_t first_bucket_bytes = int64_t(1) << 20;  // data parallel: the first gradient bucket
+  int64_t bucket_bytes =
+      int64_t(25)
+      << 20;  // and the others  // stop (saving last) after this many steps in all (0 = off)
   std::string runs_dir = "runs";
   bool progress = true;  // progress bar on a terminal
 };

@@ -6,6 +6,7 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "dist/communicator.h"
 #include "engine/model.h"
 
 namespace osprey::tools {
@@ -24,7 +25,10 @@ struct Evaluation {
 
 // eval: a deterministic pipeline (data::AugmentPipeline::eval_pipeline), channels: what the
 // model sees (grayscale replicated to 3 when the dataset has 1).
+// With several ranks, each evaluates the samples i with i % world == rank (every sample exactly
+// once, no padding) and sum_across_ranks() makes the totals global.
 Evaluation evaluate(Model& model, const data::Dataset& ds, const data::AugmentPipeline& eval,
-                    int channels, int batch_size);
+                    int channels, int num_classes, int batch_size, int rank = 0, int world = 1);
+void sum_across_ranks(Evaluation& ev, dist::Communicator& comm);
 
 }  // namespace osprey::tools

@@ -40,7 +40,7 @@ Evaluation run_eval(TrainedModel& tm) {
                "the test set's images (", data.test.h, "x", data.test.w, "x", data.test.c,
                ") are not the ones the model was trained on (", src.h, "x", src.w, "x", src.c, ")");
   return evaluate(*tm.model, data.test, data::AugmentPipeline::from_json(tm.input.eval_pipeline),
-                  tm.input.c, tm.cfg.eval_batch_size);
+                  tm.input.c, tm.input.num_classes, tm.cfg.eval_batch_size);
 }
 
 void print_evaluation(const Evaluation& ev, const ModelInput& input) {

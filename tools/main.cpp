@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "dist/communicator.h"
 #include "dist/world.h"
 #include "engine/error.h"
 #include "tools/bench.h"
@@ -30,7 +31,7 @@ int print_verify(const tools::VerifyReport& r) {
   return r.passed() ? 0 : 1;
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, dist::Communicator& comm) {
   CLI::App app{"Osprey: a C++/CUDA training engine for image classifiers (MobileNetV2, small CNN)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "osprey 0.1.0");
@@ -146,7 +147,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (*bench_train) {
-    std::printf("%s\n", tools::bench_train(bo).dump().c_str());
+    nlohmann::json result = tools::bench_train(bo, comm);
+    if (comm.rank() == 0) std::printf("%s\n", result.dump().c_str());
     return 0;
   }
   return 1;
@@ -156,12 +158,20 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   int rc = 1;
+  dist::World world;
   try {
-    dist::init_world(&argc, &argv);
-    rc = run(argc, argv);
+    world = dist::init_world(&argc, &argv);
+    std::unique_ptr<dist::Communicator> comm = dist::make_communicator(world);
+    rc = run(argc, argv, *comm);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "osprey: error: %s\n", e.what());
+    if (world.size > 1)
+      std::fprintf(stderr, "osprey: error on rank %d of %d: %s\n", world.rank, world.size,
+                   e.what());
+    else
+      std::fprintf(stderr, "osprey: error: %s\n", e.what());
+    // The other ranks may be waiting in a collective for this one: stop the whole job.
+    dist::abort_world(1);
     rc = 1;
   }
   dist::finalize_world();

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "data/loader.h"
+#include "dist/gradient_bucketer.h"
 #include "engine/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -94,8 +95,16 @@ TrainConfig config_from_checkpoint(const std::string& path) {
   return cfg;
 }
 
-double run_train(const TrainConfig& cfg, const std::string& resume_from) {
+double run_train(const TrainConfig& cfg, const std::string& resume_from,
+                 dist::Communicator* comm_or_null) {
   validate(cfg);
+  std::unique_ptr<dist::Communicator> local;
+  if (!comm_or_null) local = dist::make_local_communicator();
+  dist::Communicator& comm = comm_or_null ? *comm_or_null : *local;
+  const int rank = comm.rank(), world = comm.size();
+  const bool lead = rank == 0;  // rank 0 alone prints, logs and writes files
+  OSPREY_CHECK(cfg.batch_size % world == 0, "config: batch_size ", cfg.batch_size,
+               " must be a multiple of the ", world, " ranks (it is the global batch)");
   int threads = cpu::set_num_threads(cfg.threads);
   DataSplits data = load_data(cfg);
   Pipelines pipes = make_pipelines(cfg, {data.train.h, data.train.w, data.train.c});
@@ -114,18 +123,28 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from) {
   } else if (!cfg.init_from.empty()) {
     auto fresh = load_pretrained_state_dict(model->params(), SafeTensorsFile::read(cfg.init_from),
                                             model->classifier_prefixes());
-    std::printf("initialised from %s%s\n", cfg.init_from.c_str(),
-                fresh.empty() ? "" : " (new classifier for this class count)");
+    if (lead)
+      std::printf("initialised from %s%s\n", cfg.init_from.c_str(),
+                  fresh.empty() ? "" : " (new classifier for this class count)");
   }
+  // Every rank starts from rank 0's state (its own random initialisation or load).
+  dist::broadcast_state(model->params(), comm);
+  dist::GradientBucketer bucketer(model->params(), comm,
+                                  {cfg.first_bucket_bytes, cfg.bucket_bytes});
 
-  data::BatchLoader loader(data.train, loader_options(cfg, pipes));
+  data::LoaderOptions lo = loader_options(cfg, pipes);
+  lo.batch_size = cfg.batch_size / world;
+  lo.rank = rank, lo.world = world;
+  data::BatchLoader loader(data.train, lo);
   LrSchedule schedule(schedule_options(cfg), cfg.lr, cfg.epochs, loader.batches_per_epoch());
 
   fs::path run_dir = fs::path(cfg.runs_dir) / cfg.name;
-  fs::create_directories(run_dir);
-  write_file_atomic((run_dir / "config.json").string(), to_json(cfg).dump(2) + "\n");
   std::string metrics_path = (run_dir / "metrics.jsonl").string();
-  if (resume_from.empty()) fs::remove(metrics_path);
+  if (lead) {
+    fs::create_directories(run_dir);
+    write_file_atomic((run_dir / "config.json").string(), to_json(cfg).dump(2) + "\n");
+    if (resume_from.empty()) fs::remove(metrics_path);
+  }
   std::string last_path = (run_dir / "last.safetensors").string();
   std::string best_path = (run_dir / "best.safetensors").string();
 
@@ -148,7 +167,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from) {
     // (seed, epoch), so the remaining batches are the same ones.
     for (int64_t s = 0; s < pos.step_in_epoch; ++s) loader.next(batch);
     ProgressBar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(cfg.epochs),
-                    loader.batches_per_epoch(), cfg.progress);
+                    loader.batches_per_epoch(), cfg.progress && lead);
     double loss_sum = 0.0;
     int64_t seen = 0;
     while (loader.next(batch)) {
@@ -158,13 +177,14 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from) {
       Tensor loss = ops::softmax_cross_entropy(model->forward(x), Tensor::from_labels(batch.labels),
                                                cfg.label_smoothing);
       loss.backward();
+      bucketer.finish();  // gradients are now averaged over the ranks
       if (cfg.clip_grad_norm > 0) clip_grad_norm(model->params(), cfg.clip_grad_norm);
       optimizer->step();
       float l = loss.data<float>()[0];
       OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", pos.epoch + 1,
                    " step ", pos.step_in_epoch + 1, " (try a lower lr)");
-      loss_sum += double(l) * batch.n;
-      seen += batch.n;
+      loss_sum += double(l) * batch.valid;
+      seen += batch.valid;
       ++pos.step_in_epoch;
       ++pos.global_step;
       char suffix[64];
@@ -172,6 +192,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from) {
       bar.update(pos.step_in_epoch, suffix);
       if (cfg.stop_after_steps > 0 && pos.global_step >= cfg.stop_after_steps) {
         bar.finish();
+        if (!lead) return accuracy;
         save(last_path, *model, *optimizer, cfg, input, pos, accuracy);
         std::printf(
             "stopped after %lld steps (epoch %d, step %lld); resume with "
@@ -184,11 +205,22 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from) {
     bar.finish();
     double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    Evaluation ev = evaluate(*model, data.test, pipes.eval, pipes.channels, cfg.eval_batch_size);
+    Evaluation ev = evaluate(*model, data.test, pipes.eval, pipes.channels, input.num_classes,
+                             cfg.eval_batch_size, rank, world);
+    sum_across_ranks(ev, comm);
+    double sums[2] = {loss_sum, double(seen)};
+    comm.allreduce_sum(sums, 2);
+    loss_sum = sums[0];
+    seen = int64_t(sums[1]);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     accuracy = ev.accuracy();
     double train_loss = seen ? loss_sum / double(seen) : 0.0;
     double images_per_s = double(seen) / train_seconds;
+    Position next = pos;
+    ++next.epoch, next.step_in_epoch = 0;
+    const bool improved = accuracy > pos.best_accuracy;
+    if (improved) pos.best_accuracy = next.best_accuracy = accuracy;
+    if (!lead) continue;
     std::printf(
         "epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  %.0f images/s  "
         "%.1f s\n",
@@ -203,12 +235,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from) {
                                              {"seconds", seconds},
                                              {"lr", optimizer->lr()}}
                                   .dump());
-    Position next = pos;
-    ++next.epoch, next.step_in_epoch = 0;
-    if (accuracy > pos.best_accuracy) {
-      pos.best_accuracy = next.best_accuracy = accuracy;
-      save(best_path, *model, *optimizer, cfg, input, next, accuracy);
-    }
+    if (improved) save(best_path, *model, *optimizer, cfg, input, next, accuracy);
     save(last_path, *model, *optimizer, cfg, input, next, accuracy);
   }
   return accuracy;

@@ -1,0 +1,119 @@
+#include "dist/communicator.h"
+
+#include <climits>
+#include <vector>
+
+#include "engine/error.h"
+
+#ifdef OSPREY_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace osprey::dist {
+namespace {
+
+class LocalCommunicator : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  const char* name() const override { return "local"; }
+  void allreduce_average_async(float*, int64_t) override {}
+  void wait_all() override {}
+  void allreduce_sum(double*, int64_t) override {}
+  void allreduce_sum(int64_t*, int64_t) override {}
+  void broadcast(float*, int64_t, int) override {}
+  void broadcast(int64_t*, int64_t, int) override {}
+};
+
+#ifdef OSPREY_HAVE_MPI
+
+void mpi_check(int rc, const char* call, const char* file, int line) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  fail("MPI error in ", call, " at ", file, ":", line, ": ", std::string(text, size_t(len)));
+}
+#define MPI_CHECK(call) mpi_check((call), #call, __FILE__, __LINE__)
+
+int mpi_count(int64_t count) {
+  OSPREY_CHECK(count >= 0 && count <= INT_MAX, "MPI collective of ", count,
+               " elements exceeds MPI's int count");
+  return int(count);
+}
+
+class MpiCommunicator : public Communicator {
+ public:
+  explicit MpiCommunicator(const World& w) : rank_(w.rank), size_(w.size) {
+    OSPREY_CHECK(w.mpi, "MPI communicator requested but MPI is not initialised");
+  }
+  ~MpiCommunicator() override {
+    // Never leave a collective in flight behind (an exception unwound past wait_all).
+    for (auto& p : pending_) MPI_Wait(&p.request, MPI_STATUS_IGNORE);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* name() const override { return "mpi"; }
+
+  void allreduce_average_async(float* data, int64_t count) override {
+    Pending p{data, count, MPI_REQUEST_NULL};
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_FLOAT, MPI_SUM,
+                             MPI_COMM_WORLD, &p.request));
+    pending_.push_back(p);
+  }
+  void wait_all() override {
+    const float inv = 1.0f / float(size_);
+    for (auto& p : pending_) {
+      MPI_CHECK(MPI_Wait(&p.request, MPI_STATUS_IGNORE));
+      for (int64_t i = 0; i < p.count; ++i) p.data[i] *= inv;
+    }
+    pending_.clear();
+  }
+  void allreduce_sum(double* data, int64_t count) override {
+    MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+  }
+  void allreduce_sum(int64_t* data, int64_t count) override {
+    MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+  }
+  void broadcast(float* data, int64_t count, int root) override {
+    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_FLOAT, root, MPI_COMM_WORLD));
+  }
+  void broadcast(int64_t* data, int64_t count, int root) override {
+    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_INT64_T, root, MPI_COMM_WORLD));
+  }
+
+ private:
+  struct Pending {
+    float* data;
+    int64_t count;
+    MPI_Request request;
+  };
+  int rank_, size_;
+  std::vector<Pending> pending_;
+};
+
+#endif  // OSPREY_HAVE_MPI
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_local_communicator() {
+  return std::make_unique<LocalCommunicator>();
+}
+
+std::unique_ptr<Communicator> make_mpi_communicator(const World& world) {
+#ifdef OSPREY_HAVE_MPI
+  return std::make_unique<MpiCommunicator>(world);
+#else
+  (void)world;
+  fail("this osprey was built without MPI (apt-get install libopenmpi-dev and rebuild)");
+#endif
+}
+
+std::unique_ptr<Communicator> make_communicator(const World& world) {
+  if (world.mpi && world.size > 1) return make_mpi_communicator(world);
+  return make_local_communicator();
+}
+
+}  // namespace osprey::dist

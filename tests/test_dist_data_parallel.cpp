@@ -1,0 +1,159 @@
+// Data parallelism under MPI, run by CTest as `mpirun -np 1|2|4 test_dist`: N ranks x B/N
+// samples must give what 1 rank x B samples gives; evaluation counts every sample once; a
+// failing rank stops the job instead of hanging it.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "dist/communicator.h"
+#include "dist/gradient_bucketer.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "models/registry.h"
+#include "tests/test_support.h"
+#include "tools/evaluate.h"
+
+using namespace osprey;
+
+namespace {
+
+dist::World g_world;
+std::unique_ptr<dist::Communicator> g_comm;
+
+// Batch b: n images h x w x c and labels, the same on every rank (a function of the seed).
+void synthetic_batch(int n, int h, int w, int c, int classes, uint64_t seed, Tensor& x, Tensor& y) {
+  Rng rng(seed);
+  x = Tensor::empty({n, h, w, c});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(rng.normal());
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(classes));
+  y = Tensor::from_labels(labels);
+}
+
+Tensor rows(const Tensor& t, int64_t begin, int64_t count) {
+  int64_t row = t.numel() / t.dim(0);
+  Shape s = t.shape();
+  s[0] = count;
+  Tensor out = Tensor::empty(s, t.dtype());
+  std::memcpy(out.raw(), static_cast<char*>(t.raw()) + begin * row * int64_t(dtype_size(t.dtype())),
+              out.nbytes());
+  return out;
+}
+
+// Trains `steps` Adam steps; every rank takes its contiguous B/N slice of each global batch.
+std::vector<float> train(const std::string& model_name, dist::Communicator& comm, int global_batch,
+                         int steps, dist::BucketOptions buckets) {
+  models::ModelSpec spec;
+  spec.name = model_name;
+  spec.in_channels = 1, spec.height = spec.width = 12, spec.num_classes = 5;
+  spec.width_mult = 0.25f;
+  spec.dropout = 0.0f;
+  spec.seed = 100 + uint64_t(comm.rank());  // different on purpose: the broadcast must fix it
+  auto model = models::create_model(spec);
+  dist::broadcast_state(model->params(), comm);
+  OptimizerOptions oo;
+  auto adam = make_optimizer(model->params(), oo);
+  dist::GradientBucketer bucketer(model->params(), comm, buckets);
+  const int local = global_batch / comm.size();
+  for (int s = 0; s < steps; ++s) {
+    Tensor x, y;
+    synthetic_batch(global_batch, 12, 12, 1, 5, 7 + uint64_t(s), x, y);
+    adam->zero_grad();
+    Tensor loss = ops::softmax_cross_entropy(model->forward(rows(x, comm.rank() * local, local)),
+                                             rows(y, comm.rank() * local, local));
+    loss.backward();
+    bucketer.finish();
+    adam->step();
+  }
+  return model->params().flat_data().to_vector();
+}
+
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, n = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    n += double(b[i]) * b[i];
+  }
+  return std::sqrt(d / n);
+}
+
+}  // namespace
+
+TEST_CASE("N ranks x B/N samples equal 1 rank x B samples after 3 Adam steps") {
+  auto local = dist::make_local_communicator();
+  // Caps that split the parameters at awkward places: a first bucket smaller than most
+  // parameters, then buckets of a few parameters each.
+  for (dist::BucketOptions buckets : {dist::BucketOptions{}, dist::BucketOptions{700, 9000}}) {
+    std::vector<float> reference = train("simple_cnn", *local, 12, 3, buckets);
+    std::vector<float> ours = train("simple_cnn", *g_comm, 12, 3, buckets);
+    INFO("ranks " << g_comm->size() << " bucket caps " << buckets.first_bucket_bytes << "/"
+                  << buckets.bucket_bytes);
+    REQUIRE(relative_error(ours, reference) < 1e-5);
+  }
+}
+
+TEST_CASE("buckets cover the flat gradient buffer in reverse parameter order") {
+  models::ModelSpec spec;
+  spec.name = "mobilenet_v2_cifar";
+  spec.in_channels = 3, spec.height = spec.width = 16, spec.num_classes = 10;
+  spec.width_mult = 0.5f;
+  auto model = models::create_model(spec);
+  auto local = dist::make_local_communicator();
+  dist::GradientBucketer b(model->params(), *local, {4096, 65536});
+  const auto& buckets = b.buckets();
+  REQUIRE(buckets.size() > 3);
+  REQUIRE(buckets.front().end == model->params().flat_size());
+  REQUIRE(buckets.back().begin == 0);
+  for (size_t i = 1; i < buckets.size(); ++i) {
+    REQUIRE(buckets[i].end == buckets[i - 1].begin);  // contiguous, back to front
+    REQUIRE(buckets[i].last_param == buckets[i - 1].first_param - 1);
+  }
+  const auto& first = buckets.front();
+  REQUIRE((first.end - first.begin <= 4096 / 4 + 16 || first.first_param == first.last_param));
+}
+
+TEST_CASE("sharded evaluation counts every sample exactly once") {
+  data::Dataset ds = tests::make_synthetic_dataset(10001, 4, 4, 1);
+  ds.num_classes = 3;
+  for (auto& l : ds.labels) l %= 3;
+  models::ModelSpec spec;
+  spec.in_channels = 1, spec.height = spec.width = 4, spec.num_classes = 3;
+  auto model = models::create_model(spec);  // the same seed on every rank
+  auto eval = data::AugmentPipeline::from_json(
+      nlohmann::json::parse(R"([{"type": "normalize", "mean": [0.5], "std": [0.25]}])"));
+  tools::Evaluation whole = tools::evaluate(*model, ds, eval, 1, 3, 1000);
+  tools::Evaluation shard =
+      tools::evaluate(*model, ds, eval, 1, 3, 1000, g_comm->rank(), g_comm->size());
+  tools::sum_across_ranks(shard, *g_comm);
+  REQUIRE(shard.samples == 10001);
+  REQUIRE(shard.correct == whole.correct);
+  REQUIRE(shard.confusion == whole.confusion);
+  REQUIRE(shard.loss == Approx(whole.loss).epsilon(1e-6));
+}
+
+int main(int argc, char** argv) {
+  g_world = dist::init_world(&argc, &argv);
+  g_comm = dist::make_communicator(g_world);
+  // `--fail-on-rank R`: rank R throws while the others wait in a collective; the job must
+  // end (non-zero) instead of hanging.
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--fail-on-rank") {
+      int bad = std::atoi(argv[i + 1]);
+      try {
+        if (g_comm->rank() == bad) fail("rank ", bad, " failed on purpose");
+        double x = 1;
+        g_comm->allreduce_sum(&x, 1);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "rank %d: %s\n", g_comm->rank(), e.what());
+        dist::abort_world(3);
+        return 3;
+      }
+      return 0;
+    }
+  int rc = Catch::Session().run(argc, argv);
+  g_comm.reset();
+  dist::finalize_world();
+  return rc;
+}

@@ -121,10 +121,16 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   }
 
   if (*train) {
-    tools::TrainConfig cfg =
-        config_path.empty() ? tools::TrainConfig{} : tools::load_config_file(config_path);
+    tools::TrainConfig cfg;
+    std::string checkpoint;
+    if (!resume.empty()) {
+      checkpoint = tools::resolve_checkpoint(resume, cfg.runs_dir);
+      cfg = tools::config_from_checkpoint(checkpoint);
+    } else if (!config_path.empty()) {
+      cfg = tools::load_config_file(config_path);
+    }
     for (const auto& s : sets) tools::apply_override(cfg, s);
-    tools::run_train(cfg);
+    tools::run_train(cfg, checkpoint, &comm);
     return 0;
   }
   if (*verify) {

@@ -148,14 +148,16 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   std::string last_path = (run_dir / "last.safetensors").string();
   std::string best_path = (run_dir / "best.safetensors").string();
 
-  std::printf(
-      "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input "
-      "%dx%dx%d, %d classes), %lld parameters, %d threads%s\n",
-      model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
-      data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
-      (long long)model->params().num_elements(), threads,
-      resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
-  std::fflush(stdout);
+  if (lead) {
+    std::printf(
+        "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
+        "classes), %lld parameters, %d rank%s x %d threads%s\n",
+        model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
+        data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
+        (long long)model->params().num_elements(), world, world > 1 ? "s" : "", threads,
+        resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
+    std::fflush(stdout);
+  }
 
   double accuracy = 0.0;
   data::Batch batch;

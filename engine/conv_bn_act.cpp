@@ -1,5 +1,7 @@
 #include "engine/conv_bn_act.h"
 
+#include <algorithm>
+
 #include "engine/autograd.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
@@ -51,8 +53,11 @@ class ConvBnActRun {
       mean_ = Tensor::empty({k});
       var_ = Tensor::empty({k});
       cpu::batchnorm_stats(m, k, z_.data<float>(), mean_.data<float>(), var_.data<float>());
-      cpu::batchnorm_update_running(m, k, mean_.data<float>(), var_.data<float>(), l.momentum,
-                                    l.running_mean.data<float>(), l.running_var.data<float>());
+      total_m_ = m;
+      if (l.sync) synchronize_statistics(*l.sync, m, k);
+      cpu::batchnorm_update_running(total_m_, k, mean_.data<float>(), var_.data<float>(),
+                                    l.momentum, l.running_mean.data<float>(),
+                                    l.running_var.data<float>());
       if (l.num_batches_tracked.defined()) l.num_batches_tracked.data<int64_t>()[0] += 1;
     } else {
       mean_ = l.running_mean;
@@ -71,10 +76,19 @@ class ConvBnActRun {
     int k = int(z_.dim(3));
     int64_t m = z_.numel() / k;
     Tensor dz = Tensor::empty(z_.shape());
+    cpu::CrossProcessSum cross;
+    if (l.sync) {
+      cross.fn = [](double* data, int64_t count, void* ctx) {
+        static_cast<const BatchNormSync*>(ctx)->allreduce_sum(data, count);
+      };
+      cross.ctx = const_cast<BatchNormSync*>(l.sync.get());
+      cross.total_m = total_m_;
+    }
     cpu::batchnorm_act_backward(
         m, k, z_.data<float>(), y_.data<float>(), dy.data<float>(), mean_.data<float>(),
         var_.data<float>(), l.gamma.data<float>(), l.eps, l.act, training_, dz.data<float>(),
-        autograd::grad_accumulate_target(l.gamma), autograd::grad_accumulate_target(l.beta));
+        autograd::grad_accumulate_target(l.gamma), autograd::grad_accumulate_target(l.beta),
+        l.sync && training_ ? &cross : nullptr);
     float* dw = autograd::grad_accumulate_target(l.weight);
     if (l.kind == ConvKind::dense)
       cpu::conv2d_backward(dense_, x_.data<float>(), l.weight.data<float>(), dz.data<float>(), dxp,
@@ -87,8 +101,30 @@ class ConvBnActRun {
   const Shape& input_shape() const { return x_.shape(); }
 
  private:
+  // Turns this process's mean and biased variance over m rows into those of every process's
+  // rows: per-channel sums of x and x^2 and the row count, summed across processes.
+  void synchronize_statistics(const BatchNormSync& sync, int64_t m, int k) {
+    float* mean = mean_.data<float>();
+    float* var = var_.data<float>();
+    std::vector<double> s(2 * size_t(k) + 1);
+    for (int j = 0; j < k; ++j) {
+      s[size_t(j)] = double(mean[j]) * double(m);
+      s[size_t(k + j)] = (double(var[j]) + double(mean[j]) * mean[j]) * double(m);
+    }
+    s[2 * size_t(k)] = double(m);
+    sync.allreduce_sum(s.data(), int64_t(s.size()));
+    total_m_ = int64_t(s[2 * size_t(k)]);
+    for (int j = 0; j < k; ++j) {
+      double mu = s[size_t(j)] / double(total_m_);
+      mean[j] = float(mu);
+      var[j] = float(std::max(0.0, s[size_t(k + j)] / double(total_m_) - mu * mu));
+    }
+  }
+
+ private:
   Tensor x_, z_, y_, mean_, var_;
   bool training_ = true;
+  int64_t total_m_ = 0;  // rows behind the statistics (all processes' with synchronized BN)
   cpu::Conv2dShape dense_;
   cpu::DepthwiseShape dw_;
 };

@@ -3,6 +3,8 @@
 // depthwise, project, optional skip) as one node. One node per layer or block keeps the tape
 // short and lets backward run the fused BatchNorm+activation kernels.
 #pragma once
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -11,6 +13,12 @@
 namespace osprey {
 
 enum class ConvKind { dense, depthwise };
+
+// Synchronized BatchNorm: training-mode statistics over the batches of every process of a
+// data-parallel job. allreduce_sum replaces data[0, count) by its sum over the processes.
+struct BatchNormSync {
+  std::function<void(double* data, int64_t count)> allreduce_sum;
+};
 
 // The tensors and settings of one conv + BN + activation layer, as a model holds them.
 struct ConvBnAct {
@@ -21,6 +29,7 @@ struct ConvBnAct {
   Tensor running_mean, running_var, num_batches_tracked;  // buffers
   cpu::Activation act = cpu::Activation::relu6;
   float momentum = 0.1f, eps = 1e-5f;
+  std::shared_ptr<const BatchNormSync> sync;  // null: this process's batch only
 };
 
 struct InvertedResidual {

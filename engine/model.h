@@ -1,6 +1,7 @@
 // What every model is to the rest of Osprey: a forward function over NHWC f32 batches, a
 // ParamStore, and a train/eval mode. Concrete models live in models/.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,8 @@
 #include "engine/tensor.h"
 
 namespace osprey {
+
+struct BatchNormSync;  // engine/conv_bn_act.h
 
 class Model {
  public:
@@ -31,6 +34,9 @@ class Model {
   // Dropout draws from this stream; reseeding it makes masks reproducible.
   Rng& rng() { return rng_; }
   const Rng& rng() const { return rng_; }
+  // Synchronized BatchNorm across the processes of a data-parallel job (null: off). Models
+  // without BatchNorm ignore it.
+  virtual void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) {}
 
  protected:
   Model() = default;

@@ -111,6 +111,13 @@ MobileNetV2::MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int
   init::constant(fc_b_, 0.0f);
 }
 
+void MobileNetV2::set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) {
+  stem_.sync = sync;
+  head_.sync = sync;
+  for (InvertedResidual& b : blocks_)
+    for (ConvBnAct& l : b.layers) l.sync = sync;
+}
+
 Tensor MobileNetV2::forward(const Tensor& x) {
   OSPREY_CHECK(x.ndim() == 4 && x.dim(3) == in_channels_, name(), " expects NHWC inputs with ",
                in_channels_, " channels, got ", shape_str(x.shape()));

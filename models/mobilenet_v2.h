@@ -19,6 +19,7 @@ class MobileNetV2 : public Model {
   Tensor forward(const Tensor& x) override;
   std::string name() const override { return cifar_ ? "mobilenet_v2_cifar" : "mobilenet_v2"; }
   std::vector<std::string> classifier_prefixes() const override { return {"classifier."}; }
+  void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) override;
   int last_channel() const { return last_channel_; }
 
  private:

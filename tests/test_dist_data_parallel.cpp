@@ -3,15 +3,18 @@
 // failing rank stops the job instead of hanging it.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "dist/communicator.h"
 #include "dist/gradient_bucketer.h"
+#include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/registry.h"
+#include "tests/block_fixture.h"
 #include "tests/test_support.h"
 #include "tools/evaluate.h"
 
@@ -44,7 +47,8 @@ Tensor rows(const Tensor& t, int64_t begin, int64_t count) {
 
 // Trains `steps` Adam steps; every rank takes its contiguous B/N slice of each global batch.
 std::vector<float> train(const std::string& model_name, dist::Communicator& comm, int global_batch,
-                         int steps, dist::BucketOptions buckets) {
+                         int steps, dist::BucketOptions buckets, bool sync_batchnorm = false,
+                         const std::string& optimizer = "adam") {
   models::ModelSpec spec;
   spec.name = model_name;
   spec.in_channels = 1, spec.height = spec.width = 12, spec.num_classes = 5;
@@ -53,7 +57,13 @@ std::vector<float> train(const std::string& model_name, dist::Communicator& comm
   spec.seed = 100 + uint64_t(comm.rank());  // different on purpose: the broadcast must fix it
   auto model = models::create_model(spec);
   dist::broadcast_state(model->params(), comm);
+  if (sync_batchnorm)
+    model->set_batchnorm_sync(std::make_shared<BatchNormSync>(
+        BatchNormSync{[&comm](double* d, int64_t n) { comm.allreduce_sum(d, n); }}));
   OptimizerOptions oo;
+  oo.kind = optimizer;
+  oo.momentum = optimizer == "sgd" ? 0.9f : 0.0f;
+  oo.lr = optimizer == "sgd" ? 0.05f : 1e-3f;
   auto adam = make_optimizer(model->params(), oo);
   dist::GradientBucketer bucketer(model->params(), comm, buckets);
   const int local = global_batch / comm.size();
@@ -92,6 +102,66 @@ TEST_CASE("N ranks x B/N samples equal 1 rank x B samples after 3 Adam steps") {
                   << buckets.bucket_bytes);
     REQUIRE(relative_error(ours, reference) < 1e-5);
   }
+}
+
+// Synchronized BatchNorm on an inverted-residual block whose ReLU6 pre-activations stay far
+// from the kinks (a whole MobileNetV2 has elements within rounding of 0 or 6, whose masks flip
+// between any two summation orders; see docs/verification.md).
+TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradients") {
+  const int batch = 8;
+  Rng rng(31);
+  InvertedResidual block = tests::random_block(4, 3, 1, rng);
+  Tensor x = tests::random_tensor({batch, 5, 5, 4}, rng, 1.0);
+  Tensor fc = tests::random_tensor({3, 5 * 5 * 4}, rng, 0.3);
+  std::vector<int64_t> all_labels = {0, 2, 1, 1, 0, 2, 2, 1};
+  std::vector<Tensor> params;
+  for (const ConvBnAct& l : block.layers) params.insert(params.end(), {l.weight, l.gamma, l.beta});
+  // Gradients of the mean loss over the rows [begin, begin + count), then dx of those rows.
+  auto gradients = [&](int64_t begin, int64_t count) {
+    for (const Tensor& p : params) p.zero_grad();
+    Tensor xs = rows(x, begin, count).set_requires_grad();
+    std::vector<int64_t> labels(all_labels.begin() + begin, all_labels.begin() + begin + count);
+    Tensor y = ops::inverted_residual(xs, block, /*training=*/true);
+    ops::softmax_cross_entropy(ops::linear(ops::flatten(y), fc, Tensor()),
+                               Tensor::from_labels(labels))
+        .backward();
+    std::vector<std::vector<float>> g;
+    for (const Tensor& p : params) g.push_back(p.grad().to_vector());
+    g.push_back(xs.grad().to_vector());
+    return g;
+  };
+  std::vector<std::vector<float>> reference = gradients(0, batch);
+
+  const int n = g_comm->size(), local = batch / n;
+  for (ConvBnAct& l : block.layers)
+    l.sync = std::make_shared<BatchNormSync>(
+        BatchNormSync{[](double* d, int64_t count) { g_comm->allreduce_sum(d, count); }});
+  std::vector<std::vector<float>> ours = gradients(g_comm->rank() * local, local);
+  // The depthwise layer's beta has a near-zero gradient (its shift passes linearly into the
+  // next train-mode BatchNorm, which removes it), so errors are measured against the norm of
+  // all parameter gradients, not each tensor's own.
+  double all = 0;
+  for (size_t i = 0; i < params.size(); ++i)
+    for (float v : reference[i]) all += double(v) * v;
+  all = std::sqrt(all);
+  for (size_t i = 0; i < params.size(); ++i) {
+    // Data parallelism averages the ranks' gradients of their local mean losses.
+    std::vector<double> avg(ours[i].begin(), ours[i].end());
+    g_comm->allreduce_sum(avg.data(), int64_t(avg.size()));
+    std::vector<float> g(avg.size());
+    for (size_t j = 0; j < g.size(); ++j) g[j] = float(avg[j] / n);
+    double err = 0;
+    for (size_t j = 0; j < g.size(); ++j) err += std::pow(double(g[j]) - reference[i][j], 2);
+    INFO("parameter tensor " << i << " ranks " << n);
+    REQUIRE(std::sqrt(err) < 1e-5 * all);
+  }
+  // Each rank's input gradient is n times its rows' share (its loss averages over B/n rows).
+  std::vector<float> dx = ours.back(), ref_rows;
+  size_t row = dx.size() / size_t(local);
+  for (float& v : dx) v /= float(n);
+  ref_rows.assign(reference.back().begin() + int64_t(g_comm->rank() * local * row),
+                  reference.back().begin() + int64_t((g_comm->rank() + 1) * local * row));
+  REQUIRE(relative_error(dx, ref_rows) < 1e-5);
 }
 
 TEST_CASE("buckets cover the flat gradient buffer in reverse parameter order") {

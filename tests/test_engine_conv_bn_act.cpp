@@ -8,37 +8,13 @@
 #include "engine/autograd.h"
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
+#include "tests/block_fixture.h"
 
 using namespace osprey;
+using tests::random_layer;
+using tests::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& s, Rng& rng, double scale, double offset = 0.0) {
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = float(offset + scale * rng.normal());
-  return t;
-}
-
-// BN affine chosen so pre-activations stay near 3, far from ReLU6's kinks at 0 and 6, where
-// finite differences would be meaningless.
-ConvBnAct layer(ConvKind kind, int in, int out, int kernel, int stride, cpu::Activation act,
-                Rng& rng) {
-  ConvBnAct l;
-  l.kind = kind;
-  l.stride = stride;
-  l.pad = kernel / 2;
-  l.act = act;
-  l.weight = kind == ConvKind::dense ? random_tensor({out, kernel, kernel, in}, rng, 0.5)
-                                     : random_tensor({kernel, kernel, out}, rng, 0.5);
-  l.gamma = random_tensor({out}, rng, 0.05, 0.4);
-  l.beta = random_tensor({out}, rng, 0.1, act == cpu::Activation::none ? 0.0 : 3.0);
-  l.running_mean = random_tensor({out}, rng, 0.1);
-  // Eval mode normalises with these: a large variance keeps pre-activations near beta.
-  l.running_var = random_tensor({out}, rng, 1.0, 20.0);
-  for (const Tensor* t : {&l.weight, &l.gamma, &l.beta})
-    const_cast<Tensor*>(t)->set_requires_grad();
-  return l;
-}
 
 // Squared error between the analytic gradient and central differences, and the squared norm of
 // the differences.
@@ -73,11 +49,7 @@ TEST_CASE("inverted residual block gradients match finite differences") {
     for (int stride : {1, 2}) {
       INFO("training " << training << " stride " << stride);
       Rng rng(uint64_t(11 + stride + 10 * training));
-      InvertedResidual block;
-      block.layers = {layer(ConvKind::dense, 4, 12, 1, 1, cpu::Activation::relu6, rng),
-                      layer(ConvKind::depthwise, 12, 12, 3, stride, cpu::Activation::relu6, rng),
-                      layer(ConvKind::dense, 12, 4, 1, 1, cpu::Activation::none, rng)};
-      block.residual = stride == 1;
+      InvertedResidual block = tests::random_block(4, 3, stride, rng);
       Tensor x = random_tensor({2, 5, 5, 4}, rng, 1.0).set_requires_grad();
       int out_hw = stride == 1 ? 5 : 3;
       Tensor fc = random_tensor({3, out_hw * out_hw * 4}, rng, 0.3);
@@ -126,7 +98,7 @@ TEST_CASE("inverted residual block gradients match finite differences") {
 
 TEST_CASE("conv_bn_act updates running statistics like PyTorch and counts batches") {
   Rng rng(5);
-  ConvBnAct l = layer(ConvKind::dense, 3, 4, 3, 1, cpu::Activation::relu, rng);
+  ConvBnAct l = random_layer(ConvKind::dense, 3, 4, 3, 1, cpu::Activation::relu, rng);
   l.num_batches_tracked = Tensor::zeros({}, DType::i64);
   std::vector<float> mean0 = l.running_mean.to_vector(), var0 = l.running_var.to_vector();
   Tensor x = random_tensor({2, 4, 4, 3}, rng, 1.0);

@@ -104,6 +104,7 @@ const std::map<std::string, Field>& fields() {
       {"init_from", field(&TrainConfig::init_from)},
       {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
       {"first_bucket_bytes", field(&TrainConfig::first_bucket_bytes)},
+      {"sync_batchnorm", field(&TrainConfig::sync_batchnorm)},
       {"bucket_bytes", field(&TrainConfig::bucket_bytes)},
       {"progress", field(&TrainConfig::progress)},
   };

@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "dist/gradient_bucketer.h"
 #include "engine/checkpoint.h"
+#include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
@@ -127,6 +128,9 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
       std::printf("initialised from %s%s\n", cfg.init_from.c_str(),
                   fresh.empty() ? "" : " (new classifier for this class count)");
   }
+  if (cfg.sync_batchnorm && world > 1)
+    model->set_batchnorm_sync(std::make_shared<BatchNormSync>(
+        BatchNormSync{[&comm](double* data, int64_t n) { comm.allreduce_sum(data, n); }}));
   // Every rank starts from rank 0's state (its own random initialisation or load).
   dist::broadcast_state(model->params(), comm);
   dist::GradientBucketer bucketer(model->params(), comm,

@@ -244,7 +244,7 @@ void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, 
 void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
                             const float* mean, const float* var, const float* gamma, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
-                            float* dbeta) {
+                            float* dbeta, const CrossProcessSum* sync) {
   if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
   // Per-channel constants: a, b, d of the dx formula, then invstd (all float, 4c).
   float* coef = scratch<float>(4 * static_cast<size_t>(c), 1);
@@ -267,13 +267,26 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, co
     sums_rows(m * p / parts, m * (p + 1) / parts, c, act, x, y, dy, mean, coef, s, s + cp,
               dx_in_pass1 ? dx : nullptr);
   }
-  const double inv_m = 1.0 / static_cast<double>(m);
+  // Per-channel sums of this process's rows, then (synchronized BN) of all processes' rows.
+  std::vector<double> sums(2 * static_cast<size_t>(c), 0.0);
+  for (int k = 0; k < c; ++k)
+    for (int p = 0; p < parts; ++p) {
+      sums[size_t(k)] += part[p * 2 * cp + k];
+      sums[size_t(c + k)] += part[p * 2 * cp + cp + k];
+    }
   for (int k = 0; k < c; ++k) {
-    double sdz = 0.0, sdzx = 0.0;
-    for (int p = 0; p < parts; ++p) sdz += part[p * 2 * cp + k], sdzx += part[p * 2 * cp + cp + k];
+    if (dbeta) dbeta[k] += static_cast<float>(sums[size_t(k)]);
+    if (dgamma) dgamma[k] += static_cast<float>(sums[size_t(c + k)] * invstd[k]);
+  }
+  int64_t rows = m;
+  if (sync && batch_stats) {
+    sync->fn(sums.data(), 2 * int64_t(c), sync->ctx);
+    rows = sync->total_m;
+  }
+  const double inv_m = 1.0 / static_cast<double>(rows);
+  for (int k = 0; k < c; ++k) {
+    const double sdz = sums[size_t(k)], sdzx = sums[size_t(c + k)];
     const double is = invstd[k], a = coef[k];
-    if (dbeta) dbeta[k] += static_cast<float>(sdz);
-    if (dgamma) dgamma[k] += static_cast<float>(sdzx * is);
     // dx = a * (dz - mean(dz) - xhat * mean(dz * xhat)), xhat = (x - mean) * invstd.
     coef[c + k] = static_cast<float>(a * is * is * sdzx * inv_m);
     coef[2 * c + k] = static_cast<float>(a * sdz * inv_m);

@@ -20,10 +20,20 @@ void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, 
 // (relu: y > 0; relu6: 0 < y < 6). dx overwritten (skipped when null); dgamma and dbeta
 // accumulated (+=). With batch_stats == false (eval-mode statistics, constants), dx is the
 // plain affine backward.
+// Synchronized BatchNorm (batch statistics over the rows of several processes): fn is called
+// once with the 2c per-channel sums (sum dz, then sum dz * xhat, over this process's rows) and
+// must replace them by their totals over all processes, whose rows number total_m. dgamma and
+// dbeta still receive this process's own sums (data parallelism averages them later).
+struct CrossProcessSum {
+  void (*fn)(double* data, int64_t count, void* ctx) = nullptr;
+  void* ctx = nullptr;
+  int64_t total_m = 0;
+};
+
 void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
                             const float* mean, const float* var, const float* gamma, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
-                            float* dbeta);
+                            float* dbeta, const CrossProcessSum* sync = nullptr);
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance
 // (var * m / (m - 1)) for the running variance, as PyTorch does.

@@ -38,23 +38,7 @@ const std::vector<std::string>& cifar10_class_names() {
 void read_cifar10_batch(const std::string& path, Dataset& ds) {
   OSPREY_CHECK(ds.n == 0 || (ds.h == kSide && ds.w == kSide && ds.c == 3),
                "read_cifar10_batch: dataset '", ds.name, "' does not hold 32x32x3 images");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail("CIFAR-10 file ", path, ": cannot open: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  {
-    std::error_code ec;
-    const uintmax_t size = fs::file_size(path, ec);
-    if (!ec) bytes.reserve(size_t(size));
-  }
-  uint8_t buf[1 << 16];
-  for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;)
-    bytes.insert(bytes.end(), buf, buf + got);
-  const bool bad = std::ferror(f);
-  const int err = errno;
-  std::fclose(f);
-  if (bad)
-    fail("CIFAR-10 file ", path, ": read error after offset ", bytes.size(), ": ",
-         std::strerror(err));
+  std::vector<uint8_t> bytes = read_file_bytes(path, "CIFAR-10 file");
   const int64_t size = int64_t(bytes.size());
   if (size == 0)
     fail("CIFAR-10 file ", path, ": is empty, expected records of ", kRecord, " bytes");

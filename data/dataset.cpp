@@ -1,7 +1,10 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 
 #include "data/loader.h"
 #include "engine/error.h"
@@ -19,6 +22,21 @@ void replicate_channels(Dataset& ds, int channels) {
   for (int64_t p = 0; p < pixels; ++p) std::fill_n(rgb.data() + 3 * p, 3, ds.pixels[size_t(p)]);
   ds.pixels.swap(rgb);
   ds.c = 3;
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(what, " ", path, ": cannot open: ", std::strerror(errno));
+  std::vector<uint8_t> bytes;
+  uint8_t buf[1 << 16];
+  for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;)
+    bytes.insert(bytes.end(), buf, buf + got);
+  const bool bad = std::ferror(f);
+  const int err = errno;
+  std::fclose(f);
+  if (bad)
+    fail(what, " ", path, ": read error after offset ", bytes.size(), ": ", std::strerror(err));
+  return bytes;
 }
 
 Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices) {

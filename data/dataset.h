@@ -28,6 +28,9 @@ void replicate_channels(Dataset& ds, int channels);
 
 // A dataset of the samples ds[indices[0]], ds[indices[1]], ... in that order, with ds's name
 // and classes.
+// The whole file; errors name it as "<what> <path>" (e.g. "image x.png: cannot open: ...").
+std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what);
+
 Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices);
 
 // Splits ds into (train, test) for data sets without a test split (TMNIST, image folders):

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "data/transforms.h"
+#include "data/dataset.h"
 #include "engine/error.h"
 
 // The one stb_image implementation in Osprey. STB_IMAGE_STATIC keeps its symbols private to this
@@ -46,17 +47,7 @@ Image decode_image(const void* data, size_t size, int channels, const std::strin
 }
 
 Image load_image(const std::string& path, int channels) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail("image ", path, ": cannot open: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;)
-    bytes.insert(bytes.end(), buf, buf + got);
-  const bool bad = std::ferror(f);
-  const int err = errno;
-  std::fclose(f);
-  if (bad)
-    fail("image ", path, ": read error after ", bytes.size(), " bytes: ", std::strerror(err));
+  std::vector<uint8_t> bytes = read_file_bytes(path, "image");
   return decode_image(bytes.data(), bytes.size(), channels, path);
 }
 

@@ -23,6 +23,18 @@ class LocalCommunicator : public Communicator {
   void allreduce_sum(int64_t*, int64_t) override {}
   void broadcast(float*, int64_t, int) override {}
   void broadcast(int64_t*, int64_t, int) override {}
+  void send(const float*, int64_t, int dest) override { no_peer(dest); }
+  void recv(float*, int64_t, int source) override { no_peer(source); }
+  void send(const int64_t*, int64_t, int dest) override { no_peer(dest); }
+  void recv(int64_t*, int64_t, int source) override { no_peer(source); }
+  std::unique_ptr<Communicator> split(int, int) override {
+    return std::make_unique<LocalCommunicator>();
+  }
+
+ private:
+  [[noreturn]] static void no_peer(int rank) {
+    fail("local communicator: there is no rank ", rank, " to talk to (world size 1)");
+  }
 };
 
 #ifdef OSPREY_HAVE_MPI
@@ -44,12 +56,15 @@ int mpi_count(int64_t count) {
 
 class MpiCommunicator : public Communicator {
  public:
-  explicit MpiCommunicator(const World& w) : rank_(w.rank), size_(w.size) {
-    OSPREY_CHECK(w.mpi, "MPI communicator requested but MPI is not initialised");
+  // Takes ownership of comm unless it is MPI_COMM_WORLD.
+  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
   }
   ~MpiCommunicator() override {
     // Never leave a collective in flight behind (an exception unwound past wait_all).
     for (auto& p : pending_) MPI_Wait(&p.request, MPI_STATUS_IGNORE);
+    if (comm_ != MPI_COMM_WORLD) MPI_Comm_free(&comm_);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -57,8 +72,8 @@ class MpiCommunicator : public Communicator {
 
   void allreduce_average_async(float* data, int64_t count) override {
     Pending p{data, count, MPI_REQUEST_NULL};
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_FLOAT, MPI_SUM,
-                             MPI_COMM_WORLD, &p.request));
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_FLOAT, MPI_SUM, comm_,
+                             &p.request));
     pending_.push_back(p);
   }
   void wait_all() override {
@@ -70,18 +85,33 @@ class MpiCommunicator : public Communicator {
     pending_.clear();
   }
   void allreduce_sum(double* data, int64_t count) override {
-    MPI_CHECK(
-        MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, comm_));
   }
   void allreduce_sum(int64_t* data, int64_t count) override {
-    MPI_CHECK(
-        MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, comm_));
   }
   void broadcast(float* data, int64_t count, int root) override {
-    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_FLOAT, root, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_FLOAT, root, comm_));
   }
   void broadcast(int64_t* data, int64_t count, int root) override {
-    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_INT64_T, root, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_INT64_T, root, comm_));
+  }
+  void send(const float* data, int64_t count, int dest) override {
+    MPI_CHECK(MPI_Send(data, mpi_count(count), MPI_FLOAT, dest, 0, comm_));
+  }
+  void recv(float* data, int64_t count, int source) override {
+    MPI_CHECK(MPI_Recv(data, mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
+  }
+  void send(const int64_t* data, int64_t count, int dest) override {
+    MPI_CHECK(MPI_Send(data, mpi_count(count), MPI_INT64_T, dest, 0, comm_));
+  }
+  void recv(int64_t* data, int64_t count, int source) override {
+    MPI_CHECK(MPI_Recv(data, mpi_count(count), MPI_INT64_T, source, 0, comm_, MPI_STATUS_IGNORE));
+  }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    MPI_Comm sub;
+    MPI_CHECK(MPI_Comm_split(comm_, color, key, &sub));
+    return std::make_unique<MpiCommunicator>(sub);
   }
 
  private:
@@ -90,7 +120,8 @@ class MpiCommunicator : public Communicator {
     int64_t count;
     MPI_Request request;
   };
-  int rank_, size_;
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
   std::vector<Pending> pending_;
 };
 
@@ -104,7 +135,8 @@ std::unique_ptr<Communicator> make_local_communicator() {
 
 std::unique_ptr<Communicator> make_mpi_communicator(const World& world) {
 #ifdef OSPREY_HAVE_MPI
-  return std::make_unique<MpiCommunicator>(world);
+  OSPREY_CHECK(world.mpi, "MPI communicator requested but MPI is not initialised");
+  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
 #else
   (void)world;
   fail("this osprey was built without MPI (apt-get install libopenmpi-dev and rebuild)");

@@ -25,6 +25,13 @@ class Communicator {
   virtual void allreduce_sum(int64_t* data, int64_t count) = 0;
   virtual void broadcast(float* data, int64_t count, int root) = 0;
   virtual void broadcast(int64_t* data, int64_t count, int root) = 0;
+  // Blocking point-to-point transfers (pipeline stages pass activations and gradients).
+  virtual void send(const float* data, int64_t count, int dest) = 0;
+  virtual void recv(float* data, int64_t count, int source) = 0;
+  virtual void send(const int64_t* data, int64_t count, int dest) = 0;
+  virtual void recv(int64_t* data, int64_t count, int source) = 0;
+  // The ranks with the same color form a new communicator, ordered by key (MPI_Comm_split).
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 };
 
 // World size 1: every collective is the identity.

@@ -65,9 +65,48 @@ void commit_grad(const Tensor& t, const Tensor& g) {
   cpu::axpy(g.numel(), 1.0f, g.data<float>(), own.data<float>());
 }
 
+namespace {
+
+// Runs the tape backward once the outputs' gradients are seeded.
+void run_backward();
+
+}  // namespace
+
 void backward(const Tensor& loss) {
   OSPREY_CHECK(loss.numel() == 1, "backward() needs a scalar, got shape ", shape_str(loss.shape()));
   OSPREY_CHECK(loss.requires_grad(), "backward() on a tensor that does not require grad");
+  Tensor seed = grad_overwrite_target(loss);
+  seed.data<float>()[0] = 1.0f;
+  commit_grad(loss, seed);
+  run_backward();
+}
+
+void backward(const Tensor& output, const Tensor& grad_output) {
+  OSPREY_CHECK(output.requires_grad(), "backward() on a tensor that does not require grad");
+  OSPREY_CHECK(grad_output.shape() == output.shape(), "backward(): gradient of shape ",
+               shape_str(grad_output.shape()), " for an output of shape ",
+               shape_str(output.shape()));
+  Tensor seed = grad_overwrite_target(output);
+  seed.copy_from(grad_output);
+  commit_grad(output, seed);
+  run_backward();
+}
+
+Tape take_tape() {
+  Tape tape;
+  tape.swap(t_tape);
+  return tape;
+}
+
+void restore_tape(Tape tape) {
+  OSPREY_CHECK(t_tape.empty(), "restore_tape(): the thread's tape holds ", t_tape.size(),
+               " nodes of another forward");
+  t_tape = std::move(tape);
+}
+
+namespace {
+
+void run_backward() {
   // Clear the tape even when a node throws, so a failed step cannot leak into the next one.
   struct TapeClearer {
     ~TapeClearer() { clear_tape(); }
@@ -92,10 +131,6 @@ void backward(const Tensor& loss) {
         ready.push_back(&in.impl());
     }
 
-  Tensor seed = grad_overwrite_target(loss);
-  seed.data<float>()[0] = 1.0f;
-  commit_grad(loss, seed);
-
   NoGradGuard no_grad;
   for (size_t i = t_tape.size(); i-- > 0;) {
     Node& node = *t_tape[i];
@@ -106,6 +141,8 @@ void backward(const Tensor& loss) {
     t_tape[i].reset();  // saved activations are released as soon as they are consumed
   }
 }
+
+}  // namespace
 
 NoGradGuard::NoGradGuard() : previous_(t_grad_mode) {
   t_grad_mode = false;

@@ -30,6 +30,17 @@ void record(std::unique_ptr<Node> node);
 // Runs backward from a scalar loss, fires leaves' grad-ready hooks as soon as the last node that
 // uses each leaf has run, then clears the tape (releasing saved activations).
 void backward(const Tensor& loss);
+// Backward from a non-scalar output whose gradient comes from elsewhere (the next pipeline
+// stage): grad_output has the output's shape.
+void backward(const Tensor& output, const Tensor& grad_output);
+
+// The recorded graph of one forward, set aside so several forwards (pipeline micro-batches)
+// can each be run backward later: take_tape() empties the thread's tape into a Tape, and
+// restore_tape() puts one back (the thread's tape must be empty) before its backward.
+using Tape = std::vector<std::unique_ptr<Node>>;
+Tape take_tape();
+void restore_tape(Tape tape);
+
 // Drops the recorded graph without running it (e.g. after an evaluation forward with grad on).
 void clear_tape();
 size_t tape_size();

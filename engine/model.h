@@ -22,6 +22,11 @@ class Model {
   // x [N,H,W,C] f32 -> logits [N,classes].
   virtual Tensor forward(const Tensor& x) = 0;
   virtual std::string name() const = 0;
+  // The forward as a chain of segments (for pipeline parallelism): forward(x) ==
+  // forward_segment(n-1, ... forward_segment(0, x)). A model that cannot be split is one
+  // segment.
+  virtual int num_segments() const { return 1; }
+  virtual Tensor forward_segment(int i, const Tensor& x) { return forward(x); }
   // Name prefixes of the final classifier, which fine-tuning replaces when the class count
   // differs from the pretrained model's.
   virtual std::vector<std::string> classifier_prefixes() const = 0;

@@ -119,12 +119,22 @@ void MobileNetV2::set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) 
 }
 
 Tensor MobileNetV2::forward(const Tensor& x) {
-  OSPREY_CHECK(x.ndim() == 4 && x.dim(3) == in_channels_, name(), " expects NHWC inputs with ",
-               in_channels_, " channels, got ", shape_str(x.shape()));
-  Tensor h = ops::conv_bn_act(x, stem_, training_);
-  for (const InvertedResidual& b : blocks_) h = ops::inverted_residual(h, b, training_);
-  h = ops::conv_bn_act(h, head_, training_);
-  h = ops::dropout(ops::global_avg_pool(h), dropout_, training_, rng_);
+  Tensor h = x;
+  for (int i = 0; i < num_segments(); ++i) h = forward_segment(i, h);
+  return h;
+}
+
+Tensor MobileNetV2::forward_segment(int i, const Tensor& x) {
+  const int blocks = int(blocks_.size());
+  OSPREY_CHECK(i >= 0 && i < num_segments(), name(), " has no segment ", i);
+  if (i == 0) {
+    OSPREY_CHECK(x.ndim() == 4 && x.dim(3) == in_channels_, name(), " expects NHWC inputs with ",
+                 in_channels_, " channels, got ", shape_str(x.shape()));
+    return ops::conv_bn_act(x, stem_, training_);
+  }
+  if (i <= blocks) return ops::inverted_residual(x, blocks_[size_t(i - 1)], training_);
+  if (i == blocks + 1) return ops::conv_bn_act(x, head_, training_);
+  Tensor h = ops::dropout(ops::global_avg_pool(x), dropout_, training_, rng_);
   return ops::linear(h, fc_w_, fc_b_);
 }
 

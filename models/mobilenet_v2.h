@@ -17,6 +17,9 @@ class MobileNetV2 : public Model {
   MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int in_channels = 3,
               float dropout = 0.2f, uint64_t seed = 0);
   Tensor forward(const Tensor& x) override;
+  // Segments: the stem, each of the 17 inverted-residual blocks, the head conv, the classifier.
+  int num_segments() const override { return int(blocks_.size()) + 3; }
+  Tensor forward_segment(int i, const Tensor& x) override;
   std::string name() const override { return cifar_ ? "mobilenet_v2_cifar" : "mobilenet_v2"; }
   std::vector<std::string> classifier_prefixes() const override { return {"classifier."}; }
   void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) override;

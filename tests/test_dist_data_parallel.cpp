@@ -10,6 +10,8 @@
 
 #include "dist/communicator.h"
 #include "dist/gradient_bucketer.h"
+#include "dist/pipeline.h"
+#include "engine/autograd.h"
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -162,6 +164,79 @@ TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradien
   ref_rows.assign(reference.back().begin() + int64_t(g_comm->rank() * local * row),
                   reference.back().begin() + int64_t((g_comm->rank() + 1) * local * row));
   REQUIRE(relative_error(dx, ref_rows) < 1e-5);
+}
+
+TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same micro-batches") {
+  const int world = g_comm->size(), rank = g_comm->rank();
+  const int stages = world % 2 == 0 ? 2 : 1, replicas = world / stages;
+  // Consecutive ranks form a pipeline; the same stage of every pipeline forms a replica group.
+  auto pipe = g_comm->split(rank / stages, rank % stages);
+  auto replica_group = g_comm->split(rank % stages, rank / stages);
+  const int per_replica = 8, micro = 4, steps = 2;
+  models::ModelSpec spec;
+  spec.name = "mobilenet_v2_cifar";
+  spec.in_channels = 1, spec.height = spec.width = 12, spec.num_classes = 5;
+  spec.width_mult = 0.25f, spec.dropout = 0.0f;
+  auto model = models::create_model(spec);  // the same seed on every rank
+  auto reference = models::create_model(spec);
+  std::vector<float> initial = model->params().flat_data().to_vector();
+  OptimizerOptions sgd;
+  sgd.kind = "sgd", sgd.lr = 0.05f, sgd.momentum = 0.0f;
+  auto opt = make_optimizer(model->params(), sgd);
+  auto ref_opt = make_optimizer(reference->params(), sgd);
+  // Equal costs: every rank must agree on the plan (measured costs differ between ranks).
+  dist::PipelinePlan plan =
+      dist::balance_stages(std::vector<double>(size_t(model->num_segments()), 1.0), stages);
+  dist::PipelineSchedule schedule(*model, plan, *pipe);
+  for (int s = 0; s < steps; ++s) {
+    Tensor x, y;
+    synthetic_batch(per_replica * replicas, 12, 12, 1, 5, 40 + uint64_t(s), x, y);
+    const int r = rank / stages;
+    opt->zero_grad();
+    schedule.train_step(rows(x, r * per_replica, per_replica),
+                        rows(y, r * per_replica, per_replica), micro);
+    Tensor g = model->params().flat_grad();
+    replica_group->allreduce_average_async(g.data<float>(), g.numel());
+    replica_group->wait_all();
+    opt->step();
+    // The reference: the unsplit model over each replica's micro-batches, one by one, last
+    // first as the pipeline's backward runs them, then the replicas' average: the same
+    // rounding order (BatchNorm over tiny micro-batches makes the result sensitive to it).
+    const int mb = per_replica / micro;
+    std::vector<float> sum(size_t(reference->params().flat_size()), 0.0f);
+    for (int rr = 0; rr < replicas; ++rr) {
+      ref_opt->zero_grad();
+      for (int j = micro - 1; j >= 0; --j) {
+        int64_t first = int64_t(rr) * per_replica + int64_t(j) * mb;
+        Tensor loss =
+            ops::softmax_cross_entropy(reference->forward(rows(x, first, mb)), rows(y, first, mb));
+        autograd::backward(loss, Tensor::full({1}, 1.0f / float(micro)));
+      }
+      const float* grad = reference->params().flat_grad().data<float>();
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += grad[i];
+    }
+    float* ref_grad = reference->params().flat_grad().data<float>();
+    for (size_t i = 0; i < sum.size(); ++i) ref_grad[i] = sum[i] * (1.0f / float(replicas));
+    ref_opt->step();
+  }
+  // Each stage changed only its own parameters: the pipeline's sum of changes is the model's.
+  std::vector<float> now = model->params().flat_data().to_vector();
+  std::vector<double> delta(now.size());
+  for (size_t i = 0; i < now.size(); ++i) delta[i] = double(now[i]) - initial[i];
+  pipe->allreduce_sum(delta.data(), int64_t(delta.size()));
+  std::vector<float> combined(now.size());
+  for (size_t i = 0; i < now.size(); ++i) combined[i] = float(initial[i] + delta[i]);
+  INFO("stages " << stages << " replicas " << replicas << ", plan starts stage 1 at segment "
+                 << plan.first[1]);
+  REQUIRE(relative_error(combined, reference->params().flat_data().to_vector()) < 1e-5);
+}
+
+TEST_CASE("pipeline stages balance measured costs") {
+  dist::PipelinePlan p = dist::balance_stages({1, 1, 1, 1, 8, 1, 1, 1}, 3);
+  // The expensive segment gets a stage of its own: [0,4) [4,5) [5,8).
+  REQUIRE(p.first == std::vector<int>{0, 4, 5, 8});
+  REQUIRE(dist::balance_stages({2, 2, 2, 2}, 2).first == std::vector<int>{0, 2, 4});
+  REQUIRE_THROWS_WITH(dist::balance_stages({1, 1}, 3), Catch::Contains("3 stages"));
 }
 
 TEST_CASE("buckets cover the flat gradient buffer in reverse parameter order") {

@@ -1,0 +1,139 @@
+#include "dist/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <limits>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+
+namespace osprey::dist {
+namespace {
+
+Tensor rows(const Tensor& t, int64_t begin, int64_t count) {
+  int64_t row = t.numel() / t.dim(0);
+  Shape s = t.shape();
+  s[0] = count;
+  Tensor out = Tensor::empty(s, t.dtype());
+  std::memcpy(out.raw(),
+              static_cast<const char*>(t.raw()) + begin * row * int64_t(dtype_size(t.dtype())),
+              out.nbytes());
+  return out;
+}
+
+}  // namespace
+
+PipelinePlan balance_stages(const std::vector<double>& costs, int stages) {
+  const int n = int(costs.size());
+  OSPREY_CHECK(stages >= 1 && stages <= n, "pipeline: ", stages, " stages for a model of ", n,
+               " segments");
+  // best[s][i]: the smallest possible maximum stage cost splitting segments [0, i) into s
+  // stages; a small dynamic programme (n is ~20).
+  std::vector<double> prefix(size_t(n) + 1, 0.0);
+  for (int i = 0; i < n; ++i) prefix[size_t(i) + 1] = prefix[size_t(i)] + costs[size_t(i)];
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> best(size_t(stages) + 1,
+                                        std::vector<double>(size_t(n) + 1, inf));
+  std::vector<std::vector<int>> cut(size_t(stages) + 1, std::vector<int>(size_t(n) + 1, 0));
+  best[0][0] = 0.0;
+  for (int s = 1; s <= stages; ++s)
+    for (int i = s; i <= n; ++i)
+      for (int j = s - 1; j < i; ++j) {
+        double c = std::max(best[size_t(s) - 1][size_t(j)], prefix[size_t(i)] - prefix[size_t(j)]);
+        if (c < best[size_t(s)][size_t(i)])
+          best[size_t(s)][size_t(i)] = c, cut[size_t(s)][size_t(i)] = j;
+      }
+  PipelinePlan plan;
+  plan.first.assign(size_t(stages) + 1, 0);
+  plan.first[size_t(stages)] = n;
+  for (int s = stages, i = n; s > 0; --s) i = plan.first[size_t(s) - 1] = cut[size_t(s)][size_t(i)];
+  return plan;
+}
+
+std::vector<double> measure_segment_costs(Model& model, const Tensor& sample) {
+  std::vector<double> costs;
+  Tensor h = sample;
+  for (int i = 0; i < model.num_segments(); ++i) {
+    Tensor in = h.clone().set_requires_grad();
+    auto t0 = std::chrono::steady_clock::now();
+    Tensor out = model.forward_segment(i, in);
+    autograd::backward(out, Tensor::full(out.shape(), 1.0f / float(out.numel())));
+    costs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    h = out;
+  }
+  model.params().zero_grad();
+  return costs;
+}
+
+PipelineSchedule::PipelineSchedule(Model& model, PipelinePlan plan, Communicator& comm)
+    : model_(model), plan_(std::move(plan)), comm_(comm) {
+  OSPREY_CHECK(plan_.stages() == comm.size(), "pipeline: a plan of ", plan_.stages(), " stages on ",
+               comm.size(), " ranks");
+  OSPREY_CHECK(plan_.first.back() == model.num_segments(), "pipeline: the plan covers ",
+               plan_.first.back(), " segments, the model has ", model.num_segments());
+}
+
+Tensor PipelineSchedule::run_segments(Tensor h) {
+  for (int i = plan_.first[size_t(stage())]; i < plan_.first[size_t(stage()) + 1]; ++i)
+    h = model_.forward_segment(i, h);
+  return h;
+}
+
+void PipelineSchedule::send_tensor(const Tensor& t, int dest) {
+  std::vector<int64_t> header = {t.ndim()};
+  header.insert(header.end(), t.shape().begin(), t.shape().end());
+  header.resize(5, 0);
+  comm_.send(header.data(), 5, dest);
+  comm_.send(t.data<float>(), t.numel(), dest);
+}
+
+Tensor PipelineSchedule::recv_tensor(int source) {
+  std::vector<int64_t> header(5);
+  comm_.recv(header.data(), 5, source);
+  OSPREY_CHECK(header[0] >= 1 && header[0] <= 4, "pipeline: bad tensor header from rank ", source);
+  Tensor t = Tensor::empty(Shape(header.begin() + 1, header.begin() + 1 + header[0]));
+  comm_.recv(t.data<float>(), t.numel(), source);
+  return t;
+}
+
+double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int micro_batches) {
+  const int64_t batch = first_stage() ? x.dim(0) : labels.numel();
+  OSPREY_CHECK(micro_batches >= 1 && batch % micro_batches == 0, "pipeline: a batch of ", batch,
+               " does not split into ", micro_batches, " equal micro-batches");
+  const int64_t mb = batch / micro_batches;
+  struct InFlight {
+    Tensor input, output;
+    autograd::Tape tape;
+  };
+  std::vector<InFlight> flights(static_cast<size_t>(micro_batches));
+  double loss_sum = 0.0;
+  // Forward of every micro-batch, each graph set aside for its backward (GPipe).
+  for (int j = 0; j < micro_batches; ++j) {
+    InFlight& f = flights[size_t(j)];
+    f.input = first_stage() ? rows(x, j * mb, mb) : recv_tensor(stage() - 1);
+    if (!first_stage()) f.input.set_requires_grad();
+    Tensor out = run_segments(f.input);
+    if (last_stage()) {
+      Tensor loss = ops::softmax_cross_entropy(out, rows(labels, j * mb, mb));
+      loss_sum += double(loss.data<float>()[0]);
+      f.output = loss;
+    } else {
+      send_tensor(out, stage() + 1);
+      f.output = out;
+    }
+    f.tape = autograd::take_tape();
+  }
+  // Backward in reverse order; the loss of each micro-batch counts 1/M of the batch's mean.
+  for (int j = micro_batches - 1; j >= 0; --j) {
+    InFlight& f = flights[size_t(j)];
+    autograd::restore_tape(std::move(f.tape));
+    Tensor grad =
+        last_stage() ? Tensor::full({1}, 1.0f / float(micro_batches)) : recv_tensor(stage() + 1);
+    autograd::backward(f.output, grad);
+    if (!first_stage()) send_tensor(f.input.grad(), stage() - 1);
+  }
+  return last_stage() ? loss_sum / micro_batches : 0.0;
+}
+
+}  // namespace osprey::dist

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dist/gradient_bucketer.h"
+#include "dist/pipeline.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "kernels/cpu/threads.h"
@@ -31,9 +32,20 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   oo.kind = o.optimizer;
   auto optimizer = make_optimizer(model->params(), oo);
   dist::broadcast_state(model->params(), comm);
-  dist::GradientBucketer bucketer(model->params(), comm);
+  const int stages = o.pipeline_stages;
+  OSPREY_CHECK(stages >= 1 && comm.size() % stages == 0, "bench: ", comm.size(),
+               " ranks do not form pipelines of ", stages, " stages");
+  const int replicas = comm.size() / stages;
+  // Pipelines are consecutive ranks; one stage of every pipeline forms a replica group.
+  std::unique_ptr<dist::Communicator> pipe, group;
+  std::unique_ptr<dist::PipelineSchedule> schedule;
+  if (stages > 1) {
+    pipe = comm.split(comm.rank() / stages, comm.rank() % stages);
+    group = comm.split(comm.rank() % stages, comm.rank() / stages);
+  }
+  dist::GradientBucketer bucketer(model->params(), stages > 1 ? *group : comm);
 
-  Rng rng(42 + uint64_t(comm.rank()));  // each rank its own synthetic shard
+  Rng rng(42 + uint64_t(comm.rank() / stages));  // each data-parallel replica its own shard
   Tensor x = Tensor::empty({o.batch, o.size, o.size, o.in_channels});
   float* px = x.data<float>();
   for (int64_t i = 0; i < x.numel(); ++i) px[i] = float(rng.normal());
@@ -41,11 +53,27 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
   Tensor y = Tensor::from_labels(labels);
 
+  if (stages > 1) {
+    // Stage costs measured on rank 0 and shared, so every rank cuts the model the same way.
+    std::vector<double> measured = dist::measure_segment_costs(*model, x);
+    std::vector<float> costs(measured.begin(), measured.end());
+    comm.broadcast(costs.data(), int64_t(costs.size()), 0);
+    schedule = std::make_unique<dist::PipelineSchedule>(
+        *model, dist::balance_stages(std::vector<double>(costs.begin(), costs.end()), stages),
+        *pipe);
+  }
   auto step = [&] {
     optimizer->zero_grad();
-    Tensor loss = ops::softmax_cross_entropy(model->forward(x), y);
-    loss.backward();
-    bucketer.finish();
+    if (schedule) {
+      schedule->train_step(x, y, o.micro_batches);
+      Tensor g = model->params().flat_grad();  // whole buffer: other stages' parts are zero
+      group->allreduce_average_async(g.data<float>(), g.numel());
+      group->wait_all();
+    } else {
+      Tensor loss = ops::softmax_cross_entropy(model->forward(x), y);
+      loss.backward();
+      bucketer.finish();
+    }
     optimizer->step();
   };
   for (int i = 0; i < o.warmup; ++i) step();
@@ -68,9 +96,11 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
           {"size", o.size},
           {"threads", threads},
           {"ranks", comm.size()},
+          {"pipeline_stages", stages},
+          {"micro_batches", o.micro_batches},
           {"steps", o.steps},
           {"ms_per_step", 1e3 * seconds / o.steps},
-          {"images_per_s", double(o.batch) * comm.size() * o.steps / seconds}};
+          {"images_per_s", double(o.batch) * replicas * o.steps / seconds}};
 }
 
 }  // namespace osprey::tools

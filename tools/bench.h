@@ -21,10 +21,12 @@ struct BenchTrainOptions {
   std::string optimizer = "adam";
   std::string device = "cpu";
   std::string dtype = "f32";
+  int pipeline_stages = 1;  // > 1: GPipe stages over consecutive ranks, replicas of them
+  int micro_batches = 1;
 };
 
-// With several ranks, batch is per rank, gradients are averaged as in training, and
-// images_per_s counts all ranks (the slowest rank's time).
+// With several ranks, batch is per rank (per pipeline with stages), gradients are averaged as
+// in training, and images_per_s counts all ranks (the slowest rank's time).
 nlohmann::json bench_train(const BenchTrainOptions& opts, dist::Communicator& comm);
 
 }  // namespace osprey::tools

@@ -113,6 +113,14 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   bench_train->add_option("--optimizer", bo.optimizer, "adam | adamw | sgd")->capture_default_str();
   bench_train->add_option("--device", bo.device, "cpu")->capture_default_str();
   bench_train->add_option("--dtype", bo.dtype, "f32")->capture_default_str();
+  bench_train
+      ->add_option("--pipeline-stages", bo.pipeline_stages,
+                   "Split the model into this many GPipe stages over consecutive ranks "
+                   "(ranks = stages x data-parallel replicas)")
+      ->capture_default_str();
+  bench_train
+      ->add_option("--micro-batches", bo.micro_batches, "Micro-batches per step in a pipeline")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

@@ -66,6 +66,57 @@ std::vector<double> measure_segment_costs(Model& model, const Tensor& sample) {
   return costs;
 }
 
+PipelineGroups split_pipeline(Communicator& world, int stages) {
+  OSPREY_CHECK(stages >= 1 && world.size() % stages == 0, world.size(),
+               " ranks do not form pipelines of ", stages, " stages");
+  PipelineGroups g;
+  g.stages = stages;
+  g.replicas = world.size() / stages;
+  g.stage = world.rank() % stages;
+  g.replica = world.rank() / stages;
+  g.pipe = world.split(g.replica, g.stage);
+  g.group = world.split(g.stage, g.replica);
+  return g;
+}
+
+PipelinePlan plan_pipeline(Model& model, const Tensor& sample, int stages, Communicator& world) {
+  std::vector<float> costs(size_t(model.num_segments()), 0.0f);
+  if (world.rank() == 0) {
+    std::vector<double> measured = measure_segment_costs(model, sample);
+    std::copy(measured.begin(), measured.end(), costs.begin());
+  }
+  world.broadcast(costs.data(), int64_t(costs.size()), 0);
+  return balance_stages(std::vector<double>(costs.begin(), costs.end()), stages);
+}
+
+void sync_pipeline_state(Model& model, const PipelinePlan& plan, Communicator& pipe,
+                         const Optimizer* optimizer) {
+  if (pipe.size() == 1) return;
+  const ParamStore& store = model.params();
+  std::vector<Tensor> flats = {store.flat_data()};
+  if (optimizer)
+    for (const auto& slot : optimizer->state()) flats.push_back(slot.second);
+  for (int s = 0; s < plan.stages(); ++s) {
+    int p0 = model.segment_params(plan.first[size_t(s)]).first;
+    int p1 = model.segment_params(plan.first[size_t(s) + 1] - 1).second;
+    if (p1 > p0) {
+      int64_t begin = store.params()[size_t(p0)].offset;
+      int64_t end =
+          p1 < int(store.params().size()) ? store.params()[size_t(p1)].offset : store.flat_size();
+      for (const Tensor& flat : flats) pipe.broadcast(flat.data<float>() + begin, end - begin, s);
+    }
+    int b0 = model.segment_buffers(plan.first[size_t(s)]).first;
+    int b1 = model.segment_buffers(plan.first[size_t(s) + 1] - 1).second;
+    for (int b = b0; b < b1; ++b) {
+      const Tensor& t = store.buffers()[size_t(b)].value;
+      if (t.dtype() == DType::i64)
+        pipe.broadcast(t.data<int64_t>(), t.numel(), s);
+      else
+        pipe.broadcast(t.data<float>(), t.numel(), s);
+    }
+  }
+}
+
 PipelineSchedule::PipelineSchedule(Model& model, PipelinePlan plan, Communicator& comm)
     : model_(model), plan_(std::move(plan)), comm_(comm) {
   OSPREY_CHECK(plan_.stages() == comm.size(), "pipeline: a plan of ", plan_.stages(), " stages on ",

@@ -4,10 +4,12 @@
 // gradients sent back). Parameter gradients accumulate over the micro-batches, so a step
 // equals the unsplit model processing the same micro-batches one after the other.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "dist/communicator.h"
 #include "engine/model.h"
+#include "engine/optim.h"
 
 namespace osprey::dist {
 
@@ -21,6 +23,23 @@ struct PipelinePlan {
 PipelinePlan balance_stages(const std::vector<double>& segment_costs, int stages);
 // Measured costs: the seconds of each segment's forward and backward on a sample batch.
 std::vector<double> measure_segment_costs(Model& model, const Tensor& sample);
+
+// ranks = stages x replicas: consecutive ranks form a pipeline (pipe, rank = stage); the same
+// stage of every pipeline forms a data-parallel replica group.
+struct PipelineGroups {
+  int stages = 1, replicas = 1, stage = 0, replica = 0;
+  std::unique_ptr<Communicator> pipe, group;
+};
+PipelineGroups split_pipeline(Communicator& world, int stages);
+// Costs measured on world rank 0 with a sample micro-batch and shared, so every rank cuts the
+// model the same way.
+PipelinePlan plan_pipeline(Model& model, const Tensor& sample, int stages, Communicator& world);
+
+// After optimizer steps, every rank of a pipeline holds the current values only of its own
+// stage's parameters, buffers and optimizer state: this copies each stage's part from its rank
+// to the others, so any rank can evaluate or checkpoint the whole model.
+void sync_pipeline_state(Model& model, const PipelinePlan& plan, Communicator& pipe,
+                         const Optimizer* optimizer);
 
 class PipelineSchedule {
  public:

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/param_store.h"
@@ -27,6 +28,9 @@ class Model {
   // segment.
   virtual int num_segments() const { return 1; }
   virtual Tensor forward_segment(int i, const Tensor& x) { return forward(x); }
+  // The parameter and buffer indices segment i owns, [begin, end) in registration order.
+  std::pair<int, int> segment_params(int i) const { return segment_range(i, true); }
+  std::pair<int, int> segment_buffers(int i) const { return segment_range(i, false); }
   // Name prefixes of the final classifier, which fine-tuning replaces when the class count
   // differs from the pretrained model's.
   virtual std::vector<std::string> classifier_prefixes() const = 0;
@@ -45,9 +49,24 @@ class Model {
 
  protected:
   Model() = default;
+  // Models that have several segments call this after registering each one's parameters.
+  void end_segment() {
+    segment_ends_.push_back({int(params_.params().size()), int(params_.buffers().size())});
+  }
   ParamStore params_;
   bool training_ = true;
   Rng rng_{0x5eed};
+
+ private:
+  std::pair<int, int> segment_range(int i, bool params) const {
+    auto end = [&](int k) {
+      if (segment_ends_.empty())
+        return params ? int(params_.params().size()) : int(params_.buffers().size());
+      return params ? segment_ends_[size_t(k)].first : segment_ends_[size_t(k)].second;
+    };
+    return {i == 0 ? 0 : end(i - 1), end(i)};
+  }
+  std::vector<std::pair<int, int>> segment_ends_;  // (params, buffers) after each segment
 };
 
 }  // namespace osprey

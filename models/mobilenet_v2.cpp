@@ -56,6 +56,7 @@ MobileNetV2::MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int
 
   stem_ =
       add_conv_bn("features.0", ConvKind::dense, in_channels, input_channel, 3, cifar_stem ? 1 : 2);
+  end_segment();
   int feature = 1;
   for (const Setting& st : settings) {
     int out = make_divisible(st.c * width_mult);
@@ -81,13 +82,16 @@ MobileNetV2::MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int
       block.layers.push_back(project);
       block.residual = residual;
       blocks_.push_back(block);
+      end_segment();
       input_channel = out;
     }
   }
   head_ = add_conv_bn("features." + std::to_string(feature), ConvKind::dense, input_channel,
                       last_channel_, 1, 1);
+  end_segment();
   fc_w_ = params_.add("classifier.1.weight", {num_classes, last_channel_});
   fc_b_ = params_.add("classifier.1.bias", {num_classes});
+  end_segment();
   params_.finalize();
 
   // torchvision: kaiming_normal_(fan_out) for convs, BN weight 1 / bias 0, Linear N(0, 0.01).

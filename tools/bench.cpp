@@ -33,17 +33,10 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   auto optimizer = make_optimizer(model->params(), oo);
   dist::broadcast_state(model->params(), comm);
   const int stages = o.pipeline_stages;
-  OSPREY_CHECK(stages >= 1 && comm.size() % stages == 0, "bench: ", comm.size(),
-               " ranks do not form pipelines of ", stages, " stages");
-  const int replicas = comm.size() / stages;
-  // Pipelines are consecutive ranks; one stage of every pipeline forms a replica group.
-  std::unique_ptr<dist::Communicator> pipe, group;
+  dist::PipelineGroups groups = dist::split_pipeline(comm, stages);
+  const int replicas = groups.replicas;
   std::unique_ptr<dist::PipelineSchedule> schedule;
-  if (stages > 1) {
-    pipe = comm.split(comm.rank() / stages, comm.rank() % stages);
-    group = comm.split(comm.rank() % stages, comm.rank() / stages);
-  }
-  dist::GradientBucketer bucketer(model->params(), stages > 1 ? *group : comm);
+  dist::GradientBucketer bucketer(model->params(), stages > 1 ? *groups.group : comm);
 
   Rng rng(42 + uint64_t(comm.rank() / stages));  // each data-parallel replica its own shard
   Tensor x = Tensor::empty({o.batch, o.size, o.size, o.in_channels});
@@ -53,22 +46,16 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
   Tensor y = Tensor::from_labels(labels);
 
-  if (stages > 1) {
-    // Stage costs measured on rank 0 and shared, so every rank cuts the model the same way.
-    std::vector<double> measured = dist::measure_segment_costs(*model, x);
-    std::vector<float> costs(measured.begin(), measured.end());
-    comm.broadcast(costs.data(), int64_t(costs.size()), 0);
+  if (stages > 1)
     schedule = std::make_unique<dist::PipelineSchedule>(
-        *model, dist::balance_stages(std::vector<double>(costs.begin(), costs.end()), stages),
-        *pipe);
-  }
+        *model, dist::plan_pipeline(*model, x, stages, comm), *groups.pipe);
   auto step = [&] {
     optimizer->zero_grad();
     if (schedule) {
       schedule->train_step(x, y, o.micro_batches);
       Tensor g = model->params().flat_grad();  // whole buffer: other stages' parts are zero
-      group->allreduce_average_async(g.data<float>(), g.numel());
-      group->wait_all();
+      groups.group->allreduce_average_async(g.data<float>(), g.numel());
+      groups.group->wait_all();
     } else {
       Tensor loss = ops::softmax_cross_entropy(model->forward(x), y);
       loss.backward();

@@ -105,6 +105,8 @@ const std::map<std::string, Field>& fields() {
       {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
       {"first_bucket_bytes", field(&TrainConfig::first_bucket_bytes)},
       {"sync_batchnorm", field(&TrainConfig::sync_batchnorm)},
+      {"pipeline_stages", field(&TrainConfig::pipeline_stages)},
+      {"micro_batches", field(&TrainConfig::micro_batches)},
       {"bucket_bytes", field(&TrainConfig::bucket_bytes)},
       {"progress", field(&TrainConfig::progress)},
   };
@@ -186,6 +188,10 @@ void validate(const TrainConfig& c) {
                "config: channels must be 0 (the dataset's), 1 or 3");
   OSPREY_CHECK(c.image_size >= 0 && c.augment_threads >= 0,
                "config: image_size and augment_threads must be >= 0");
+  OSPREY_CHECK(c.pipeline_stages >= 1 && c.micro_batches >= 1,
+               "config: pipeline_stages and micro_batches must be >= 1");
+  OSPREY_CHECK(c.pipeline_stages == 1 || (c.clip_grad_norm == 0 && !c.sync_batchnorm),
+               "config: clip_grad_norm and sync_batchnorm are not available with pipeline stages");
   OSPREY_CHECK(c.stop_after_steps >= 0, "config: stop_after_steps must be >= 0 (0 = off)");
 }
 

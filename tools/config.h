@@ -53,7 +53,10 @@ struct TrainConfig {
   int threads = 0;        // 0 = every core
   std::string init_from;  // a PyTorch state_dict to fine-tune from ("" = none)
   int64_t stop_after_steps = 0;
-  bool sync_batchnorm = false;  // data parallel: BatchNorm statistics over all ranks' batches
+  bool sync_batchnorm = false;
+  int pipeline_stages = 1;  // > 1: GPipe stages over consecutive ranks (ranks = stages x replicas)
+  int micro_batches = 1;    // micro-batches per step in a pipeline  // data parallel: BatchNorm
+                            // statistics over all ranks' batches
   int64_t first_bucket_bytes = int64_t(1) << 20;  // data parallel: the first gradient bucket
   int64_t bucket_bytes =
       int64_t(25)

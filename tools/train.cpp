@@ -8,6 +8,7 @@
 
 #include "data/loader.h"
 #include "dist/gradient_bucketer.h"
+#include "dist/pipeline.h"
 #include "engine/checkpoint.h"
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
@@ -104,8 +105,15 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   dist::Communicator& comm = comm_or_null ? *comm_or_null : *local;
   const int rank = comm.rank(), world = comm.size();
   const bool lead = rank == 0;  // rank 0 alone prints, logs and writes files
-  OSPREY_CHECK(cfg.batch_size % world == 0, "config: batch_size ", cfg.batch_size,
-               " must be a multiple of the ", world, " ranks (it is the global batch)");
+  // Pipelines of pipeline_stages consecutive ranks; the batch is split over the replicas.
+  dist::PipelineGroups groups = dist::split_pipeline(comm, cfg.pipeline_stages);
+  const bool pipelined = cfg.pipeline_stages > 1;
+  OSPREY_CHECK(cfg.batch_size % groups.replicas == 0, "config: batch_size ", cfg.batch_size,
+               " must be a multiple of the ", groups.replicas,
+               " data-parallel replicas (it is the global batch)");
+  OSPREY_CHECK((cfg.batch_size / groups.replicas) % cfg.micro_batches == 0, "config: a batch of ",
+               cfg.batch_size / groups.replicas, " per replica does not split into ",
+               cfg.micro_batches, " micro-batches");
   int threads = cpu::set_num_threads(cfg.threads);
   DataSplits data = load_data(cfg);
   Pipelines pipes = make_pipelines(cfg, {data.train.h, data.train.w, data.train.c});
@@ -133,13 +141,29 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
         BatchNormSync{[&comm](double* data, int64_t n) { comm.allreduce_sum(data, n); }}));
   // Every rank starts from rank 0's state (its own random initialisation or load).
   dist::broadcast_state(model->params(), comm);
-  dist::GradientBucketer bucketer(model->params(), comm,
+  // A pipeline's gradients are complete only after its last micro-batch: they are averaged
+  // over the replica group once per step, not bucket by bucket during backward.
+  std::unique_ptr<dist::Communicator> solo = dist::make_local_communicator();
+  dist::GradientBucketer bucketer(model->params(), pipelined ? *solo : comm,
                                   {cfg.first_bucket_bytes, cfg.bucket_bytes});
 
   data::LoaderOptions lo = loader_options(cfg, pipes);
-  lo.batch_size = cfg.batch_size / world;
-  lo.rank = rank, lo.world = world;
+  lo.batch_size = cfg.batch_size / groups.replicas;
+  lo.rank = groups.replica, lo.world = groups.replicas;
   data::BatchLoader loader(data.train, lo);
+  std::unique_ptr<dist::PipelineSchedule> pipeline;
+  dist::PipelinePlan plan;
+  if (pipelined) {
+    Tensor sample =
+        Tensor::full({lo.batch_size / cfg.micro_batches, input.h, input.w, input.c}, 0.5f);
+    plan = dist::plan_pipeline(*model, sample, cfg.pipeline_stages, comm);
+    dist::broadcast_state(model->params(), comm);  // the measurement touched BN statistics
+    pipeline = std::make_unique<dist::PipelineSchedule>(*model, plan, *groups.pipe);
+  }
+  // Before evaluating or saving, every rank of a pipeline gets the other stages' state.
+  auto sync_stages = [&] {
+    if (pipelined) dist::sync_pipeline_state(*model, plan, *groups.pipe, optimizer.get());
+  };
   LrSchedule schedule(schedule_options(cfg), cfg.lr, cfg.epochs, loader.batches_per_epoch());
 
   fs::path run_dir = fs::path(cfg.runs_dir) / cfg.name;
@@ -180,24 +204,38 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
       optimizer->set_lr(schedule.lr(pos.epoch, pos.step_in_epoch));
       Tensor x = Tensor::from_data({batch.n, batch.h, batch.w, batch.c}, batch.images);
       optimizer->zero_grad();
-      Tensor loss = ops::softmax_cross_entropy(model->forward(x), Tensor::from_labels(batch.labels),
-                                               cfg.label_smoothing);
-      loss.backward();
-      bucketer.finish();  // gradients are now averaged over the ranks
+      float l = 0.0f;
+      bool has_loss = true;
+      if (pipelined) {
+        OSPREY_CHECK(cfg.label_smoothing == 0, "label_smoothing is not available with pipelines");
+        l = float(pipeline->train_step(x, Tensor::from_labels(batch.labels), cfg.micro_batches));
+        has_loss = pipeline->last_stage();
+        Tensor g = model->params().flat_grad();  // other stages' parts are zero
+        groups.group->allreduce_average_async(g.data<float>(), g.numel());
+        groups.group->wait_all();
+      } else {
+        Tensor loss = ops::softmax_cross_entropy(
+            model->forward(x), Tensor::from_labels(batch.labels), cfg.label_smoothing);
+        loss.backward();
+        bucketer.finish();  // gradients are now averaged over the ranks
+        l = loss.data<float>()[0];
+      }
       if (cfg.clip_grad_norm > 0) clip_grad_norm(model->params(), cfg.clip_grad_norm);
       optimizer->step();
-      float l = loss.data<float>()[0];
       OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", pos.epoch + 1,
                    " step ", pos.step_in_epoch + 1, " (try a lower lr)");
-      loss_sum += double(l) * batch.valid;
-      seen += batch.valid;
+      if (has_loss) {
+        loss_sum += double(l) * batch.valid;
+        seen += batch.valid;
+      }
       ++pos.step_in_epoch;
       ++pos.global_step;
       char suffix[64];
-      std::snprintf(suffix, sizeof suffix, "loss %.4f", loss_sum / double(seen));
+      std::snprintf(suffix, sizeof suffix, "loss %.4f", seen ? loss_sum / double(seen) : 0.0);
       bar.update(pos.step_in_epoch, suffix);
       if (cfg.stop_after_steps > 0 && pos.global_step >= cfg.stop_after_steps) {
         bar.finish();
+        sync_stages();
         if (!lead) return accuracy;
         save(last_path, *model, *optimizer, cfg, input, pos, accuracy);
         std::printf(
@@ -211,6 +249,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
     bar.finish();
     double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    sync_stages();
     Evaluation ev = evaluate(*model, data.test, pipes.eval, pipes.channels, input.num_classes,
                              cfg.eval_batch_size, rank, world);
     sum_across_ranks(ev, comm);

@@ -2,28 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <limits>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
 
 namespace osprey::dist {
-namespace {
-
-Tensor rows(const Tensor& t, int64_t begin, int64_t count) {
-  int64_t row = t.numel() / t.dim(0);
-  Shape s = t.shape();
-  s[0] = count;
-  Tensor out = Tensor::empty(s, t.dtype());
-  std::memcpy(out.raw(),
-              static_cast<const char*>(t.raw()) + begin * row * int64_t(dtype_size(t.dtype())),
-              out.nbytes());
-  return out;
-}
-
-}  // namespace
-
 PipelinePlan balance_stages(const std::vector<double>& costs, int stages) {
   const int n = int(costs.size());
   OSPREY_CHECK(stages >= 1 && stages <= n, "pipeline: ", stages, " stages for a model of ", n,
@@ -162,11 +146,11 @@ double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int m
   // Forward of every micro-batch, each graph set aside for its backward (GPipe).
   for (int j = 0; j < micro_batches; ++j) {
     InFlight& f = flights[size_t(j)];
-    f.input = first_stage() ? rows(x, j * mb, mb) : recv_tensor(stage() - 1);
+    f.input = first_stage() ? x.rows(j * mb, mb) : recv_tensor(stage() - 1);
     if (!first_stage()) f.input.set_requires_grad();
     Tensor out = run_segments(f.input);
     if (last_stage()) {
-      Tensor loss = ops::softmax_cross_entropy(out, rows(labels, j * mb, mb));
+      Tensor loss = ops::softmax_cross_entropy(out, labels.rows(j * mb, mb));
       loss_sum += double(loss.data<float>()[0]);
       f.output = loss;
     } else {

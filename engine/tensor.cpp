@@ -88,6 +88,18 @@ Tensor Tensor::view(const Shape& shape) const {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::rows(int64_t begin, int64_t count) const {
+  OSPREY_CHECK(ndim() >= 1 && begin >= 0 && count >= 0 && begin + count <= dim(0), "rows [", begin,
+               ", ", begin + count, ") of a tensor of shape ", shape_str(shape()));
+  Shape s = shape();
+  s[0] = count;
+  Tensor t = view(shape());
+  int64_t row_bytes = dim(0) ? int64_t(nbytes()) / dim(0) : 0;
+  t.impl().shape = s;
+  t.impl().offset += size_t(begin * row_bytes);
+  return t;
+}
+
 void Tensor::bind(std::shared_ptr<Storage> storage, size_t offset) const {
   OSPREY_CHECK(storage && offset + nbytes() <= storage->bytes(), "bind: tensor of ", nbytes(),
                " bytes does not fit at offset ", offset);

@@ -66,6 +66,9 @@ class Tensor {
 
   // Same storage, new shape (numel must match). Not recorded by autograd: use ops::reshape.
   Tensor view(const Shape& shape) const;
+  // Rows [begin, begin + count) of the first dimension, sharing this tensor's storage (a view:
+  // not recorded by autograd).
+  Tensor rows(int64_t begin, int64_t count) const;
   // Points this (unbound) tensor at storage + offset; every handle sees it.
   void bind(std::shared_ptr<Storage> storage, size_t offset) const;
   Tensor clone() const;

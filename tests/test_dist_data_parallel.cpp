@@ -37,16 +37,6 @@ void synthetic_batch(int n, int h, int w, int c, int classes, uint64_t seed, Ten
   y = Tensor::from_labels(labels);
 }
 
-Tensor rows(const Tensor& t, int64_t begin, int64_t count) {
-  int64_t row = t.numel() / t.dim(0);
-  Shape s = t.shape();
-  s[0] = count;
-  Tensor out = Tensor::empty(s, t.dtype());
-  std::memcpy(out.raw(), static_cast<char*>(t.raw()) + begin * row * int64_t(dtype_size(t.dtype())),
-              out.nbytes());
-  return out;
-}
-
 // Trains `steps` Adam steps; every rank takes its contiguous B/N slice of each global batch.
 std::vector<float> train(const std::string& model_name, dist::Communicator& comm, int global_batch,
                          int steps, dist::BucketOptions buckets, bool sync_batchnorm = false,
@@ -73,8 +63,8 @@ std::vector<float> train(const std::string& model_name, dist::Communicator& comm
     Tensor x, y;
     synthetic_batch(global_batch, 12, 12, 1, 5, 7 + uint64_t(s), x, y);
     adam->zero_grad();
-    Tensor loss = ops::softmax_cross_entropy(model->forward(rows(x, comm.rank() * local, local)),
-                                             rows(y, comm.rank() * local, local));
+    Tensor loss = ops::softmax_cross_entropy(model->forward(x.rows(comm.rank() * local, local)),
+                                             y.rows(comm.rank() * local, local));
     loss.backward();
     bucketer.finish();
     adam->step();
@@ -121,7 +111,7 @@ TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradien
   // Gradients of the mean loss over the rows [begin, begin + count), then dx of those rows.
   auto gradients = [&](int64_t begin, int64_t count) {
     for (const Tensor& p : params) p.zero_grad();
-    Tensor xs = rows(x, begin, count).set_requires_grad();
+    Tensor xs = x.rows(begin, count).set_requires_grad();
     std::vector<int64_t> labels(all_labels.begin() + begin, all_labels.begin() + begin + count);
     Tensor y = ops::inverted_residual(xs, block, /*training=*/true);
     ops::softmax_cross_entropy(ops::linear(ops::flatten(y), fc, Tensor()),
@@ -192,8 +182,8 @@ TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same 
     synthetic_batch(per_replica * replicas, 12, 12, 1, 5, 40 + uint64_t(s), x, y);
     const int r = rank / stages;
     opt->zero_grad();
-    schedule.train_step(rows(x, r * per_replica, per_replica),
-                        rows(y, r * per_replica, per_replica), micro);
+    schedule.train_step(x.rows(r * per_replica, per_replica), y.rows(r * per_replica, per_replica),
+                        micro);
     Tensor g = model->params().flat_grad();
     replica_group->allreduce_average_async(g.data<float>(), g.numel());
     replica_group->wait_all();
@@ -208,7 +198,7 @@ TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same 
       for (int j = micro - 1; j >= 0; --j) {
         int64_t first = int64_t(rr) * per_replica + int64_t(j) * mb;
         Tensor loss =
-            ops::softmax_cross_entropy(reference->forward(rows(x, first, mb)), rows(y, first, mb));
+            ops::softmax_cross_entropy(reference->forward(x.rows(first, mb)), y.rows(first, mb));
         autograd::backward(loss, Tensor::full({1}, 1.0f / float(micro)));
       }
       const float* grad = reference->params().flat_grad().data<float>();

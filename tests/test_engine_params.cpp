@@ -69,3 +69,15 @@ TEST_CASE("a linear layer after an NHWC flatten converts from C,H,W order") {
   p.to_torch(back.data());
   REQUIRE(back == torch);
 }
+
+TEST_CASE("rows() views a slice of the first dimension without copying") {
+  Tensor t = Tensor::from_data({4, 3}, {0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32});
+  Tensor mid = t.rows(1, 2);
+  REQUIRE(mid.shape() == Shape{2, 3});
+  REQUIRE(mid.to_vector() == std::vector<float>{10, 11, 12, 20, 21, 22});
+  mid.data<float>()[0] = -1;  // shares storage
+  REQUIRE(t.data<float>()[3] == -1);
+  Tensor labels = Tensor::from_labels({5, 6, 7});
+  REQUIRE(labels.rows(2, 1).data<int64_t>()[0] == 7);
+  REQUIRE_THROWS_WITH(t.rows(3, 2), Catch::Contains("rows [3, 5)"));
+}

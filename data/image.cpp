@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "data/transforms.h"
 #include "data/dataset.h"
+#include "data/transforms.h"
 #include "engine/error.h"
 
 // The one stb_image implementation in Osprey. STB_IMAGE_STATIC keeps its symbols private to this
@@ -24,6 +24,13 @@
 #pragma GCC diagnostic pop
 
 namespace osprey::data {
+
+void probe_image(const void* data, size_t size, const std::string& name, int& height, int& width) {
+  OSPREY_CHECK(size > 0 && size <= size_t(INT_MAX), "image ", name, ": empty or too large");
+  int c = 0;
+  if (!stbi_info_from_memory(static_cast<const stbi_uc*>(data), int(size), &width, &height, &c))
+    fail("image ", name, ": not a readable image (", stbi_failure_reason(), ")");
+}
 
 Image decode_image(const void* data, size_t size, int channels, const std::string& name) {
   OSPREY_CHECK(channels >= 0 && channels <= 4, "image ", name, ": channels must be 0..4, got ",

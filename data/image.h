@@ -21,6 +21,9 @@ Image load_image(const std::string& path, int channels);
 
 // The same for bytes already in memory (an upload); name appears in error messages.
 Image decode_image(const void* data, size_t size, int channels, const std::string& name);
+// Width and height from the header alone (no pixels decoded), so a server can refuse an image
+// whose decoded size would be huge before allocating it. Fails on a non-image.
+void probe_image(const void* data, size_t size, const std::string& name, int& height, int& width);
 
 // Bilinear resize (align_corners = false, no antialiasing: tf::resize_bilinear), rounded back
 // to uint8. Returns a copy when the size is already right.

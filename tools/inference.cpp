@@ -68,10 +68,19 @@ void print_evaluation(const Evaluation& ev, const ModelInput& input) {
 
 namespace osprey::tools {
 
-std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& images,
+std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& paths,
                                     int top_k, float threshold) {
-  OSPREY_CHECK(top_k >= 1, "predict: --top-k must be >= 1");
-  OSPREY_CHECK(threshold >= 0 && threshold <= 1, "predict: --threshold must be in [0, 1]");
+  std::vector<data::Image> images;
+  for (const std::string& path : paths) images.push_back(data::load_image(path, tm.input.source.c));
+  std::vector<Prediction> out = predict_images(tm, images, top_k, threshold);
+  for (size_t i = 0; i < out.size(); ++i) out[i].path = paths[i];
+  return out;
+}
+
+std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data::Image>& images,
+                                       int top_k, float threshold) {
+  OSPREY_CHECK(top_k >= 1, "predict: top-k must be >= 1");
+  OSPREY_CHECK(threshold >= 0 && threshold <= 1, "predict: the threshold must be in [0, 1]");
   const data::ImageShape& src = tm.input.source;
   // The images become a small dataset in the stored format, so they go through exactly the
   // evaluation pipeline the test set went through.
@@ -79,8 +88,10 @@ std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::str
   ds.n = int(images.size()), ds.h = src.h, ds.w = src.w, ds.c = src.c;
   ds.num_classes = tm.input.num_classes;
   ds.labels.assign(images.size(), 0);
-  for (const std::string& path : images) {
-    data::Image img = data::load_image(path, src.c);
+  for (const data::Image& original : images) {
+    OSPREY_CHECK(original.c == src.c, "predict: an image with ", original.c,
+                 " channels for a model trained on ", src.c, " (decode with that many)");
+    data::Image img = original;
     if (img.h != src.h || img.w != src.w) img = data::resize_image(img, src.h, src.w);
     ds.pixels.insert(ds.pixels.end(), img.pixels.begin(), img.pixels.end());
   }
@@ -104,7 +115,6 @@ std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::str
     std::stable_sort(order.begin(), order.end(),
                      [&](int a, int b) { return p[size_t(a)] > p[size_t(b)]; });
     Prediction pr;
-    pr.path = images[size_t(i)];
     for (int j = 0; j < std::min(top_k, k); ++j)
       pr.top.emplace_back(order[size_t(j)], float(p[size_t(order[size_t(j)])] / sum));
     pr.uncertain = pr.top[0].second < threshold;

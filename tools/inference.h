@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "data/image.h"
 #include "engine/model.h"
 #include "tools/config.h"
 #include "tools/datasets.h"
@@ -36,5 +37,9 @@ struct Prediction {
 // config's normalisation) and returns the top-k classes by softmax probability.
 std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& images,
                                     int top_k, float threshold);
+// The same for decoded images of any size, with the training images' channel count
+// (input.source.c; the web server's uploads).
+std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data::Image>& images,
+                                       int top_k, float threshold);
 
 }  // namespace osprey::tools

@@ -8,6 +8,7 @@
 #include "tools/bench.h"
 #include "tools/config.h"
 #include "tools/inference.h"
+#include "tools/serve.h"
 #include "tools/train.h"
 #include "tools/verify.h"
 
@@ -96,6 +97,30 @@ int run(int argc, char** argv, dist::Communicator& comm) {
                    "Top-1 probability below which the answer is marked uncertain")
       ->capture_default_str();
 
+  auto* serve =
+      app.add_subcommand("serve",
+                         "Serve a web page (upload an image, see the top-3) and a JSON API: POST "
+                         "/api/predict (image body or multipart 'image', ?k=), GET /api/model, GET "
+                         "/api/health");
+  std::string serve_run;
+  tools::ServeOptions so;
+  serve->add_option("--checkpoint", serve_run, "A run directory, checkpoint file or run name")
+      ->required();
+  serve->add_option("--host", so.host, "Address to bind (default: loopback only)")
+      ->capture_default_str();
+  serve->add_option("--port", so.port, "Port (0 = any free port)")->capture_default_str();
+  serve
+      ->add_option("--threshold", so.threshold,
+                   "Top-1 probability below which an answer is "
+                   "marked uncertain")
+      ->capture_default_str();
+  serve->add_option("--max-batch", so.max_batch, "Requests batched into one forward")
+      ->capture_default_str();
+  serve->add_option("--max-body-bytes", so.max_body_bytes, "Largest accepted upload")
+      ->capture_default_str();
+  serve->add_option("--max-image-side", so.max_image_side, "Largest accepted image side")
+      ->capture_default_str();
+
   auto* bench = app.add_subcommand("bench", "Benchmarks that print one JSON line each");
   bench->require_subcommand(1);
   auto* bench_train = bench->add_subcommand(
@@ -158,6 +183,16 @@ int run(int argc, char** argv, dist::Communicator& comm) {
       for (const auto& [k, prob] : p.top)
         std::printf("  %-24s %6.2f%%\n", tm.input.class_names[size_t(k)].c_str(), 100.0 * prob);
     }
+    return 0;
+  }
+  if (*serve) {
+    tools::TrainedModel tm = tools::load_trained(serve_run, {});
+    tools::InferenceServer server(tm, so);
+    int port = server.bind();
+    std::printf("osprey serve: %s (%s) on http://%s:%d/\n", tm.model->name().c_str(),
+                tm.checkpoint.c_str(), so.host.c_str(), port);
+    std::fflush(stdout);
+    server.listen();
     return 0;
   }
   if (*bench_train) {

@@ -214,11 +214,7 @@ void augment_batch(const AugmentPipeline& pipeline, const Dataset& ds, const int
                ds.name, "' of ", ds.c, " channel(s) into ", channels,
                " (only grayscale -> 3 is supported)");
   const int64_t isz = ds.image_size();
-  OSPREY_CHECK(int64_t(ds.pixels.size()) == int64_t(ds.n) * isz, "augment_batch: dataset '",
-               ds.name, "' has ", ds.pixels.size(), " pixel bytes, expected ", ds.n, " * ", isz);
-  for (int i = 0; i < count; ++i)
-    OSPREY_CHECK(indices[i] >= 0 && indices[i] < ds.n, "augment_batch: index ", indices[i],
-                 " at position ", i, " is outside dataset '", ds.name, "' of ", ds.n, " images");
+  check_batch_indices(ds, indices, count, "augment_batch");
   const ImageShape in{ds.h, ds.w, cin};
   const ImageShape o = pipeline.output_shape(in);
   const int64_t osz = int64_t(o.h) * o.w * o.c;

@@ -24,6 +24,16 @@ void replicate_channels(Dataset& ds, int channels) {
   ds.c = 3;
 }
 
+void check_batch_indices(const Dataset& ds, const int64_t* indices, int64_t count,
+                         const char* what) {
+  const int64_t isz = ds.image_size();
+  OSPREY_CHECK(int64_t(ds.pixels.size()) == int64_t(ds.n) * isz, what, ": dataset '", ds.name,
+               "' has ", ds.pixels.size(), " pixel bytes, expected ", ds.n, " * ", isz);
+  for (int64_t i = 0; i < count; ++i)
+    OSPREY_CHECK(indices[i] >= 0 && indices[i] < ds.n, what, ": index ", indices[i],
+                 " at position ", i, " is outside dataset '", ds.name, "' of ", ds.n, " images");
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(what, " ", path, ": cannot open: ", std::strerror(errno));

@@ -28,6 +28,11 @@ void replicate_channels(Dataset& ds, int channels);
 
 // A dataset of the samples ds[indices[0]], ds[indices[1]], ... in that order, with ds's name
 // and classes.
+// Checks that ds's pixel buffer matches its shape and that indices[0, count) are samples of
+// it; `what` names the caller in the message.
+void check_batch_indices(const Dataset& ds, const int64_t* indices, int64_t count,
+                         const char* what);
+
 // The whole file; errors name it as "<what> <path>" (e.g. "image x.png: cannot open: ...").
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what);
 

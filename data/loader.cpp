@@ -57,11 +57,7 @@ void normalize_into(const Dataset& ds, const int64_t* indices, int count, const 
                " (only grayscale -> 3 is supported)");
   check_normalize(norm, channels, "normalize_into");
   const int64_t isz = ds.image_size();
-  OSPREY_CHECK(int64_t(ds.pixels.size()) == int64_t(ds.n) * isz, "normalize_into: dataset '",
-               ds.name, "' has ", ds.pixels.size(), " pixel bytes, expected ", ds.n, " * ", isz);
-  for (int i = 0; i < count; ++i)
-    OSPREY_CHECK(indices[i] >= 0 && indices[i] < ds.n, "normalize_into: index ", indices[i],
-                 " at position ", i, " is outside dataset '", ds.name, "' of ", ds.n, " images");
+  check_batch_indices(ds, indices, count, "normalize_into");
   const int c = channels;
   auto mean_of = [&](int ch) {
     return norm.mean.empty() ? 0.0f : norm.mean[norm.mean.size() == 1 ? 0 : ch];

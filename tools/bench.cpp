@@ -67,14 +67,12 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < o.steps; ++i) step();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double slowest[1] = {seconds};
   if (comm.size() > 1) {  // the job is as fast as its slowest rank
     std::vector<double> all(size_t(comm.size()), 0.0);
     all[size_t(comm.rank())] = seconds;
     comm.allreduce_sum(all.data(), int64_t(all.size()));
-    slowest[0] = *std::max_element(all.begin(), all.end());
+    seconds = *std::max_element(all.begin(), all.end());
   }
-  seconds = slowest[0];
   return {{"bench", "train"},
           {"model", o.model},
           {"device", o.device},

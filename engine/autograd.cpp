@@ -4,7 +4,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "kernels/cpu/elementwise.h"
+#include "engine/flat_ops.h"
 
 namespace osprey::autograd {
 namespace {
@@ -44,25 +44,25 @@ void clear_tape() {
 float* grad_accumulate_target(const Tensor& t) {
   TensorImpl& impl = t.impl();
   if (!impl.grad) {
-    Tensor g = Tensor::zeros(t.shape());
+    Tensor g = Tensor::zeros(t.shape(), DType::f32, t.device());
     impl.grad = g.impl_ptr();
   }
-  return Tensor(impl.grad).data<float>();
+  return Tensor(impl.grad).ptr<float>();
 }
 
 Tensor grad_overwrite_target(const Tensor& t) {
   if (!t.impl().grad) {
-    Tensor g = Tensor::empty(t.shape());
+    Tensor g = Tensor::empty(t.shape(), DType::f32, t.device());
     t.impl().grad = g.impl_ptr();
     return g;
   }
-  return Tensor::empty(t.shape());
+  return Tensor::empty(t.shape(), DType::f32, t.device());
 }
 
 void commit_grad(const Tensor& t, const Tensor& g) {
   Tensor own = t.grad();
   if (own.same(g)) return;
-  cpu::axpy(g.numel(), 1.0f, g.data<float>(), own.data<float>());
+  flat::axpy(1.0f, g, own);
 }
 
 namespace {
@@ -76,7 +76,7 @@ void backward(const Tensor& loss) {
   OSPREY_CHECK(loss.numel() == 1, "backward() needs a scalar, got shape ", shape_str(loss.shape()));
   OSPREY_CHECK(loss.requires_grad(), "backward() on a tensor that does not require grad");
   Tensor seed = grad_overwrite_target(loss);
-  seed.data<float>()[0] = 1.0f;
+  flat::fill(seed, 1.0f);
   commit_grad(loss, seed);
   run_backward();
 }

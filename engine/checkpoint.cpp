@@ -25,12 +25,14 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
   add_torch_state_dict(model.params(), w);
   std::vector<float> buf;
   if (optimizer) {
-    for (const auto& [slot, flat] : optimizer->state())
+    for (const auto& [slot, flat] : optimizer->state()) {
+      Tensor host = flat.to(Device::cpu);
       for (const Parameter& p : model.params().params()) {
         buf.resize(size_t(p.value.numel()));
-        p.to_torch(flat.data<float>() + p.offset, buf.data());
+        p.to_torch(host.data<float>() + p.offset, buf.data());
         w.add_f32(kOptimizerPrefix + slot + "." + p.name, p.torch_shape(), buf.data());
       }
+    }
     w.set_metadata("optimizer", optimizer->options().kind);
     w.set_metadata("optimizer_steps", std::to_string(optimizer->steps()));
   }
@@ -70,10 +72,13 @@ CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimi
                      model.params().find_buffer(name),
                  "checkpoint '", path, "' has a tensor '", name, "' the model does not have");
   load_torch_state_dict(model.params(), f, /*strict=*/false);
-  for (const auto& [slot, flat] : slots)
+  for (const auto& [slot, flat] : slots) {
+    Tensor host = flat.to(Device::cpu);
     for (const Parameter& p : model.params().params())
       p.from_torch(f.floats(kOptimizerPrefix + slot + "." + p.name).data(),
-                   flat.data<float>() + p.offset);
+                   host.data<float>() + p.offset);
+    if (!host.same(flat)) flat.copy_from(host);
+  }
   if (optimizer) optimizer->set_steps(steps);
   model.rng().set_counter(rng_counter);
   return f.metadata();

@@ -3,11 +3,20 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/flat_ops.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/pool.h"
+
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/batchnorm.h"
+#include "kernels/cuda/conv.h"
+#include "kernels/cuda/depthwise.h"
+#include "kernels/cuda/pool.h"
+#endif
 
 namespace osprey {
 namespace {
@@ -21,6 +30,10 @@ class ConvBnActRun {
                  shape_str(x.shape()), " is not an f32 NHWC batch");
     x_ = x;
     training_ = training;
+    const Device device = x.device();
+    OSPREY_CHECK(l.weight.device() == device && l.gamma.device() == device, "conv_bn_act: input on ",
+                 device_name(device), " but the layer's parameters are on ",
+                 device_name(l.weight.device()));
     int n = int(x.dim(0)), h = int(x.dim(1)), w = int(x.dim(2)), c = int(x.dim(3));
     if (l.kind == ConvKind::dense) {
       OSPREY_CHECK(l.weight.dim(3) == c, "conv_bn_act: weight ", shape_str(l.weight.shape()),
@@ -30,9 +43,9 @@ class ConvBnActRun {
           l.stride, l.pad};
       OSPREY_CHECK(dense_.oh() > 0 && dense_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
-      z_ = Tensor::empty({n, dense_.oh(), dense_.ow(), dense_.k});
-      cpu::conv2d_forward(dense_, x.data<float>(), l.weight.data<float>(), nullptr,
-                          z_.data<float>());
+      z_ = Tensor::empty({n, dense_.oh(), dense_.ow(), dense_.k}, DType::f32, device);
+      OSPREY_DISPATCH(device, conv2d_forward, dense_, x.ptr<float>(), l.weight.ptr<float>(),
+                      nullptr, z_.ptr<float>());
     } else {
       OSPREY_CHECK(l.weight.dim(2) == c, "conv_bn_act: depthwise weight ",
                    shape_str(l.weight.shape()), " is for ", l.weight.dim(2),
@@ -41,32 +54,37 @@ class ConvBnActRun {
                                 l.stride, l.pad};
       OSPREY_CHECK(dw_.oh() > 0 && dw_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
-      z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c});
-      cpu::depthwise_conv2d_forward(dw_, x.data<float>(), l.weight.data<float>(), nullptr,
-                                    z_.data<float>());
+      z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c}, DType::f32, device);
+      OSPREY_DISPATCH(device, depthwise_conv2d_forward, dw_, x.ptr<float>(),
+                      l.weight.ptr<float>(), nullptr, z_.ptr<float>());
     }
     int k = int(z_.dim(3));
     int64_t m = z_.numel() / k;
     if (training) {
       OSPREY_CHECK(m > 1, "conv_bn_act: BatchNorm in training mode needs more than one value ",
                    "per channel, got input ", shape_str(x.shape()));
-      mean_ = Tensor::empty({k});
-      var_ = Tensor::empty({k});
-      cpu::batchnorm_stats(m, k, z_.data<float>(), mean_.data<float>(), var_.data<float>());
+      mean_ = Tensor::empty({k}, DType::f32, device);
+      var_ = Tensor::empty({k}, DType::f32, device);
+      OSPREY_DISPATCH(device, batchnorm_stats, m, k, z_.ptr<float>(), mean_.ptr<float>(),
+                      var_.ptr<float>());
       total_m_ = m;
-      if (l.sync) synchronize_statistics(*l.sync, m, k);
-      cpu::batchnorm_update_running(total_m_, k, mean_.data<float>(), var_.data<float>(),
-                                    l.momentum, l.running_mean.data<float>(),
-                                    l.running_var.data<float>());
+      if (l.sync) {
+        OSPREY_CHECK(device == Device::cpu,
+                     "synchronized BatchNorm is implemented for cpu tensors only");
+        synchronize_statistics(*l.sync, m, k);
+      }
+      OSPREY_DISPATCH(device, batchnorm_update_running, total_m_, k, mean_.ptr<float>(),
+                      var_.ptr<float>(), l.momentum, l.running_mean.ptr<float>(),
+                      l.running_var.ptr<float>());
       if (l.num_batches_tracked.defined()) l.num_batches_tracked.data<int64_t>()[0] += 1;
     } else {
       mean_ = l.running_mean;
       var_ = l.running_var;
     }
-    y_ = Tensor::empty(z_.shape());
-    cpu::batchnorm_act_forward(m, k, z_.data<float>(), mean_.data<float>(), var_.data<float>(),
-                               l.gamma.data<float>(), l.beta.data<float>(), l.eps, l.act,
-                               y_.data<float>());
+    y_ = Tensor::empty(z_.shape(), DType::f32, device);
+    OSPREY_DISPATCH(device, batchnorm_act_forward, m, k, z_.ptr<float>(), mean_.ptr<float>(),
+                    var_.ptr<float>(), l.gamma.ptr<float>(), l.beta.ptr<float>(), l.eps, l.act,
+                    y_.ptr<float>());
     return y_;
   }
 
@@ -75,7 +93,8 @@ class ConvBnActRun {
   void backward(const ConvBnAct& l, const Tensor& dy, float* dxp) {
     int k = int(z_.dim(3));
     int64_t m = z_.numel() / k;
-    Tensor dz = Tensor::empty(z_.shape());
+    const Device device = z_.device();
+    Tensor dz = Tensor::empty(z_.shape(), DType::f32, device);
     cpu::CrossProcessSum cross;
     if (l.sync) {
       cross.fn = [](double* data, int64_t count, void* ctx) {
@@ -84,18 +103,24 @@ class ConvBnActRun {
       cross.ctx = const_cast<BatchNormSync*>(l.sync.get());
       cross.total_m = total_m_;
     }
-    cpu::batchnorm_act_backward(
-        m, k, z_.data<float>(), y_.data<float>(), dy.data<float>(), mean_.data<float>(),
-        var_.data<float>(), l.gamma.data<float>(), l.eps, l.act, training_, dz.data<float>(),
-        autograd::grad_accumulate_target(l.gamma), autograd::grad_accumulate_target(l.beta),
-        l.sync && training_ ? &cross : nullptr);
+    float* dgamma = autograd::grad_accumulate_target(l.gamma);
+    float* dbeta = autograd::grad_accumulate_target(l.beta);
+    if (device == Device::cuda)
+      OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), y_.ptr<float>(),
+                       dy.ptr<float>(), mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                       l.eps, l.act, training_, dz.ptr<float>(), dgamma, dbeta);
+    else
+      cpu::batchnorm_act_backward(m, k, z_.ptr<float>(), y_.ptr<float>(), dy.ptr<float>(),
+                                  mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                                  l.eps, l.act, training_, dz.ptr<float>(), dgamma, dbeta,
+                                  l.sync && training_ ? &cross : nullptr);
     float* dw = autograd::grad_accumulate_target(l.weight);
     if (l.kind == ConvKind::dense)
-      cpu::conv2d_backward(dense_, x_.data<float>(), l.weight.data<float>(), dz.data<float>(), dxp,
-                           dw, nullptr);
+      OSPREY_DISPATCH(device, conv2d_backward, dense_, x_.ptr<float>(), l.weight.ptr<float>(),
+                      dz.ptr<float>(), dxp, dw, nullptr);
     else
-      cpu::depthwise_conv2d_backward(dw_, x_.data<float>(), l.weight.data<float>(),
-                                     dz.data<float>(), dxp, dw, nullptr);
+      OSPREY_DISPATCH(device, depthwise_conv2d_backward, dw_, x_.ptr<float>(),
+                      l.weight.ptr<float>(), dz.ptr<float>(), dxp, dw, nullptr);
   }
 
   const Shape& input_shape() const { return x_.shape(); }
@@ -146,7 +171,7 @@ class ConvBnActNode : public autograd::Node {
       return;
     }
     Tensor dx = autograd::grad_overwrite_target(x);
-    run_.backward(layer_, outputs[0].grad(), dx.data<float>());
+    run_.backward(layer_, outputs[0].grad(), dx.ptr<float>());
     autograd::commit_grad(x, dx);
   }
 
@@ -165,8 +190,8 @@ class InvertedResidualNode : public autograd::Node {
     Tensor dy = outputs[0].grad();
     Tensor g = dy;
     for (size_t i = runs_.size(); i-- > 1;) {
-      Tensor dx = Tensor::empty(runs_[i].input_shape());
-      runs_[i].backward(block_.layers[i], g, dx.data<float>());
+      Tensor dx = Tensor::empty(runs_[i].input_shape(), DType::f32, x.device());
+      runs_[i].backward(block_.layers[i], g, dx.ptr<float>());
       g = dx;
     }
     if (!x.requires_grad()) {
@@ -174,8 +199,8 @@ class InvertedResidualNode : public autograd::Node {
       return;
     }
     Tensor dx = autograd::grad_overwrite_target(x);
-    runs_[0].backward(block_.layers[0], g, dx.data<float>());
-    if (block_.residual) cpu::axpy(dx.numel(), 1.0f, dy.data<float>(), dx.data<float>());
+    runs_[0].backward(block_.layers[0], g, dx.ptr<float>());
+    if (block_.residual) flat::axpy(1.0f, dy, dx);
     autograd::commit_grad(x, dx);
   }
 
@@ -212,8 +237,8 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
                  shape_str(x.shape()), " to ", shape_str(h.shape()));
     // h is the project layer's output, saved only for its (act none) mask: adding in place
     // would change what backward reads, so write the sum to a new tensor.
-    Tensor sum = Tensor::empty(h.shape());
-    cpu::add(h.numel(), h.data<float>(), x.data<float>(), sum.data<float>());
+    Tensor sum = Tensor::empty(h.shape(), DType::f32, x.device());
+    flat::add(h, x, sum);
     h = sum;
   }
   bool record = autograd::should_record({&x});
@@ -233,8 +258,8 @@ Tensor global_avg_pool(const Tensor& x) {
   OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "global_avg_pool: input ",
                shape_str(x.shape()), " is not an f32 NHWC batch");
   int n = int(x.dim(0)), hw = int(x.dim(1) * x.dim(2)), c = int(x.dim(3));
-  Tensor y = Tensor::empty({n, c});
-  cpu::global_avg_pool_forward(n, hw, c, x.data<float>(), y.data<float>());
+  Tensor y = Tensor::empty({n, c}, DType::f32, x.device());
+  OSPREY_DISPATCH(x.device(), global_avg_pool_forward, n, hw, c, x.ptr<float>(), y.ptr<float>());
   if (autograd::should_record({&x})) {
     struct Node : autograd::Node {
       int n, hw, c;
@@ -243,7 +268,8 @@ Tensor global_avg_pool(const Tensor& x) {
         const Tensor& in = inputs[0];
         if (!in.requires_grad()) return;
         Tensor dx = autograd::grad_overwrite_target(in);
-        cpu::global_avg_pool_backward(n, hw, c, outputs[0].grad().data<float>(), dx.data<float>());
+        OSPREY_DISPATCH(in.device(), global_avg_pool_backward, n, hw, c,
+                        outputs[0].grad().ptr<float>(), dx.ptr<float>());
         autograd::commit_grad(in, dx);
       }
     };

@@ -5,7 +5,7 @@
 
 namespace osprey {
 
-enum class DType : uint8_t { f32, bf16, f16, i64, u8 };
+enum class DType : uint8_t { f32, bf16, f16, i64, i32, u8 };
 enum class Device : uint8_t { cpu, cuda };
 
 inline size_t dtype_size(DType t) {
@@ -18,6 +18,8 @@ inline size_t dtype_size(DType t) {
       return 2;
     case DType::i64:
       return 8;
+    case DType::i32:
+      return 4;
     case DType::u8:
       return 1;
   }
@@ -34,6 +36,8 @@ inline const char* dtype_name(DType t) {
       return "f16";
     case DType::i64:
       return "i64";
+    case DType::i32:
+      return "i32";
     case DType::u8:
       return "u8";
   }
@@ -53,6 +57,10 @@ struct dtype_of<float> {
 template <>
 struct dtype_of<int64_t> {
   static constexpr DType value = DType::i64;
+};
+template <>
+struct dtype_of<int32_t> {
+  static constexpr DType value = DType::i32;
 };
 template <>
 struct dtype_of<uint8_t> {

@@ -37,6 +37,9 @@ class Model {
 
   ParamStore& params() { return params_; }
   const ParamStore& params() const { return params_; }
+  // Moves parameters and buffers to `device`; inputs must then be on it too.
+  void to(Device device) { params_.to(device); }
+  Device device() const { return params_.device(); }
   void train(bool on = true) { training_ = on; }
   void eval() { training_ = false; }
   bool training() const { return training_; }

@@ -1,19 +1,27 @@
 // Ops with parameters: conv2d and linear.
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/conv.h"
+#include "kernels/cuda/gemm.h"
+#endif
+
 namespace osprey::ops {
 namespace {
 
-void check_f32_cpu(const Tensor& t, const char* op, const char* what) {
-  OSPREY_CHECK(t.dtype() == DType::f32 && t.device() == Device::cpu, op, ": ", what,
-               " must be f32 on cpu, got ", dtype_name(t.dtype()), " on ", device_name(t.device()));
+// Every operand must be f32 and on the input's device.
+void check_operand(const Tensor& x, const Tensor& t, const char* op, const char* what) {
+  OSPREY_CHECK(t.dtype() == DType::f32 && t.device() == x.device(), op, ": ", what,
+               " must be f32 on ", device_name(x.device()), " (the input's device), got ",
+               dtype_name(t.dtype()), " on ", device_name(t.device()));
 }
 
 const float* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<float>() : nullptr;
+  return t.defined() ? t.ptr<float>() : nullptr;
 }
 
 class Conv2dNode : public autograd::Node {
@@ -22,13 +30,13 @@ class Conv2dNode : public autograd::Node {
   const char* name() const override { return "conv2d"; }
   void backward() override {
     const Tensor &x = inputs[0], &w = inputs[1], &b = inputs[2];
-    const float* dy = outputs[0].grad().data<float>();
+    const float* dy = outputs[0].grad().ptr<float>();
     Tensor dx;
     if (x.requires_grad()) dx = autograd::grad_overwrite_target(x);
     float* dw = w.requires_grad() ? autograd::grad_accumulate_target(w) : nullptr;
     float* db = b.defined() && b.requires_grad() ? autograd::grad_accumulate_target(b) : nullptr;
-    cpu::conv2d_backward(s_, x.data<float>(), w.data<float>(), dy,
-                         dx.defined() ? dx.data<float>() : nullptr, dw, db);
+    OSPREY_DISPATCH(x.device(), conv2d_backward, s_, x.ptr<float>(), w.ptr<float>(), dy,
+                    dx.defined() ? dx.ptr<float>() : nullptr, dw, db);
     if (dx.defined()) autograd::commit_grad(x, dx);
   }
 
@@ -46,9 +54,9 @@ class LinearNode : public autograd::Node {
     if (x.requires_grad()) dx = autograd::grad_overwrite_target(x);
     float* dw = w.requires_grad() ? autograd::grad_accumulate_target(w) : nullptr;
     float* db = b.defined() && b.requires_grad() ? autograd::grad_accumulate_target(b) : nullptr;
-    cpu::linear_backward(n, in, out, x.data<float>(), w.data<float>(),
-                         outputs[0].grad().data<float>(), dx.defined() ? dx.data<float>() : nullptr,
-                         dw, db);
+    OSPREY_DISPATCH(x.device(), linear_backward, n, in, out, x.ptr<float>(), w.ptr<float>(),
+                    outputs[0].grad().ptr<float>(), dx.defined() ? dx.ptr<float>() : nullptr, dw,
+                    db);
     if (dx.defined()) autograd::commit_grad(x, dx);
   }
 };
@@ -56,8 +64,9 @@ class LinearNode : public autograd::Node {
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
-  check_f32_cpu(x, "conv2d", "input");
-  check_f32_cpu(w, "conv2d", "weight");
+  check_operand(x, x, "conv2d", "input");
+  check_operand(x, w, "conv2d", "weight");
+  if (bias.defined()) check_operand(x, bias, "conv2d", "bias");
   OSPREY_CHECK(x.ndim() == 4 && w.ndim() == 4, "conv2d: input ", shape_str(x.shape()),
                " and weight ", shape_str(w.shape()), " must both be 4-D (NHWC, KHWC)");
   OSPREY_CHECK(w.dim(3) == x.dim(3), "conv2d: weight ", shape_str(w.shape()), " expects ", w.dim(3),
@@ -72,8 +81,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
   s.stride = stride, s.pad = pad;
   OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "conv2d: input ", shape_str(x.shape()),
                " is smaller than the kernel ", s.kh, "x", s.kw, " with padding ", pad);
-  Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), s.k});
-  cpu::conv2d_forward(s, x.data<float>(), w.data<float>(), data_or_null(bias), y.data<float>());
+  Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), s.k}, DType::f32, x.device());
+  OSPREY_DISPATCH(x.device(), conv2d_forward, s, x.ptr<float>(), w.ptr<float>(),
+                  data_or_null(bias), y.ptr<float>());
   if (autograd::should_record({&x, &w, &bias})) {
     auto node = std::make_unique<Conv2dNode>(s);
     node->inputs = {x, w, bias};
@@ -84,8 +94,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  check_f32_cpu(x, "linear", "input");
-  check_f32_cpu(w, "linear", "weight");
+  check_operand(x, x, "linear", "input");
+  check_operand(x, w, "linear", "weight");
+  if (bias.defined()) check_operand(x, bias, "linear", "bias");
   OSPREY_CHECK(x.ndim() == 2 && w.ndim() == 2 && x.dim(1) == w.dim(1), "linear: input ",
                shape_str(x.shape()), " does not match weight ", shape_str(w.shape()),
                " ([out, in])");
@@ -93,9 +104,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     OSPREY_CHECK(bias.numel() == w.dim(0), "linear: bias ", shape_str(bias.shape()), " for ",
                  w.dim(0), " outputs");
   int n = int(x.dim(0)), in = int(x.dim(1)), out = int(w.dim(0));
-  Tensor y = Tensor::empty({n, out});
-  cpu::linear_forward(n, in, out, x.data<float>(), w.data<float>(), data_or_null(bias),
-                      y.data<float>());
+  Tensor y = Tensor::empty({n, out}, DType::f32, x.device());
+  OSPREY_DISPATCH(x.device(), linear_forward, n, in, out, x.ptr<float>(), w.ptr<float>(),
+                  data_or_null(bias), y.ptr<float>());
   if (autograd::should_record({&x, &w, &bias})) {
     auto node = std::make_unique<LinearNode>();
     node->inputs = {x, w, bias};

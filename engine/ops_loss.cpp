@@ -1,6 +1,11 @@
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/loss.h"
+
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/loss.h"
+#endif
 
 namespace osprey::ops {
 namespace {
@@ -14,10 +19,15 @@ class SoftmaxCrossEntropyNode : public autograd::Node {
     const Tensor& logits = inputs[0];
     if (!logits.requires_grad()) return;
     Tensor dlogits = autograd::grad_overwrite_target(logits);
-    float dloss = outputs[0].grad().data<float>()[0];
-    cpu::softmax_cross_entropy_backward(int(logits.dim(0)), int(logits.dim(1)),
-                                        probs_.data<float>(), labels_.data<int64_t>(), smoothing_,
-                                        dloss, dlogits.data<float>());
+    int n = int(logits.dim(0)), k = int(logits.dim(1));
+    const Tensor dloss = outputs[0].grad();
+    if (logits.device() == Device::cuda)
+      OSPREY_CUDA_CALL(softmax_cross_entropy_backward, n, k, probs_.ptr<float>(),
+                       labels_.ptr<int64_t>(), smoothing_, dloss.ptr<float>(),
+                       dlogits.ptr<float>());
+    else
+      cpu::softmax_cross_entropy_backward(n, k, probs_.ptr<float>(), labels_.ptr<int64_t>(),
+                                          smoothing_, dloss.data<float>()[0], dlogits.ptr<float>());
     autograd::commit_grad(logits, dlogits);
   }
 
@@ -38,16 +48,25 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float l
   OSPREY_CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, "label_smoothing ",
                label_smoothing, " is not in [0, 1]");
   int n = int(logits.dim(0)), k = int(logits.dim(1));
-  const int64_t* lab = labels.data<int64_t>();
+  // Labels are checked on the host (a few bytes), so a bad label never reaches a kernel.
+  Tensor host_labels = labels.to(Device::cpu);
+  const int64_t* lab = host_labels.data<int64_t>();
   for (int i = 0; i < n; ++i)
     OSPREY_CHECK(lab[i] >= 0 && lab[i] < k, "softmax_cross_entropy: label ", lab[i], " of sample ",
                  i, " is outside [0, ", k, ")");
-  Tensor probs = Tensor::empty(logits.shape());
-  double loss = cpu::softmax_cross_entropy_forward(n, k, logits.data<float>(), lab, label_smoothing,
-                                                   probs.data<float>());
-  Tensor out = Tensor::full({1}, float(loss));
+  const Device device = logits.device();
+  Tensor dev_labels = labels.to(device);
+  Tensor probs = Tensor::empty(logits.shape(), DType::f32, device);
+  Tensor out = Tensor::empty({1}, DType::f32, device);
+  if (device == Device::cuda)
+    OSPREY_CUDA_CALL(softmax_cross_entropy_forward, n, k, logits.ptr<float>(),
+                     dev_labels.ptr<int64_t>(), label_smoothing, probs.ptr<float>(),
+                     out.ptr<float>());
+  else
+    out.data<float>()[0] = float(cpu::softmax_cross_entropy_forward(
+        n, k, logits.ptr<float>(), lab, label_smoothing, probs.ptr<float>()));
   if (autograd::should_record({&logits})) {
-    auto node = std::make_unique<SoftmaxCrossEntropyNode>(probs, labels, label_smoothing);
+    auto node = std::make_unique<SoftmaxCrossEntropyNode>(probs, dev_labels, label_smoothing);
     node->inputs = {logits};
     node->outputs = {out};
     autograd::record(std::move(node));

@@ -2,16 +2,22 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/flat_ops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/pool.h"
+
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/pool.h"
+#endif
 
 namespace osprey::ops {
 namespace {
 
 void check_f32(const Tensor& t, const char* op) {
-  OSPREY_CHECK(t.dtype() == DType::f32 && t.device() == Device::cpu, op,
-               ": input must be f32 on cpu, got ", dtype_name(t.dtype()));
+  OSPREY_CHECK(t.dtype() == DType::f32, op, ": input must be f32, got ", dtype_name(t.dtype()));
 }
 
 template <typename Backward>
@@ -26,14 +32,15 @@ class LambdaNode : public autograd::Node {
   Backward fn_;
 };
 
-// Records a node whose single input gets an overwritten gradient computed by fn(dy, dx).
+// Records a node whose single input gets an overwritten gradient computed by fn(node, dy, dx).
+// fn reads saved outputs from the node: holding them in the closure would form a cycle.
 template <typename Fn>
 void record_unary(const char* name, const Tensor& x, const Tensor& y, Fn fn) {
   auto backward = [fn](autograd::Node& node) {
     const Tensor& in = node.inputs[0];
     if (!in.requires_grad()) return;
     Tensor dx = autograd::grad_overwrite_target(in);
-    fn(node.outputs[0].grad().data<float>(), dx.data<float>());
+    fn(node, node.outputs[0].grad(), dx);
     autograd::commit_grad(in, dx);
   };
   auto node = std::make_unique<LambdaNode<decltype(backward)>>(name, backward);
@@ -46,24 +53,14 @@ void record_unary(const char* name, const Tensor& x, const Tensor& y, Fn fn) {
 
 Tensor relu(const Tensor& x) {
   check_f32(x, "relu");
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
   int64_t n = x.numel();
-  cpu::relu_forward(n, x.data<float>(), y.data<float>());
-  if (autograd::should_record({&x})) {
-    // Holding y inside the closure would form a cycle with outputs; read it from the node.
-    auto backward = [n](autograd::Node& node) {
-      const Tensor& in = node.inputs[0];
-      if (!in.requires_grad()) return;
-      Tensor dx = autograd::grad_overwrite_target(in);
-      cpu::relu_backward(n, node.outputs[0].data<float>(), node.outputs[0].grad().data<float>(),
-                         dx.data<float>());
-      autograd::commit_grad(in, dx);
-    };
-    auto node = std::make_unique<LambdaNode<decltype(backward)>>("relu", backward);
-    node->inputs = {x};
-    node->outputs = {y};
-    autograd::record(std::move(node));
-  }
+  OSPREY_DISPATCH(x.device(), relu_forward, n, x.ptr<float>(), y.ptr<float>());
+  if (autograd::should_record({&x}))
+    record_unary("relu", x, y, [n](autograd::Node& node, const Tensor& dy, const Tensor& dx) {
+      OSPREY_DISPATCH(dx.device(), relu_backward, n, node.outputs[0].ptr<float>(),
+                      dy.ptr<float>(), dx.ptr<float>());
+    });
   return y;
 }
 
@@ -77,13 +74,16 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
   s.kh = s.kw = kernel, s.stride = stride, s.pad = pad;
   OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "max_pool2d: input ", shape_str(x.shape()),
                " is smaller than the window ", kernel);
-  Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), s.c});
-  auto argmax = std::make_shared<std::vector<int32_t>>(size_t(y.numel()));
-  cpu::maxpool2d_forward(s, x.data<float>(), y.data<float>(), argmax->data());
+  Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), s.c}, DType::f32, x.device());
+  Tensor argmax = Tensor::empty(y.shape(), DType::i32, x.device());
+  OSPREY_DISPATCH(x.device(), maxpool2d_forward, s, x.ptr<float>(), y.ptr<float>(),
+                  argmax.ptr<int32_t>());
   if (autograd::should_record({&x}))
-    record_unary("max_pool2d", x, y, [s, argmax](const float* dy, float* dx) {
-      cpu::maxpool2d_backward(s, dy, argmax->data(), dx);
-    });
+    record_unary("max_pool2d", x, y,
+                 [s, argmax](autograd::Node&, const Tensor& dy, const Tensor& dx) {
+                   OSPREY_DISPATCH(dx.device(), maxpool2d_backward, s, dy.ptr<float>(),
+                                   argmax.ptr<int32_t>(), dx.ptr<float>());
+                 });
   return y;
 }
 
@@ -92,23 +92,23 @@ Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
   OSPREY_CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability ", p, " is not in [0, 1]");
   if (!training || p == 0.0f) return x;
   int64_t n = x.numel();
-  Tensor y = Tensor::empty(x.shape());
-  auto mask = std::make_shared<std::vector<uint8_t>>(size_t(n));
-  cpu::dropout_forward(n, p, rng.seed(), rng.reserve(uint64_t(n)), x.data<float>(), y.data<float>(),
-                       mask->data());
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  Tensor mask = Tensor::empty(x.shape(), DType::u8, x.device());
+  OSPREY_DISPATCH(x.device(), dropout_forward, n, p, rng.seed(), rng.reserve(uint64_t(n)),
+                  x.ptr<float>(), y.ptr<float>(), mask.ptr<uint8_t>());
   if (autograd::should_record({&x}))
-    record_unary("dropout", x, y, [n, p, mask](const float* dy, float* dx) {
-      cpu::dropout_backward(n, p, mask->data(), dy, dx);
+    record_unary("dropout", x, y, [n, p, mask](autograd::Node&, const Tensor& dy, const Tensor& dx) {
+      OSPREY_DISPATCH(dx.device(), dropout_backward, n, p, mask.ptr<uint8_t>(), dy.ptr<float>(),
+                      dx.ptr<float>());
     });
   return y;
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor y = x.view(shape);
-  if (autograd::should_record({&x})) {
-    int64_t n = x.numel();
-    record_unary("reshape", x, y, [n](const float* dy, float* dx) { std::copy(dy, dy + n, dx); });
-  }
+  if (autograd::should_record({&x}))
+    record_unary("reshape", x, y,
+                 [](autograd::Node&, const Tensor& dy, const Tensor& dx) { dx.copy_from(dy); });
   return y;
 }
 
@@ -122,15 +122,15 @@ Tensor add(const Tensor& a, const Tensor& b) {
   check_f32(b, "add");
   OSPREY_CHECK(a.shape() == b.shape(), "add: shapes ", shape_str(a.shape()), " and ",
                shape_str(b.shape()), " differ");
-  Tensor y = Tensor::empty(a.shape());
-  int64_t n = a.numel();
-  cpu::add(n, a.data<float>(), b.data<float>(), y.data<float>());
+  Tensor y = Tensor::empty(a.shape(), DType::f32, a.device());
+  flat::add(a, b, y);
   if (autograd::should_record({&a, &b})) {
-    auto backward = [n](autograd::Node& node) {
-      const float* dy = node.outputs[0].grad().data<float>();
+    auto backward = [](autograd::Node& node) {
+      const Tensor dy = node.outputs[0].grad();
       for (const Tensor& in : node.inputs) {
         if (!in.requires_grad()) continue;
-        cpu::axpy(n, 1.0f, dy, autograd::grad_accumulate_target(in));
+        autograd::grad_accumulate_target(in);
+        flat::axpy(1.0f, dy, in.grad());
       }
     };
     auto node = std::make_unique<LambdaNode<decltype(backward)>>("add", backward);

@@ -2,22 +2,36 @@
 
 #include <cmath>
 
-#include "kernels/cpu/elementwise.h"
+#include "engine/dispatch.h"
+#include "engine/flat_ops.h"
 #include "kernels/cpu/optim.h"
+
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/optim.h"
+#endif
 
 namespace osprey {
 namespace {
 
+void check_state_device(const Tensor& state, const ParamStore& store) {
+  OSPREY_CHECK(state.device() == store.device(), "optimizer state is on ",
+               device_name(state.device()), " but the parameters are on ",
+               device_name(store.device()), ": create the optimizer after moving the model");
+}
+
 class Sgd : public Optimizer {
  public:
   Sgd(ParamStore& store, OptimizerOptions opts) : Optimizer(store, opts) {
-    if (opts_.momentum != 0.0f) momentum_ = Tensor::zeros({store.flat_size()});
+    if (opts_.momentum != 0.0f)
+      momentum_ = Tensor::zeros({store.flat_size()}, DType::f32, store.device());
   }
   void step() override {
-    cpu::sgd_step(store_.flat_size(), store_.flat_data().data<float>(),
-                  store_.flat_grad().data<float>(),
-                  momentum_.defined() ? momentum_.data<float>() : nullptr, opts_.lr, opts_.momentum,
-                  opts_.dampening, opts_.weight_decay, opts_.nesterov, steps_ == 0);
+    if (momentum_.defined()) check_state_device(momentum_, store_);
+    OSPREY_DISPATCH(store_.device(), sgd_step, store_.flat_size(),
+                    store_.flat_data().ptr<float>(), store_.flat_grad().ptr<float>(),
+                    momentum_.defined() ? momentum_.ptr<float>() : nullptr, opts_.lr,
+                    opts_.momentum, opts_.dampening, opts_.weight_decay, opts_.nesterov,
+                    steps_ == 0);
     ++steps_;
   }
   std::vector<std::pair<std::string, Tensor>> state() const override {
@@ -34,13 +48,15 @@ class Adam : public Optimizer {
   Adam(ParamStore& store, OptimizerOptions opts, bool decoupled)
       : Optimizer(store, opts),
         decoupled_(decoupled),
-        m_(Tensor::zeros({store.flat_size()})),
-        v_(Tensor::zeros({store.flat_size()})) {}
+        m_(Tensor::zeros({store.flat_size()}, DType::f32, store.device())),
+        v_(Tensor::zeros({store.flat_size()}, DType::f32, store.device())) {}
   void step() override {
+    check_state_device(m_, store_);
     ++steps_;
-    cpu::adam_step(store_.flat_size(), store_.flat_data().data<float>(),
-                   store_.flat_grad().data<float>(), m_.data<float>(), v_.data<float>(), opts_.lr,
-                   opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay, decoupled_, steps_);
+    OSPREY_DISPATCH(store_.device(), adam_step, store_.flat_size(),
+                    store_.flat_data().ptr<float>(), store_.flat_grad().ptr<float>(),
+                    m_.ptr<float>(), v_.ptr<float>(), opts_.lr, opts_.beta1, opts_.beta2,
+                    opts_.eps, opts_.weight_decay, decoupled_, steps_);
   }
   std::vector<std::pair<std::string, Tensor>> state() const override {
     return {{"exp_avg", m_}, {"exp_avg_sq", v_}};
@@ -75,9 +91,9 @@ std::unique_ptr<Optimizer> make_optimizer(ParamStore& store, const OptimizerOpti
 
 double clip_grad_norm(ParamStore& store, double max_norm) {
   Tensor g = store.flat_grad();
-  double norm = std::sqrt(cpu::sum_squares(g.numel(), g.data<float>()));
+  double norm = std::sqrt(flat::sum_squares(g));
   double coef = max_norm / (norm + 1e-6);
-  if (coef < 1.0) cpu::scale(g.numel(), float(coef), g.data<float>());
+  if (coef < 1.0) flat::scale(float(coef), g);
   return norm;
 }
 

@@ -125,7 +125,32 @@ int64_t ParamStore::num_elements() const {
 
 void ParamStore::zero_grad() {
   OSPREY_CHECK(finalized(), "ParamStore: zero_grad() before finalize()");
-  std::memset(flat_grad_.raw(), 0, flat_grad_.nbytes());
+  flat_grad_.fill_zero();
+}
+
+void ParamStore::to(Device device) {
+  OSPREY_CHECK(finalized(), "ParamStore: to() before finalize()");
+  if (device == device_) return;
+  Tensor data = flat_data_.to(device), grad = flat_grad_.to(device);
+  // Rebinding the shared TensorImpls moves every handle at once (a model's members alias them).
+  auto rebind = [device](const Tensor& t, const Tensor& flat) {
+    t.impl().storage = flat.impl().storage;
+    t.impl().device = device;
+  };
+  for (Parameter& p : params_) {
+    rebind(p.value, data);
+    rebind(p.value.grad(), grad);
+  }
+  flat_data_ = data;
+  flat_grad_ = grad;
+  for (Buffer& b : buffers_) {
+    if (b.value.dtype() != DType::f32) continue;
+    Tensor moved = b.value.to(device);
+    b.value.impl().storage = moved.impl().storage;
+    b.value.impl().offset = 0;
+    b.value.impl().device = device;
+  }
+  device_ = device;
 }
 
 void ParamStore::set_grad_ready_hook(std::function<void(int)> hook) {

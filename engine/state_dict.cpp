@@ -11,9 +11,18 @@ void copy_buffer(const Buffer& b, const SafeTensorsFile& file) {
     std::vector<int64_t> v = file.ints(b.name);
     std::copy(v.begin(), v.end(), b.value.data<int64_t>());
   } else {
-    std::vector<float> v = file.floats(b.name);
-    std::copy(v.begin(), v.end(), b.value.data<float>());
+    b.value.copy_from(Tensor::from_data(b.value.shape(), file.floats(b.name)));
   }
+}
+
+// Loads the given parameters through a host copy of the flat buffer (one upload when the
+// model lives on a GPU).
+void load_params(const ParamStore& store, const std::vector<const Parameter*>& params,
+                 const SafeTensorsFile& file) {
+  Tensor host = store.flat_data().to(Device::cpu);
+  for (const Parameter* p : params)
+    p->from_torch(file.floats(p->name).data(), host.data<float>() + p->offset);
+  if (!host.same(store.flat_data())) store.flat_data().copy_from(host);
 }
 
 }  // namespace
@@ -43,7 +52,9 @@ void load_torch_state_dict(const ParamStore& store, const SafeTensorsFile& file,
                  "' has tensors the model does not have: ", unknown);
   }
   // Only after every check passed: a failed load leaves the model untouched.
-  for (const Parameter& p : store.params()) p.from_torch(file.floats(p.name).data());
+  std::vector<const Parameter*> all;
+  for (const Parameter& p : store.params()) all.push_back(&p);
+  load_params(store, all, file);
   for (const Buffer& b : store.buffers()) copy_buffer(b, file);
 }
 
@@ -68,13 +79,13 @@ std::vector<std::string> load_pretrained_state_dict(const ParamStore& store,
     fresh.push_back(name);
     return false;
   };
-  std::vector<const Parameter*> load_params;
+  std::vector<const Parameter*> to_load;
   std::vector<const Buffer*> load_buffers;
   for (const Parameter& p : store.params())
-    if (plan(p.name, p.torch_shape())) load_params.push_back(&p);
+    if (plan(p.name, p.torch_shape())) to_load.push_back(&p);
   for (const Buffer& b : store.buffers())
     if (plan(b.name, b.value.shape())) load_buffers.push_back(&b);
-  for (const Parameter* p : load_params) p->from_torch(file.floats(p->name).data());
+  load_params(store, to_load, file);
   for (const Buffer* b : load_buffers) copy_buffer(*b, file);
   return fresh;
 }
@@ -82,16 +93,18 @@ std::vector<std::string> load_pretrained_state_dict(const ParamStore& store,
 void add_torch_state_dict(const ParamStore& store, SafeTensorsWriter& writer,
                           const std::string& prefix) {
   std::vector<float> buf;
+  Tensor host = store.flat_data().to(Device::cpu);
   for (const Parameter& p : store.params()) {
     buf.resize(size_t(p.value.numel()));
-    p.to_torch(buf.data());
+    p.to_torch(host.data<float>() + p.offset, buf.data());
     writer.add_f32(prefix + p.name, p.torch_shape(), buf.data());
   }
   for (const Buffer& b : store.buffers()) {
-    if (b.value.dtype() == DType::i64)
-      writer.add_i64(prefix + b.name, b.value.shape(), b.value.data<int64_t>());
+    Tensor value = b.value.to(Device::cpu);
+    if (value.dtype() == DType::i64)
+      writer.add_i64(prefix + b.name, value.shape(), value.data<int64_t>());
     else
-      writer.add_f32(prefix + b.name, b.value.shape(), b.value.data<float>());
+      writer.add_f32(prefix + b.name, value.shape(), value.data<float>());
   }
 }
 

@@ -8,6 +8,10 @@
 
 #include "engine/error.h"
 
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
 namespace osprey {
 namespace {
 
@@ -38,8 +42,14 @@ size_t rounded(size_t bytes) {
 }  // namespace
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
-  OSPREY_CHECK(device == Device::cpu, "Storage::allocate: device ", device_name(device),
-               " is not available in this build path");
+  if (device == Device::cuda) {
+#ifdef OSPREY_WITH_CUDA
+    // The stream-ordered pool caches freed blocks itself (release threshold raised).
+    return std::shared_ptr<Storage>(new Storage(cuda::device_malloc(bytes), bytes, device));
+#else
+    fail("this osprey was built without CUDA: cannot allocate a cuda tensor");
+#endif
+  }
   size_t size = rounded(bytes == 0 ? 1 : bytes);
   void* ptr = nullptr;
   {
@@ -59,6 +69,16 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
 }
 
 Storage::~Storage() {
+#ifdef OSPREY_WITH_CUDA
+  if (device_ == Device::cuda) {
+    try {
+      cuda::device_free(ptr_);
+    } catch (...) {
+      // A destructor must not throw; a failed free during error unwinding is not actionable.
+    }
+    return;
+  }
+#endif
   auto& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   c.free_blocks[bytes_].push_back(ptr_);

@@ -1,5 +1,6 @@
-// Owned, 64-byte aligned memory for tensors. Freed blocks go back to a per-size cache so the
-// steady-state training step (same shapes every step) allocates nothing from the system.
+// Owned memory for tensors. CPU blocks are 64-byte aligned and freed ones go back to a per-size
+// cache; GPU blocks come from CUDA's stream-ordered pool. Either way the steady-state training
+// step (same shapes every step) allocates nothing from the system.
 #pragma once
 #include <cstddef>
 #include <memory>

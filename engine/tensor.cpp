@@ -5,6 +5,10 @@
 
 #include "engine/autograd.h"
 
+#ifdef OSPREY_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
 namespace osprey {
 
 int64_t shape_numel(const Shape& s) {
@@ -36,10 +40,20 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  std::memset(t.raw(), 0, t.nbytes());
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.fill_zero();
   return t;
+}
+
+void Tensor::fill_zero() const {
+  if (device() == Device::cuda) {
+#ifdef OSPREY_WITH_CUDA
+    cuda::memset_device(raw(), 0, nbytes());
+#endif
+    return;
+  }
+  std::memset(raw(), 0, nbytes());
 }
 
 Tensor Tensor::full(const Shape& shape, float value) {
@@ -109,12 +123,19 @@ void Tensor::bind(std::shared_ptr<Storage> storage, size_t offset) const {
 
 Tensor Tensor::clone() const {
   Tensor t = empty(shape(), dtype(), device());
-  std::memcpy(t.raw(), raw(), nbytes());
+  t.copy_from(*this);
+  return t;
+}
+
+Tensor Tensor::to(Device target) const {
+  if (device() == target) return *this;
+  Tensor t = empty(shape(), dtype(), target);
+  t.copy_from(*this);
   return t;
 }
 
 std::vector<float> Tensor::to_vector() const {
-  const float* p = data<float>();
+  const float* p = to(Device::cpu).data<float>();
   return std::vector<float>(p, p + numel());
 }
 
@@ -122,7 +143,20 @@ void Tensor::copy_from(const Tensor& src) const {
   OSPREY_CHECK(src.numel() == numel() && src.dtype() == dtype(),
                "copy_from: ", shape_str(src.shape()), " ", dtype_name(src.dtype()), " into ",
                shape_str(shape()), " ", dtype_name(dtype()));
-  std::memmove(raw(), src.raw(), nbytes());
+  if (device() == Device::cpu && src.device() == Device::cpu) {
+    std::memmove(raw(), src.raw(), nbytes());
+    return;
+  }
+#ifdef OSPREY_WITH_CUDA
+  if (device() == Device::cuda && src.device() == Device::cuda)
+    cuda::copy_on_device(raw(), src.raw(), nbytes());
+  else if (device() == Device::cuda)
+    cuda::copy_to_device(raw(), src.raw(), nbytes());
+  else
+    cuda::copy_to_host(raw(), src.raw(), nbytes());
+#else
+  fail("copy_from: this osprey was built without CUDA");
+#endif
 }
 
 Tensor& Tensor::set_requires_grad(bool on) {

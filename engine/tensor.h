@@ -40,7 +40,7 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor full(const Shape& shape, float value);
   static Tensor from_data(const Shape& shape, const std::vector<float>& values);
   static Tensor from_labels(const std::vector<int64_t>& labels);
@@ -56,8 +56,16 @@ class Tensor {
   Device device() const { return impl().device; }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype()); }
 
+  // Host access: the tensor must be on the cpu.
   template <typename T>
   T* data() const {
+    OSPREY_CHECK(device() == Device::cpu, "a ", shape_str(shape()),
+                 " tensor on cuda was read on the host (copy it with to(Device::cpu))");
+    return ptr<T>();
+  }
+  // The data pointer on whichever device holds the tensor (for kernels of that device).
+  template <typename T>
+  T* ptr() const {
     OSPREY_CHECK(dtype() == dtype_of<T>::value, "tensor of dtype ", dtype_name(dtype()),
                  " accessed as ", dtype_name(dtype_of<T>::value));
     return static_cast<T*>(raw());
@@ -72,8 +80,11 @@ class Tensor {
   // Points this (unbound) tensor at storage + offset; every handle sees it.
   void bind(std::shared_ptr<Storage> storage, size_t offset) const;
   Tensor clone() const;
-  std::vector<float> to_vector() const;
-  void copy_from(const Tensor& src) const;  // same numel and dtype
+  // This tensor when it is already on `device`, otherwise a copy there (not recorded).
+  Tensor to(Device device) const;
+  std::vector<float> to_vector() const;     // f32, from any device
+  void copy_from(const Tensor& src) const;  // same numel and dtype, any devices
+  void fill_zero() const;
 
   // Autograd.
   bool requires_grad() const { return defined() && impl().requires_grad; }

@@ -6,6 +6,7 @@
 
 #include "dist/gradient_bucketer.h"
 #include "dist/pipeline.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "kernels/cpu/threads.h"
@@ -14,10 +15,10 @@
 namespace osprey::tools {
 
 nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm) {
-  OSPREY_CHECK(o.device == "cpu", "bench: device '", o.device,
-               "' is not available in this build (valid: cpu)");
-  OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype,
-               "' is not supported on cpu (valid: f32)");
+  const Device device = resolve_device(o.device);
+  OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype, "' is not supported (valid: f32)");
+  OSPREY_CHECK(device == Device::cpu || comm.size() == 1,
+               "bench: several ranks on cuda need the NCCL communicator, not built yet");
   OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
                "bench: batch and steps must be >= 1");
   int threads = cpu::set_num_threads(o.threads);
@@ -28,10 +29,12 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   spec.num_classes = o.classes;
   spec.width_mult = o.width_mult;
   auto model = models::create_model(spec);
+  dist::broadcast_state(model->params(), comm);
+  allow_tf32(o.tf32);
+  model->to(device);
   OptimizerOptions oo;
   oo.kind = o.optimizer;
   auto optimizer = make_optimizer(model->params(), oo);
-  dist::broadcast_state(model->params(), comm);
   const int stages = o.pipeline_stages;
   dist::PipelineGroups groups = dist::split_pipeline(comm, stages);
   const int replicas = groups.replicas;
@@ -45,6 +48,8 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   std::vector<int64_t> labels(size_t(o.batch));
   for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
   Tensor y = Tensor::from_labels(labels);
+  x = x.to(device);
+  y = y.to(device);
 
   if (stages > 1)
     schedule = std::make_unique<dist::PipelineSchedule>(
@@ -64,8 +69,11 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
     optimizer->step();
   };
   for (int i = 0; i < o.warmup; ++i) step();
+  synchronize(device);
+  reset_peak_device_memory(device);
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < o.steps; ++i) step();
+  synchronize(device);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (comm.size() > 1) {  // the job is as fast as its slowest rank
     std::vector<double> all(size_t(comm.size()), 0.0);
@@ -75,8 +83,9 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   }
   return {{"bench", "train"},
           {"model", o.model},
-          {"device", o.device},
+          {"device", device_description(device)},
           {"dtype", o.dtype},
+          {"tf32", o.tf32},
           {"batch", o.batch},
           {"size", o.size},
           {"threads", threads},
@@ -85,7 +94,8 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
           {"micro_batches", o.micro_batches},
           {"steps", o.steps},
           {"ms_per_step", 1e3 * seconds / o.steps},
-          {"images_per_s", double(o.batch) * replicas * o.steps / seconds}};
+          {"images_per_s", double(o.batch) * replicas * o.steps / seconds},
+          {"peak_device_memory_mb", double(peak_device_memory(device)) / (1 << 20)}};
 }
 
 }  // namespace osprey::tools

@@ -21,6 +21,7 @@ struct BenchTrainOptions {
   std::string optimizer = "adam";
   std::string device = "cpu";
   std::string dtype = "f32";
+  bool tf32 = false;
   int pipeline_stages = 1;  // > 1: GPipe stages over consecutive ranks, replicas of them
   int micro_batches = 1;
 };

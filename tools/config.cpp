@@ -100,6 +100,8 @@ const std::map<std::string, Field>& fields() {
       {"dropout", field(&TrainConfig::dropout)},
       {"seed", field(&TrainConfig::seed)},
       {"threads", field(&TrainConfig::threads)},
+      {"device", field(&TrainConfig::device)},
+      {"tf32", field(&TrainConfig::tf32)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},
       {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
@@ -177,6 +179,8 @@ void validate(const TrainConfig& c) {
   OSPREY_CHECK(c.lr > 0, "config: lr must be > 0, got ", c.lr);
   OSPREY_CHECK(c.limit_train >= 0 && c.limit_test >= 0, "config: limits must be >= 0");
   OSPREY_CHECK(c.threads >= 0, "config: threads must be >= 0 (0 = all cores)");
+  OSPREY_CHECK(c.device == "cpu" || c.device == "cuda" || c.device == "auto", "config: device '",
+               c.device, "' is not one of cpu, cuda, auto");
   OSPREY_CHECK(c.mean.size() == c.std.size() && !c.mean.empty(),
                "config: mean and std need the same number (one per channel) of values");
   for (float s : c.std) OSPREY_CHECK(s > 0, "config: std values must be > 0");

@@ -39,9 +39,10 @@ Evaluation evaluate(Model& model, const data::Dataset& ds, const data::AugmentPi
     std::vector<int64_t> labels(static_cast<size_t>(count));
     for (int i = 0; i < count; ++i)
       labels[size_t(i)] = ds.labels[size_t(indices[size_t(start + i)])];
-    Tensor logits = model.forward(x);
+    Tensor logits = model.forward(x.to(model.device()));
     Tensor loss = ops::softmax_cross_entropy(logits, Tensor::from_labels(labels));
-    ev.loss += double(loss.data<float>()[0]) * count;
+    ev.loss += double(loss.to_vector()[0]) * count;
+    logits = logits.to(Device::cpu);
     const float* l = logits.data<float>();
     int k = int(logits.dim(1));
     OSPREY_CHECK(k == num_classes, "evaluate: the model has ", k, " classes, expected ",

@@ -8,6 +8,7 @@
 #include "data/image.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
+#include "engine/device.h"
 #include "kernels/cpu/threads.h"
 #include "tools/train.h"
 
@@ -29,6 +30,7 @@ TrainedModel load_trained(const std::string& run_or_file,
   cpu::set_num_threads(tm.cfg.threads);
   tm.model = create_model_for(tm.cfg, tm.input);
   load_checkpoint(tm.checkpoint, *tm.model, nullptr);
+  tm.model->to(resolve_device(tm.cfg.device));
   tm.model->eval();
   return tm;
 }
@@ -101,7 +103,7 @@ std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data:
   Tensor x = Tensor::empty({ds.n, tm.input.h, tm.input.w, tm.input.c});
   data::eval_into(eval, ds, idx.data(), ds.n, tm.input.c, x.data<float>());
   autograd::NoGradGuard no_grad;
-  Tensor logits = tm.model->forward(x);
+  Tensor logits = tm.model->forward(x.to(tm.model->device())).to(Device::cpu);
   int k = int(logits.dim(1));
   std::vector<Prediction> out;
   for (int i = 0; i < ds.n; ++i) {

@@ -23,7 +23,7 @@ std::string keys_help() {
 }
 
 int print_verify(const tools::VerifyReport& r) {
-  std::printf("verify %s\n%-48s %12s %10s  %s\n", r.model.c_str(), "quantity", "rel_l2", "tol",
+  std::printf("verify %s on %s\n%-48s %12s %10s  %s\n", r.model.c_str(), r.device.c_str(), "quantity", "rel_l2", "tol",
               "ok");
   for (const auto& row : r.rows)
     std::printf("%-48s %12.3e %10.0e  %s\n", row.quantity.c_str(), row.rel_err, row.tolerance,
@@ -69,6 +69,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   verify->add_option("--classes", vo.classes, "Class count (default: metadata)");
   verify->add_option("--width", vo.width, "Width multiplier (default: metadata)");
   verify->add_option("--threads", vo.threads, "CPU threads (0 = all cores)");
+  verify->add_option("--device", vo.device, "cpu, cuda or auto")->capture_default_str();
 
   auto* eval = app.add_subcommand(
       "eval",
@@ -79,6 +80,8 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   eval->add_option("checkpoint", eval_run, "A run directory, checkpoint file or run name")
       ->required();
   eval->add_option("--set", eval_sets, "Override a key of the stored config (e.g. data_dir=...)");
+  std::string infer_device = "auto";
+  eval->add_option("--device", infer_device, "cpu, cuda or auto")->capture_default_str();
 
   auto* predict = app.add_subcommand(
       "predict",
@@ -88,6 +91,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   std::vector<std::string> predict_images;
   int top_k = 3;
   float threshold = 0.5f;
+  predict->add_option("--device", infer_device, "cpu, cuda or auto")->capture_default_str();
   predict->add_option("--checkpoint", predict_run, "A run directory, checkpoint file or run name")
       ->required();
   predict->add_option("images", predict_images, "Image files")->required();
@@ -104,6 +108,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
                          "/api/health");
   std::string serve_run;
   tools::ServeOptions so;
+  serve->add_option("--device", infer_device, "cpu, cuda or auto")->capture_default_str();
   serve->add_option("--checkpoint", serve_run, "A run directory, checkpoint file or run name")
       ->required();
   serve->add_option("--host", so.host, "Address to bind (default: loopback only)")
@@ -136,8 +141,9 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   bench_train->add_option("--classes", bo.classes, "Classes")->capture_default_str();
   bench_train->add_option("--width", bo.width_mult, "Width multiplier")->capture_default_str();
   bench_train->add_option("--optimizer", bo.optimizer, "adam | adamw | sgd")->capture_default_str();
-  bench_train->add_option("--device", bo.device, "cpu")->capture_default_str();
+  bench_train->add_option("--device", bo.device, "cpu, cuda or auto")->capture_default_str();
   bench_train->add_option("--dtype", bo.dtype, "f32")->capture_default_str();
+  bench_train->add_flag("--tf32", bo.tf32, "cuda: GEMMs on TF32 tensor cores");
   bench_train
       ->add_option("--pipeline-stages", bo.pipeline_stages,
                    "Split the model into this many GPipe stages over consecutive ranks "
@@ -169,15 +175,17 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   if (*verify) {
     tools::VerifyOptions o = tools::verify_options_from_prefix(prefix);
     o.model = vo.model, o.classes = vo.classes, o.width = vo.width, o.threads = vo.threads;
+    o.device = vo.device;
     return print_verify(tools::run_verify(o));
   }
   if (*eval) {
+    eval_sets.push_back("device=" + infer_device);
     tools::TrainedModel tm = tools::load_trained(eval_run, eval_sets);
     tools::print_evaluation(tools::run_eval(tm), tm.input);
     return 0;
   }
   if (*predict) {
-    tools::TrainedModel tm = tools::load_trained(predict_run, {});
+    tools::TrainedModel tm = tools::load_trained(predict_run, {"device=" + infer_device});
     for (const auto& p : tools::run_predict(tm, predict_images, top_k, threshold)) {
       std::printf("%s:%s\n", p.path.c_str(), p.uncertain ? " uncertain" : "");
       for (const auto& [k, prob] : p.top)
@@ -186,7 +194,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
     return 0;
   }
   if (*serve) {
-    tools::TrainedModel tm = tools::load_trained(serve_run, {});
+    tools::TrainedModel tm = tools::load_trained(serve_run, {"device=" + infer_device});
     tools::InferenceServer server(tm, so);
     int port = server.bind();
     std::printf("osprey serve: %s (%s) on http://%s:%d/\n", tm.model->name().c_str(),

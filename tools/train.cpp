@@ -10,6 +10,7 @@
 #include "dist/gradient_bucketer.h"
 #include "dist/pipeline.h"
 #include "engine/checkpoint.h"
+#include "engine/device.h"
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -120,6 +121,14 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   ModelInput input = model_input(data, pipes);
   std::unique_ptr<Model> model = create_model_for(cfg, input);
   model->rng() = Rng(cfg.seed ^ 0xd20b0u);
+  // auto stays on the cpu for several ranks until the NCCL communicator exists.
+  const Device device =
+      cfg.device == "auto" && world > 1 ? Device::cpu : resolve_device(cfg.device);
+  OSPREY_CHECK(device == Device::cpu || world == 1,
+               "training on cuda with several ranks needs the NCCL communicator, not built yet: "
+               "use --set device=cpu");
+  allow_tf32(cfg.tf32);
+  model->to(device);  // before the optimizer, whose state lives beside the parameters
   auto optimizer = make_optimizer(model->params(), optimizer_options(cfg));
 
   Position pos;
@@ -179,10 +188,11 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   if (lead) {
     std::printf(
         "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
-        "classes), %lld parameters, %d rank%s x %d threads%s\n",
+        "classes), %lld parameters, %d rank%s x %d threads, %s%s\n",
         model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
         data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
         (long long)model->params().num_elements(), world, world > 1 ? "s" : "", threads,
+        device_description(device).c_str(),
         resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
     std::fflush(stdout);
   }
@@ -202,7 +212,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
     int64_t seen = 0;
     while (loader.next(batch)) {
       optimizer->set_lr(schedule.lr(pos.epoch, pos.step_in_epoch));
-      Tensor x = Tensor::from_data({batch.n, batch.h, batch.w, batch.c}, batch.images);
+      Tensor x = Tensor::from_data({batch.n, batch.h, batch.w, batch.c}, batch.images).to(device);
       optimizer->zero_grad();
       float l = 0.0f;
       bool has_loss = true;
@@ -218,7 +228,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
             model->forward(x), Tensor::from_labels(batch.labels), cfg.label_smoothing);
         loss.backward();
         bucketer.finish();  // gradients are now averaged over the ranks
-        l = loss.data<float>()[0];
+        l = loss.to_vector()[0];
       }
       if (cfg.clip_grad_norm > 0) clip_grad_norm(model->params(), cfg.clip_grad_norm);
       optimizer->step();

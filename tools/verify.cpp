@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
@@ -115,17 +116,20 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   spec.dropout = 0.0f;  // train-mode references were taken with dropout disabled
   std::unique_ptr<Model> model = models::create_model(spec);
   load_torch_state_dict(model->params(), params);
+  const Device device = resolve_device(opts.device);
+  model->to(device);
 
   VerifyReport report;
   report.model = spec.name;
-  Tensor x = nchw_to_nhwc(ref.floats("input"), in_shape);
+  report.device = device_description(device);
+  Tensor x = nchw_to_nhwc(ref.floats("input"), in_shape).to(device);
   Tensor labels = Tensor::from_labels(ref.ints("labels"));
   {
     autograd::NoGradGuard no_grad;
     model->eval();
-    Tensor logits = model->forward(x);
-    report.rows.push_back(compare("eval_logits", logits.data<float>(), size_t(logits.numel()), ref,
-                                  "ref.eval_logits", kOutputTol));
+    std::vector<float> logits = model->forward(x).to_vector();
+    report.rows.push_back(
+        compare("eval_logits", logits.data(), logits.size(), ref, "ref.eval_logits", kOutputTol));
   }
   model->train();
   model->params().zero_grad();
@@ -133,28 +137,30 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   Tensor logits = model->forward(x);
   Tensor loss = ops::softmax_cross_entropy(logits, labels);
   loss.backward();
-  report.rows.push_back(compare("train_logits", logits.data<float>(), size_t(logits.numel()), ref,
+  std::vector<float> train_logits = logits.to_vector(), loss_value = loss.to_vector();
+  report.rows.push_back(compare("train_logits", train_logits.data(), train_logits.size(), ref,
                                 "ref.train_logits", kOutputTol));
-  report.rows.push_back(compare("loss", loss.data<float>(), 1, ref, "ref.loss", kOutputTol));
-  std::vector<float> gx = nhwc_to_nchw(x.grad());
+  report.rows.push_back(compare("loss", loss_value.data(), 1, ref, "ref.loss", kOutputTol));
+  std::vector<float> gx = nhwc_to_nchw(x.grad().to(Device::cpu));
   report.rows.push_back(
       compare("grad_input", gx.data(), gx.size(), ref, "ref.grad_input", kGradTol));
   double all_grads = 0.0;
   for (const Parameter& p : model->params().params())
     for (float v : ref.floats("grad." + p.name)) all_grads += double(v) * double(v);
   all_grads = std::sqrt(all_grads);
+  Tensor grads = model->params().flat_grad().to(Device::cpu);
   for (const Parameter& p : model->params().params()) {
     std::vector<float> g(size_t(p.value.numel()));
-    p.grad_to_torch(g.data());
+    p.to_torch(grads.data<float>() + p.offset, g.data());
     report.rows.push_back(
         compare("grad." + p.name, g.data(), g.size(), ref, "grad." + p.name, kGradTol, all_grads));
   }
   // BatchNorm running statistics after that one train-mode forward.
   for (const Buffer& b : model->params().buffers()) {
     if (b.value.dtype() != DType::f32) continue;
-    report.rows.push_back(compare("after_train_forward." + b.name, b.value.data<float>(),
-                                  size_t(b.value.numel()), ref, "after_train_forward." + b.name,
-                                  kOutputTol));
+    std::vector<float> v = b.value.to_vector();
+    report.rows.push_back(compare("after_train_forward." + b.name, v.data(), v.size(), ref,
+                                  "after_train_forward." + b.name, kOutputTol));
   }
   return report;
 }

@@ -14,6 +14,7 @@ struct VerifyOptions {
   int classes = 0;
   float width = 0.0f;
   int threads = 0;
+  std::string device = "cpu";  // cpu | cuda | auto
 };
 
 struct VerifyRow {
@@ -25,6 +26,7 @@ struct VerifyRow {
 
 struct VerifyReport {
   std::string model;
+  std::string device;  // where it ran, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)"
   std::vector<VerifyRow> rows;
   bool passed() const;
 };

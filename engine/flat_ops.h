@@ -1,0 +1,14 @@
+// Whole-tensor arithmetic on f32 tensors of any device, treating each as a flat array (not
+// recorded by autograd): gradient accumulation, optimizer helpers, residual sums.
+#pragma once
+#include "engine/tensor.h"
+
+namespace osprey::flat {
+
+void fill(const Tensor& y, float value);
+void add(const Tensor& a, const Tensor& b, const Tensor& y);  // y = a + b
+void axpy(float alpha, const Tensor& x, const Tensor& y);     // y += alpha * x
+void scale(float alpha, const Tensor& y);                     // y *= alpha
+double sum_squares(const Tensor& x);                          // in double
+
+}  // namespace osprey::flat

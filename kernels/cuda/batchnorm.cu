@@ -1,0 +1,423 @@
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/batchnorm.h"
+#include "kernels/cuda/check.cuh"
+
+namespace osprey::cuda {
+namespace {
+
+using i64 = int64_t;
+
+constexpr int kThreads = 256;
+
+// Every kernel here uses the same 2-D layout over x [m][c]: threadIdx.x / blockIdx.y pick a
+// group of V channels (V = 4: one 128-bit access), threadIdx.y / blockIdx.x stride over the
+// rows. A thread keeps its channels for the whole loop, so the per-channel constants sit in
+// registers and the partial sums need no atomics: per-block partials, then one fixed-order pass.
+struct Layout {
+  int bx, by, gx, gy;
+};
+
+Layout layout_for(i64 m, int c, int v) {
+  const int cg = c / v;
+  Layout l;
+  l.bx = cg < 32 ? cg : 32;
+  l.by = kThreads / l.bx;
+  l.gy = (cg + l.bx - 1) / l.bx;
+  // A few rows per thread at least; about 8 blocks per SM of an H100 in all.
+  i64 gx = (m + i64{l.by} * 8 - 1) / (i64{l.by} * 8);
+  const i64 cap = 1056 / l.gy > 0 ? 1056 / l.gy : 1;
+  l.gx = int(gx < 1 ? 1 : gx > cap ? cap : gx);
+  return l;
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+template <int V>
+struct Vec {
+  float v[V];
+};
+
+// Plain (coherent) loads: y may alias x and dx may alias dy, each element read then written by
+// the same thread.
+template <int V>
+__device__ __forceinline__ Vec<V> load(const float* p) {
+  Vec<V> r;
+  if constexpr (V == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(p);
+    r.v[0] = t.x, r.v[1] = t.y, r.v[2] = t.z, r.v[3] = t.w;
+  } else {
+    r.v[0] = *p;
+  }
+  return r;
+}
+
+template <int V>
+__device__ __forceinline__ void store(float* p, const Vec<V>& r) {
+  if constexpr (V == 4)
+    *reinterpret_cast<float4*>(p) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
+  else
+    *p = r.v[0];
+}
+
+// "v < 0 ? 0 : v" lets NaN through, as the CPU op and PyTorch do.
+template <Activation A>
+__device__ __forceinline__ float activate(float v) {
+  if (A == Activation::relu) return v < 0.0f ? 0.0f : v;
+  if (A == Activation::relu6) return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+  return v;
+}
+
+template <Activation A>
+__device__ __forceinline__ float masked(float y, float g) {
+  if (A == Activation::relu) return y > 0.0f ? g : 0.0f;
+  if (A == Activation::relu6) return y > 0.0f && y < 6.0f ? g : 0.0f;
+  return g;
+}
+
+// Sums NV doubles per thread over threadIdx.y in a fixed order and writes them to
+// part[blockIdx.x][q][c] (q < NV / V, channels c0..c0+V). red holds blockDim.x*y*NV doubles.
+template <int V, int NQ>
+__device__ void block_partials(double (&v)[NQ][V], double* red, int c, int c0, bool active,
+                               double* part) {
+  const int tx = threadIdx.x, ty = threadIdx.y, bx = blockDim.x, by = blockDim.y;
+  constexpr int kN = NQ * V;
+  double* mine = red + (ty * bx + tx) * kN;
+#pragma unroll
+  for (int q = 0; q < NQ; ++q)
+#pragma unroll
+    for (int k = 0; k < V; ++k) mine[q * V + k] = v[q][k];
+  __syncthreads();
+  int half = 1;
+  while (half * 2 < by) half *= 2;
+  for (; half > 0; half /= 2) {
+    if (ty < half && ty + half < by) {
+      const double* other = red + ((ty + half) * bx + tx) * kN;
+#pragma unroll
+      for (int k = 0; k < kN; ++k) mine[k] += other[k];
+    }
+    __syncthreads();
+  }
+  if (ty != 0 || !active) return;
+#pragma unroll
+  for (int q = 0; q < NQ; ++q)
+#pragma unroll
+    for (int k = 0; k < V; ++k) part[(i64{blockIdx.x} * NQ + q) * c + c0 + k] = mine[q * V + k];
+}
+
+// Statistics relative to the first row: sum(d^2)/m - mean(d)^2 then does not cancel when
+// |mean| >> std (the CPU op does the same).
+template <int V>
+__global__ void __launch_bounds__(kThreads)
+    stats_kernel(i64 m, int c, const float* __restrict__ x, double* __restrict__ part) {
+  extern __shared__ double red[];
+  const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
+  const bool active = c0 < c;
+  double acc[2][V] = {};
+  if (active) {
+    const Vec<V> shift = load<V>(x + c0);
+    for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
+         r += i64{gridDim.x} * blockDim.y) {
+      const Vec<V> xv = load<V>(x + r * c + c0);
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const double d = double(xv.v[k]) - double(shift.v[k]);
+        acc[0][k] += d;
+        acc[1][k] = fma(d, d, acc[1][k]);
+      }
+    }
+  }
+  block_partials<V, 2>(acc, red, c, c0, active, part);
+}
+
+__global__ void stats_finish_kernel(i64 m, int c, int parts, const float* __restrict__ x,
+                                    const double* __restrict__ part, float* __restrict__ mean,
+                                    float* __restrict__ var) {
+  __shared__ double red[2][8][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;
+  double s = 0.0, q = 0.0;
+  if (k < c)
+    for (int g = threadIdx.y; g < parts; g += 8) {
+      s += part[(i64{g} * 2) * c + k];
+      q += part[(i64{g} * 2 + 1) * c + k];
+    }
+  red[0][threadIdx.y][threadIdx.x] = s;
+  red[1][threadIdx.y][threadIdx.x] = q;
+  __syncthreads();
+  if (threadIdx.y != 0 || k >= c) return;
+  s = q = 0.0;
+  for (int j = 0; j < 8; ++j) s += red[0][j][threadIdx.x], q += red[1][j][threadIdx.x];
+  const double mu = s / double(m);
+  mean[k] = float(double(x[k]) + mu);
+  var[k] = float(fmax(q / double(m) - mu * mu, 0.0));
+}
+
+// Per-channel scale, computed the CPU op's way (double invstd times gamma, rounded once).
+__device__ __forceinline__ float scale_of(const float* var, const float* gamma, int k, float eps) {
+  const double invstd = 1.0 / sqrt(double(var[k]) + double(eps));
+  return float(invstd * (gamma ? gamma[k] : 1.0f));
+}
+
+template <int V, Activation A>
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(i64 m, int c, const float* x, const float* __restrict__ mean,
+                   const float* __restrict__ var, const float* __restrict__ gamma,
+                   const float* __restrict__ beta, float eps, float* y) {
+  const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
+  if (c0 >= c) return;
+  float mu[V], sc[V], sh[V];
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    mu[k] = mean[c0 + k];
+    sc[k] = scale_of(var, gamma, c0 + k, eps);
+    sh[k] = beta ? beta[c0 + k] : 0.0f;
+  }
+  for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
+       r += i64{gridDim.x} * blockDim.y) {
+    Vec<V> v = load<V>(x + r * c + c0);
+#pragma unroll
+    for (int k = 0; k < V; ++k) v.v[k] = activate<A>((v.v[k] - mu[k]) * sc[k] + sh[k]);
+    store(y + r * c + c0, v);
+  }
+}
+
+// Backward reduction pass: per channel sum(dz) and sum(dz * (x - mean)), dz = dy * mask. With
+// eval-mode statistics dx = a * dz is complete here (kWriteDx), so there is no second pass.
+template <int V, Activation A, bool kWriteDx>
+__global__ void __launch_bounds__(kThreads)
+    sums_kernel(i64 m, int c, const float* __restrict__ x, const float* __restrict__ y,
+                const float* dy, const float* __restrict__ mean, const float* __restrict__ var,
+                const float* __restrict__ gamma, float eps, float* dx, double* __restrict__ part) {
+  extern __shared__ double red[];
+  const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
+  const bool active = c0 < c;
+  double acc[2][V] = {};
+  if (active) {
+    float mu[V], a[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      mu[k] = mean[c0 + k];
+      a[k] = kWriteDx ? scale_of(var, gamma, c0 + k, eps) : 0.0f;
+    }
+    for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
+         r += i64{gridDim.x} * blockDim.y) {
+      const i64 o = r * c + c0;
+      const Vec<V> g = load<V>(dy + o), xv = load<V>(x + o);
+      Vec<V> yv;
+      if (A != Activation::none) yv = load<V>(y + o);
+      Vec<V> out;
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float dz = A == Activation::none ? g.v[k] : masked<A>(yv.v[k], g.v[k]);
+        acc[0][k] += dz;
+        acc[1][k] = fma(double(dz), double(xv.v[k] - mu[k]), acc[1][k]);
+        out.v[k] = a[k] * dz;
+      }
+      if (kWriteDx) store(dx + o, out);
+    }
+  }
+  if (part) block_partials<V, 2>(acc, red, c, c0, active, part);
+}
+
+// Sums the partials per channel, accumulates dgamma/dbeta and, for the training-mode dx pass,
+// folds the constants: dx = a * dz - b * (x - mean) - d, coef = [b][d].
+__global__ void sums_finish_kernel(i64 m, int c, int parts, const double* __restrict__ part,
+                                   const float* __restrict__ var, const float* __restrict__ gamma,
+                                   float eps, float* dgamma, float* dbeta,
+                                   float* __restrict__ coef) {
+  __shared__ double red[2][8][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;
+  double s = 0.0, q = 0.0;
+  if (k < c)
+    for (int g = threadIdx.y; g < parts; g += 8) {
+      s += part[(i64{g} * 2) * c + k];
+      q += part[(i64{g} * 2 + 1) * c + k];
+    }
+  red[0][threadIdx.y][threadIdx.x] = s;
+  red[1][threadIdx.y][threadIdx.x] = q;
+  __syncthreads();
+  if (threadIdx.y != 0 || k >= c) return;
+  s = q = 0.0;
+  for (int j = 0; j < 8; ++j) s += red[0][j][threadIdx.x], q += red[1][j][threadIdx.x];
+  const double is_d = 1.0 / sqrt(double(var[k]) + double(eps));
+  const float is = float(is_d), a = float(is_d * (gamma ? gamma[k] : 1.0f));
+  if (dbeta) dbeta[k] += float(s);
+  if (dgamma) dgamma[k] += float(q * double(is));
+  if (coef) {
+    const double inv_m = 1.0 / double(m);
+    coef[k] = float(double(a) * double(is) * double(is) * q * inv_m);
+    coef[c + k] = float(double(a) * s * inv_m);
+  }
+}
+
+template <int V, Activation A>
+__global__ void __launch_bounds__(kThreads)
+    dx_kernel(i64 m, int c, const float* __restrict__ x, const float* __restrict__ y,
+              const float* dy, const float* __restrict__ mean, const float* __restrict__ var,
+              const float* __restrict__ gamma, float eps, const float* __restrict__ coef,
+              float* dx) {
+  const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
+  if (c0 >= c) return;
+  float mu[V], a[V], b[V], d[V];
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    mu[k] = mean[c0 + k];
+    a[k] = scale_of(var, gamma, c0 + k, eps);
+    b[k] = coef[c0 + k];
+    d[k] = coef[c + c0 + k];
+  }
+  for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
+       r += i64{gridDim.x} * blockDim.y) {
+    const i64 o = r * c + c0;
+    const Vec<V> g = load<V>(dy + o), xv = load<V>(x + o);
+    Vec<V> yv;
+    if (A != Activation::none) yv = load<V>(y + o);
+    Vec<V> out;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const float dz = A == Activation::none ? g.v[k] : masked<A>(yv.v[k], g.v[k]);
+      out.v[k] = a[k] * dz - b[k] * (xv.v[k] - mu[k]) - d[k];
+    }
+    store(dx + o, out);
+  }
+}
+
+__global__ void update_running_kernel(int c, const float* __restrict__ mean,
+                                      const float* __restrict__ var, double momentum, double unbias,
+                                      float* __restrict__ running_mean,
+                                      float* __restrict__ running_var) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= c) return;
+  running_mean[k] = float((1.0 - momentum) * running_mean[k] + momentum * mean[k]);
+  running_var[k] = float((1.0 - momentum) * running_var[k] + momentum * var[k] * unbias);
+}
+
+// Runs body(std::integral_constant<Activation, A>) for the runtime activation.
+template <class F>
+void with_act(Activation act, F&& body) {
+  if (act == Activation::relu)
+    body(std::integral_constant<Activation, Activation::relu>());
+  else if (act == Activation::relu6)
+    body(std::integral_constant<Activation, Activation::relu6>());
+  else
+    body(std::integral_constant<Activation, Activation::none>());
+}
+
+template <int V>
+void stats_impl(i64 m, int c, const float* x, float* mean, float* var, cudaStream_t stream) {
+  const Layout l = layout_for(m, c, V);
+  double* part = nullptr;
+  cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
+  const size_t smem = sizeof(double) * 2 * V * kThreads;
+  stats_kernel<V><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), smem, stream>>>(m, c, x, part);
+  cudaCheck(cudaGetLastError());
+  stats_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, x, part, mean, var);
+  cudaCheck(cudaGetLastError());
+  cudaCheck(cudaFreeAsync(part, stream));
+}
+
+template <int V>
+void forward_impl(i64 m, int c, const float* x, const float* mean, const float* var,
+                  const float* gamma, const float* beta, float eps, Activation act, float* y,
+                  cudaStream_t stream) {
+  const Layout l = layout_for(m, c, V);
+  with_act(act, [&](auto a) {
+    forward_kernel<V, decltype(a)::value><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), 0, stream>>>(
+        m, c, x, mean, var, gamma, beta, eps, y);
+  });
+  cudaCheck(cudaGetLastError());
+}
+
+template <int V>
+void backward_impl(i64 m, int c, const float* x, const float* y, const float* dy, const float* mean,
+                   const float* var, const float* gamma, float eps, Activation act,
+                   bool batch_stats, float* dx, float* dgamma, float* dbeta, cudaStream_t stream) {
+  const Layout l = layout_for(m, c, V);
+  const dim3 grid(l.gx, l.gy), block(l.bx, l.by);
+  const bool dx_in_pass1 = dx && !batch_stats;
+  const bool need_sums = dgamma || dbeta || (dx && batch_stats);
+  double* part = nullptr;
+  float* coef = nullptr;
+  if (need_sums) cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
+  if (dx && batch_stats) cudaCheck(cudaMallocAsync(&coef, sizeof(float) * 2 * c, stream));
+  const size_t smem = need_sums ? sizeof(double) * 2 * V * kThreads : 0;
+  with_act(act, [&](auto a) {
+    constexpr Activation A = decltype(a)::value;
+    if (dx_in_pass1)
+      sums_kernel<V, A, true>
+          <<<grid, block, smem, stream>>>(m, c, x, y, dy, mean, var, gamma, eps, dx, part);
+    else
+      sums_kernel<V, A, false>
+          <<<grid, block, smem, stream>>>(m, c, x, y, dy, mean, var, gamma, eps, nullptr, part);
+  });
+  cudaCheck(cudaGetLastError());
+  if (need_sums) {
+    sums_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, part, var, gamma, eps,
+                                                                  dgamma, dbeta, coef);
+    cudaCheck(cudaGetLastError());
+    cudaCheck(cudaFreeAsync(part, stream));
+  }
+  if (coef) {
+    with_act(act, [&](auto a) {
+      dx_kernel<V, decltype(a)::value>
+          <<<grid, block, 0, stream>>>(m, c, x, y, dy, mean, var, gamma, eps, coef, dx);
+    });
+    cudaCheck(cudaGetLastError());
+    cudaCheck(cudaFreeAsync(coef, stream));
+  }
+}
+
+}  // namespace
+
+void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var,
+                     cudaStream_t stream) {
+  if (c <= 0) return;
+  if (m <= 0) {  // no statistics; zeros keep the caller's buffers finite, as on the CPU
+    cudaCheck(cudaMemsetAsync(mean, 0, sizeof(float) * c, stream));
+    cudaCheck(cudaMemsetAsync(var, 0, sizeof(float) * c, stream));
+    return;
+  }
+  if (c % 4 == 0 && aligned16(x))
+    stats_impl<4>(m, c, x, mean, var, stream);
+  else
+    stats_impl<1>(m, c, x, mean, var, stream);
+}
+
+void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           float* y, cudaStream_t stream) {
+  if (m <= 0 || c <= 0) return;
+  if (c % 4 == 0 && aligned16(x) && aligned16(y))
+    forward_impl<4>(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
+  else
+    forward_impl<1>(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
+}
+
+void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
+                            const float* mean, const float* var, const float* gamma, float eps,
+                            Activation act, bool batch_stats, float* dx, float* dgamma,
+                            float* dbeta, cudaStream_t stream) {
+  if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
+  if (c % 4 == 0 && aligned16(x) && aligned16(dy) && (!dx || aligned16(dx)) &&
+      (act == Activation::none || aligned16(y)))
+    backward_impl<4>(m, c, x, y, dy, mean, var, gamma, eps, act, batch_stats, dx, dgamma, dbeta,
+                     stream);
+  else
+    backward_impl<1>(m, c, x, y, dy, mean, var, gamma, eps, act, batch_stats, dx, dgamma, dbeta,
+                     stream);
+}
+
+void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,
+                              float* running_mean, float* running_var, cudaStream_t stream) {
+  if (c <= 0) return;
+  // The biased variance for m <= 1, as the CPU op does, so one call cannot write inf.
+  const double unbias = m > 1 ? double(m) / double(m - 1) : 1.0;
+  update_running_kernel<<<(c + 255) / 256, 256, 0, stream>>>(c, mean, var, momentum, unbias,
+                                                             running_mean, running_var);
+  cudaCheck(cudaGetLastError());
+}
+
+}  // namespace osprey::cuda

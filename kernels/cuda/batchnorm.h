@@ -1,0 +1,32 @@
+// BatchNorm over NHWC activations [m][c] with the following activation fused, forward and
+// backward; same semantics as kernels/cpu/batchnorm.h. Reductions accumulate in double.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/activation.h"
+
+namespace osprey::cuda {
+
+using cpu::Activation;
+
+// Per-channel mean and biased variance of x [m][c].
+void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var,
+                     cudaStream_t stream);
+// y = act((x - mean) / sqrt(var + eps) * gamma + beta); y may alias x.
+void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           float* y, cudaStream_t stream);
+// Training-mode (batch_stats) or eval-mode backward; the activation mask is read from the saved
+// output y. dx overwritten (skipped when null); dgamma, dbeta accumulated (+=).
+void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
+                            const float* mean, const float* var, const float* gamma, float eps,
+                            Activation act, bool batch_stats, float* dx, float* dgamma,
+                            float* dbeta, cudaStream_t stream);
+// running = (1 - momentum) * running + momentum * batch (unbiased variance for running_var).
+void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var,
+                              float momentum, float* running_mean, float* running_var,
+                              cudaStream_t stream);
+
+}  // namespace osprey::cuda

@@ -1,0 +1,121 @@
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/runtime.h"
+
+namespace osprey::cuda {
+namespace {
+
+struct Runtime {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cudaMemPool_t pool = nullptr;
+};
+
+Runtime& state() {
+  static Runtime r;
+  return r;
+}
+
+std::once_flag g_init;
+
+void init() {
+  std::call_once(g_init, [] {
+    Runtime& r = state();
+    cudaCheck(cudaSetDevice(r.device));
+    cudaCheck(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
+    cudaCheck(cudaDeviceGetDefaultMemPool(&r.pool, r.device));
+    // Keep freed memory in the pool: a training step frees and reallocates the same sizes.
+    uint64_t threshold = UINT64_MAX;
+    cudaCheck(cudaMemPoolSetAttribute(r.pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  });
+}
+
+}  // namespace
+
+void set_device(int device) {
+  Runtime& r = state();
+  if (r.stream && r.device != device)
+    throw std::runtime_error("cuda::set_device(" + std::to_string(device) +
+                             ") after the runtime started on device " + std::to_string(r.device));
+  r.device = device;
+  init();
+}
+
+int current_device() {
+  init();
+  return state().device;
+}
+
+cudaStream_t compute_stream() {
+  init();
+  return state().stream;
+}
+
+void synchronize() {
+  cudaCheck(cudaStreamSynchronize(compute_stream()));
+}
+
+void* device_malloc(size_t bytes) {
+  void* p = nullptr;
+  cudaCheck(cudaMallocAsync(&p, bytes ? bytes : 1, compute_stream()));
+  return p;
+}
+
+void device_free(void* ptr) {
+  if (ptr) cudaCheck(cudaFreeAsync(ptr, compute_stream()));
+}
+
+void* pinned_malloc(size_t bytes) {
+  init();
+  void* p = nullptr;
+  cudaCheck(cudaMallocHost(&p, bytes ? bytes : 1));
+  return p;
+}
+
+void pinned_free(void* ptr) {
+  if (ptr) cudaCheck(cudaFreeHost(ptr));
+}
+
+void copy_to_device(void* dst, const void* src, size_t bytes) {
+  if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, compute_stream()));
+}
+
+void copy_to_host(void* dst, const void* src, size_t bytes) {
+  if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, compute_stream()));
+  synchronize();
+}
+
+void copy_on_device(void* dst, const void* src, size_t bytes) {
+  if (bytes && dst != src)
+    cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, compute_stream()));
+}
+
+void memset_device(void* dst, int value, size_t bytes) {
+  if (bytes) cudaCheck(cudaMemsetAsync(dst, value, bytes, compute_stream()));
+}
+
+uint64_t used_memory_bytes() {
+  init();
+  uint64_t v = 0;
+  cudaCheck(cudaMemPoolGetAttribute(state().pool, cudaMemPoolAttrUsedMemCurrent, &v));
+  return v;
+}
+
+uint64_t peak_memory_bytes() {
+  init();
+  uint64_t v = 0;
+  cudaCheck(cudaMemPoolGetAttribute(state().pool, cudaMemPoolAttrUsedMemHigh, &v));
+  return v;
+}
+
+void reset_peak_memory() {
+  init();
+  uint64_t zero = 0;
+  cudaCheck(cudaMemPoolSetAttribute(state().pool, cudaMemPoolAttrUsedMemHigh, &zero));
+}
+
+}  // namespace osprey::cuda

@@ -3,6 +3,7 @@
 #include <climits>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/error.h"
 
 #ifdef OSPREY_HAVE_MPI
@@ -48,6 +49,29 @@ void mpi_check(int rc, const char* call, const char* file, int line) {
 }
 #define MPI_CHECK(call) mpi_check((call), #call, __FILE__, __LINE__)
 
+// A page-locked host copy of a GPU buffer: this MPI is not assumed CUDA-aware, so GPU buffers
+// travel through host memory (which also lets several ranks share one GPU, where NCCL refuses).
+class HostStage {
+ public:
+  HostStage(float* data, int64_t count)
+      : device_(data), count_(count), host_(static_cast<float*>(pinned_alloc(bytes()))) {}
+  ~HostStage() { pinned_free(host_); }
+  HostStage(const HostStage&) = delete;
+  HostStage& operator=(const HostStage&) = delete;
+  float* download() {
+    copy_bytes(host_, device_, bytes());
+    return host_;
+  }
+  void upload() { copy_bytes(device_, host_, bytes()); }
+  float* host() const { return host_; }
+
+ private:
+  size_t bytes() const { return size_t(count_) * sizeof(float); }
+  float* device_;
+  int64_t count_;
+  float* host_;
+};
+
 int mpi_count(int64_t count) {
   OSPREY_CHECK(count >= 0 && count <= INT_MAX, "MPI collective of ", count,
                " elements exceeds MPI's int count");
@@ -71,16 +95,21 @@ class MpiCommunicator : public Communicator {
   const char* name() const override { return "mpi"; }
 
   void allreduce_average_async(float* data, int64_t count) override {
-    Pending p{data, count, MPI_REQUEST_NULL};
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_FLOAT, MPI_SUM, comm_,
+    Pending p{data, count, MPI_REQUEST_NULL, nullptr};
+    if (is_device_pointer(data)) {
+      p.stage = std::make_unique<HostStage>(data, count);
+      p.data = p.stage->download();
+    }
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p.data, mpi_count(count), MPI_FLOAT, MPI_SUM, comm_,
                              &p.request));
-    pending_.push_back(p);
+    pending_.push_back(std::move(p));
   }
   void wait_all() override {
     const float inv = 1.0f / float(size_);
     for (auto& p : pending_) {
       MPI_CHECK(MPI_Wait(&p.request, MPI_STATUS_IGNORE));
       for (int64_t i = 0; i < p.count; ++i) p.data[i] *= inv;
+      if (p.stage) p.stage->upload();
     }
     pending_.clear();
   }
@@ -91,15 +120,33 @@ class MpiCommunicator : public Communicator {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, comm_));
   }
   void broadcast(float* data, int64_t count, int root) override {
+    if (is_device_pointer(data)) {
+      HostStage stage(data, count);
+      MPI_CHECK(MPI_Bcast(stage.download(), mpi_count(count), MPI_FLOAT, root, comm_));
+      stage.upload();
+      return;
+    }
     MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_FLOAT, root, comm_));
   }
   void broadcast(int64_t* data, int64_t count, int root) override {
     MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_INT64_T, root, comm_));
   }
   void send(const float* data, int64_t count, int dest) override {
+    if (is_device_pointer(data)) {
+      HostStage stage(const_cast<float*>(data), count);
+      MPI_CHECK(MPI_Send(stage.download(), mpi_count(count), MPI_FLOAT, dest, 0, comm_));
+      return;
+    }
     MPI_CHECK(MPI_Send(data, mpi_count(count), MPI_FLOAT, dest, 0, comm_));
   }
   void recv(float* data, int64_t count, int source) override {
+    if (is_device_pointer(data)) {
+      HostStage stage(data, count);
+      MPI_CHECK(
+          MPI_Recv(stage.host(), mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
+      stage.upload();
+      return;
+    }
     MPI_CHECK(MPI_Recv(data, mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
   }
   void send(const int64_t* data, int64_t count, int dest) override {
@@ -116,9 +163,10 @@ class MpiCommunicator : public Communicator {
 
  private:
   struct Pending {
-    float* data;
+    float* data;  // the host buffer the reduction runs on (the stage's, for a GPU buffer)
     int64_t count;
     MPI_Request request;
+    std::unique_ptr<HostStage> stage;
   };
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;

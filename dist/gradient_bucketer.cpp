@@ -44,7 +44,7 @@ void GradientBucketer::on_ready(int param) {
 void GradientBucketer::launch(Bucket& b) {
   if (b.launched) return;
   b.launched = true;
-  comm_.allreduce_average_async(store_.flat_grad().data<float>() + b.begin, b.end - b.begin);
+  comm_.allreduce_average_async(store_.flat_grad().ptr<float>() + b.begin, b.end - b.begin);
 }
 
 void GradientBucketer::finish() {
@@ -61,12 +61,12 @@ void GradientBucketer::finish() {
 
 void broadcast_state(ParamStore& store, Communicator& comm, int root) {
   if (comm.size() == 1) return;
-  comm.broadcast(store.flat_data().data<float>(), store.flat_size(), root);
+  comm.broadcast(store.flat_data().ptr<float>(), store.flat_size(), root);
   for (const Buffer& b : store.buffers()) {
     if (b.value.dtype() == DType::i64)
       comm.broadcast(b.value.data<int64_t>(), b.value.numel(), root);
     else
-      comm.broadcast(b.value.data<float>(), b.value.numel(), root);
+      comm.broadcast(b.value.ptr<float>(), b.value.numel(), root);
   }
 }
 

@@ -31,9 +31,9 @@ class ConvBnActRun {
     x_ = x;
     training_ = training;
     const Device device = x.device();
-    OSPREY_CHECK(l.weight.device() == device && l.gamma.device() == device, "conv_bn_act: input on ",
-                 device_name(device), " but the layer's parameters are on ",
-                 device_name(l.weight.device()));
+    OSPREY_CHECK(l.weight.device() == device && l.gamma.device() == device,
+                 "conv_bn_act: input on ", device_name(device),
+                 " but the layer's parameters are on ", device_name(l.weight.device()));
     int n = int(x.dim(0)), h = int(x.dim(1)), w = int(x.dim(2)), c = int(x.dim(3));
     if (l.kind == ConvKind::dense) {
       OSPREY_CHECK(l.weight.dim(3) == c, "conv_bn_act: weight ", shape_str(l.weight.shape()),
@@ -55,8 +55,8 @@ class ConvBnActRun {
       OSPREY_CHECK(dw_.oh() > 0 && dw_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
       z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c}, DType::f32, device);
-      OSPREY_DISPATCH(device, depthwise_conv2d_forward, dw_, x.ptr<float>(),
-                      l.weight.ptr<float>(), nullptr, z_.ptr<float>());
+      OSPREY_DISPATCH(device, depthwise_conv2d_forward, dw_, x.ptr<float>(), l.weight.ptr<float>(),
+                      nullptr, z_.ptr<float>());
     }
     int k = int(z_.dim(3));
     int64_t m = z_.numel() / k;

@@ -13,11 +13,11 @@
   ::osprey::fail("this osprey was built without CUDA (", #fn, " on a cuda tensor)")
 #endif
 
-#define OSPREY_DISPATCH(device, fn, ...)                                         \
-  do {                                                                           \
-    if ((device) == ::osprey::Device::cuda) {                                    \
-      OSPREY_CUDA_CALL(fn, __VA_ARGS__);                                         \
-    } else {                                                                     \
-      ::osprey::cpu::fn(__VA_ARGS__);                                            \
-    }                                                                            \
+#define OSPREY_DISPATCH(device, fn, ...)      \
+  do {                                        \
+    if ((device) == ::osprey::Device::cuda) { \
+      OSPREY_CUDA_CALL(fn, __VA_ARGS__);      \
+    } else {                                  \
+      ::osprey::cpu::fn(__VA_ARGS__);         \
+    }                                         \
   } while (0)

@@ -82,8 +82,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
   OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "conv2d: input ", shape_str(x.shape()),
                " is smaller than the kernel ", s.kh, "x", s.kw, " with padding ", pad);
   Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), s.k}, DType::f32, x.device());
-  OSPREY_DISPATCH(x.device(), conv2d_forward, s, x.ptr<float>(), w.ptr<float>(),
-                  data_or_null(bias), y.ptr<float>());
+  OSPREY_DISPATCH(x.device(), conv2d_forward, s, x.ptr<float>(), w.ptr<float>(), data_or_null(bias),
+                  y.ptr<float>());
   if (autograd::should_record({&x, &w, &bias})) {
     auto node = std::make_unique<Conv2dNode>(s);
     node->inputs = {x, w, bias};

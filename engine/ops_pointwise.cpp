@@ -58,8 +58,8 @@ Tensor relu(const Tensor& x) {
   OSPREY_DISPATCH(x.device(), relu_forward, n, x.ptr<float>(), y.ptr<float>());
   if (autograd::should_record({&x}))
     record_unary("relu", x, y, [n](autograd::Node& node, const Tensor& dy, const Tensor& dx) {
-      OSPREY_DISPATCH(dx.device(), relu_backward, n, node.outputs[0].ptr<float>(),
-                      dy.ptr<float>(), dx.ptr<float>());
+      OSPREY_DISPATCH(dx.device(), relu_backward, n, node.outputs[0].ptr<float>(), dy.ptr<float>(),
+                      dx.ptr<float>());
     });
   return y;
 }
@@ -97,10 +97,11 @@ Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
   OSPREY_DISPATCH(x.device(), dropout_forward, n, p, rng.seed(), rng.reserve(uint64_t(n)),
                   x.ptr<float>(), y.ptr<float>(), mask.ptr<uint8_t>());
   if (autograd::should_record({&x}))
-    record_unary("dropout", x, y, [n, p, mask](autograd::Node&, const Tensor& dy, const Tensor& dx) {
-      OSPREY_DISPATCH(dx.device(), dropout_backward, n, p, mask.ptr<uint8_t>(), dy.ptr<float>(),
-                      dx.ptr<float>());
-    });
+    record_unary("dropout", x, y,
+                 [n, p, mask](autograd::Node&, const Tensor& dy, const Tensor& dx) {
+                   OSPREY_DISPATCH(dx.device(), dropout_backward, n, p, mask.ptr<uint8_t>(),
+                                   dy.ptr<float>(), dx.ptr<float>());
+                 });
   return y;
 }
 

@@ -27,11 +27,10 @@ class Sgd : public Optimizer {
   }
   void step() override {
     if (momentum_.defined()) check_state_device(momentum_, store_);
-    OSPREY_DISPATCH(store_.device(), sgd_step, store_.flat_size(),
-                    store_.flat_data().ptr<float>(), store_.flat_grad().ptr<float>(),
-                    momentum_.defined() ? momentum_.ptr<float>() : nullptr, opts_.lr,
-                    opts_.momentum, opts_.dampening, opts_.weight_decay, opts_.nesterov,
-                    steps_ == 0);
+    OSPREY_DISPATCH(
+        store_.device(), sgd_step, store_.flat_size(), store_.flat_data().ptr<float>(),
+        store_.flat_grad().ptr<float>(), momentum_.defined() ? momentum_.ptr<float>() : nullptr,
+        opts_.lr, opts_.momentum, opts_.dampening, opts_.weight_decay, opts_.nesterov, steps_ == 0);
     ++steps_;
   }
   std::vector<std::pair<std::string, Tensor>> state() const override {
@@ -53,10 +52,9 @@ class Adam : public Optimizer {
   void step() override {
     check_state_device(m_, store_);
     ++steps_;
-    OSPREY_DISPATCH(store_.device(), adam_step, store_.flat_size(),
-                    store_.flat_data().ptr<float>(), store_.flat_grad().ptr<float>(),
-                    m_.ptr<float>(), v_.ptr<float>(), opts_.lr, opts_.beta1, opts_.beta2,
-                    opts_.eps, opts_.weight_decay, decoupled_, steps_);
+    OSPREY_DISPATCH(store_.device(), adam_step, store_.flat_size(), store_.flat_data().ptr<float>(),
+                    store_.flat_grad().ptr<float>(), m_.ptr<float>(), v_.ptr<float>(), opts_.lr,
+                    opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay, decoupled_, steps_);
   }
   std::vector<std::pair<std::string, Tensor>> state() const override {
     return {{"exp_avg", m_}, {"exp_avg_sq", v_}};

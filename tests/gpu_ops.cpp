@@ -1,7 +1,7 @@
 // Every engine op on cuda against the same op on the cpu (ggml's test matrix): same inputs,
 // same output gradient, then outputs and every input and parameter gradient compared.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
 
@@ -112,12 +112,13 @@ TEST_CASE("cuda ops match the cpu ops: conv2d, linear, relu, pooling, add, loss"
 
 TEST_CASE("cuda dropout draws the cpu's mask") {
   Rng rng(2);
-  check_op("dropout", {leaf({7, 129}, rng)},
-           [](auto& t) {
-             Rng masks(1234);
-             return ops::dropout(t[0], 0.3f, true, masks);
-           },
-           {7, 129}, 1e-7);
+  check_op(
+      "dropout", {leaf({7, 129}, rng)},
+      [](auto& t) {
+        Rng masks(1234);
+        return ops::dropout(t[0], 0.3f, true, masks);
+      },
+      {7, 129}, 1e-7);
 }
 
 TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval mode") {
@@ -141,23 +142,24 @@ TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval 
       std::vector<Tensor> in = {leaf({3, 9, 9, l == &dense ? 5 : 12}, rng)};
       for (const Tensor& t : layer_inputs(*l)) in.push_back(t);
       Shape out = l == &dense ? Shape{3, 5, 5, 12} : Shape{3, 9, 9, 12};
-      check_op(l == &dense ? "conv_bn_act dense" : "conv_bn_act depthwise", in,
-               [&](auto& t) { return ops::conv_bn_act(t[0], layer_from(*l, t, 1), training); },
-               out);
+      check_op(
+          l == &dense ? "conv_bn_act dense" : "conv_bn_act depthwise", in,
+          [&](auto& t) { return ops::conv_bn_act(t[0], layer_from(*l, t, 1), training); }, out);
     }
     for (const InvertedResidual* b : {&block, &down}) {
       std::vector<Tensor> in = {leaf({2, 7, 9, 8}, rng)};
       for (const ConvBnAct& l : b->layers)
         for (const Tensor& t : layer_inputs(l)) in.push_back(t);
       Shape out = b == &block ? Shape{2, 7, 9, 8} : Shape{2, 4, 5, 8};
-      check_op(b == &block ? "inverted_residual" : "inverted_residual stride 2", in,
-               [&](auto& t) {
-                 InvertedResidual copy = *b;
-                 for (size_t i = 0; i < copy.layers.size(); ++i)
-                   copy.layers[i] = layer_from(copy.layers[i], t, 1 + 5 * i);
-                 return ops::inverted_residual(t[0], copy, training);
-               },
-               out);
+      check_op(
+          b == &block ? "inverted_residual" : "inverted_residual stride 2", in,
+          [&](auto& t) {
+            InvertedResidual copy = *b;
+            for (size_t i = 0; i < copy.layers.size(); ++i)
+              copy.layers[i] = layer_from(copy.layers[i], t, 1 + 5 * i);
+            return ops::inverted_residual(t[0], copy, training);
+          },
+          out);
     }
   }
 }

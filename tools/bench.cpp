@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dist/gradient_bucketer.h"
+#include "dist/nccl_communicator.h"
 #include "dist/pipeline.h"
 #include "engine/device.h"
 #include "engine/ops.h"
@@ -17,8 +18,13 @@ namespace osprey::tools {
 nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm) {
   const Device device = resolve_device(o.device);
   OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype, "' is not supported (valid: f32)");
-  OSPREY_CHECK(device == Device::cpu || comm.size() == 1,
-               "bench: several ranks on cuda need the NCCL communicator, not built yet");
+  OSPREY_CHECK(device == Device::cpu || o.pipeline_stages == 1,
+               "bench: pipeline stages run on the cpu only");
+  // Several GPU ranks average their gradients over NCCL (MPI staging when built without it).
+  std::unique_ptr<dist::Communicator> nccl;
+  if (device == Device::cuda && comm.size() > 1 && dist::built_with_nccl())
+    nccl = dist::make_nccl_communicator(comm.split(0, comm.rank()));
+  dist::Communicator& grad_comm = nccl ? *nccl : comm;
   OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
                "bench: batch and steps must be >= 1");
   int threads = cpu::set_num_threads(o.threads);
@@ -29,9 +35,9 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   spec.num_classes = o.classes;
   spec.width_mult = o.width_mult;
   auto model = models::create_model(spec);
-  dist::broadcast_state(model->params(), comm);
   allow_tf32(o.tf32);
   model->to(device);
+  dist::broadcast_state(model->params(), grad_comm);
   OptimizerOptions oo;
   oo.kind = o.optimizer;
   auto optimizer = make_optimizer(model->params(), oo);
@@ -39,7 +45,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   dist::PipelineGroups groups = dist::split_pipeline(comm, stages);
   const int replicas = groups.replicas;
   std::unique_ptr<dist::PipelineSchedule> schedule;
-  dist::GradientBucketer bucketer(model->params(), stages > 1 ? *groups.group : comm);
+  dist::GradientBucketer bucketer(model->params(), stages > 1 ? *groups.group : grad_comm);
 
   Rng rng(42 + uint64_t(comm.rank() / stages));  // each data-parallel replica its own shard
   Tensor x = Tensor::empty({o.batch, o.size, o.size, o.in_channels});
@@ -90,6 +96,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
           {"size", o.size},
           {"threads", threads},
           {"ranks", comm.size()},
+          {"communicator", grad_comm.name()},
           {"pipeline_stages", stages},
           {"micro_batches", o.micro_batches},
           {"steps", o.steps},

@@ -102,6 +102,7 @@ const std::map<std::string, Field>& fields() {
       {"threads", field(&TrainConfig::threads)},
       {"device", field(&TrainConfig::device)},
       {"tf32", field(&TrainConfig::tf32)},
+      {"communicator", field(&TrainConfig::communicator)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},
       {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
@@ -181,6 +182,8 @@ void validate(const TrainConfig& c) {
   OSPREY_CHECK(c.threads >= 0, "config: threads must be >= 0 (0 = all cores)");
   OSPREY_CHECK(c.device == "cpu" || c.device == "cuda" || c.device == "auto", "config: device '",
                c.device, "' is not one of cpu, cuda, auto");
+  OSPREY_CHECK(c.communicator == "auto" || c.communicator == "nccl" || c.communicator == "mpi",
+               "config: communicator '", c.communicator, "' is not one of auto, nccl, mpi");
   OSPREY_CHECK(c.mean.size() == c.std.size() && !c.mean.empty(),
                "config: mean and std need the same number (one per channel) of values");
   for (float s : c.std) OSPREY_CHECK(s > 0, "config: std values must be > 0");

@@ -50,9 +50,11 @@ struct TrainConfig {
   float width_mult = 1.0f;
   float dropout = 0.2f;  // classifier dropout, for models that have one (mobilenet_v2)
   uint64_t seed = 0;
-  int threads = 0;        // 0 = every core
+  int threads = 0;              // 0 = every core
   std::string device = "auto";  // cpu | cuda | auto (the GPU when there is one)
-  bool tf32 = false;             // cuda: GEMMs on TF32 tensor cores (fp32 accumulation)
+  bool tf32 = false;
+  std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto // cuda:
+                                      // GEMMs on TF32 tensor cores (fp32 accumulation)
   std::string init_from;  // a PyTorch state_dict to fine-tune from ("" = none)
   int64_t stop_after_steps = 0;
   bool sync_batchnorm = false;

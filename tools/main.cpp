@@ -4,6 +4,7 @@
 
 #include "dist/communicator.h"
 #include "dist/world.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "tools/bench.h"
 #include "tools/config.h"
@@ -23,8 +24,8 @@ std::string keys_help() {
 }
 
 int print_verify(const tools::VerifyReport& r) {
-  std::printf("verify %s on %s\n%-48s %12s %10s  %s\n", r.model.c_str(), r.device.c_str(), "quantity", "rel_l2", "tol",
-              "ok");
+  std::printf("verify %s on %s\n%-48s %12s %10s  %s\n", r.model.c_str(), r.device.c_str(),
+              "quantity", "rel_l2", "tol", "ok");
   for (const auto& row : r.rows)
     std::printf("%-48s %12.3e %10.0e  %s\n", row.quantity.c_str(), row.rel_err, row.tolerance,
                 row.ok() ? "ok" : "FAIL");
@@ -218,6 +219,7 @@ int main(int argc, char** argv) {
   dist::World world;
   try {
     world = dist::init_world(&argc, &argv);
+    set_local_rank_gpu(world.local_rank);
     std::unique_ptr<dist::Communicator> comm = dist::make_communicator(world);
     rc = run(argc, argv, *comm);
   } catch (const std::exception& e) {

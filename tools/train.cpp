@@ -8,10 +8,11 @@
 
 #include "data/loader.h"
 #include "dist/gradient_bucketer.h"
+#include "dist/nccl_communicator.h"
 #include "dist/pipeline.h"
 #include "engine/checkpoint.h"
-#include "engine/device.h"
 #include "engine/conv_bn_act.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
@@ -121,12 +122,20 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   ModelInput input = model_input(data, pipes);
   std::unique_ptr<Model> model = create_model_for(cfg, input);
   model->rng() = Rng(cfg.seed ^ 0xd20b0u);
-  // auto stays on the cpu for several ranks until the NCCL communicator exists.
-  const Device device =
-      cfg.device == "auto" && world > 1 ? Device::cpu : resolve_device(cfg.device);
-  OSPREY_CHECK(device == Device::cpu || world == 1,
-               "training on cuda with several ranks needs the NCCL communicator, not built yet: "
-               "use --set device=cpu");
+  const Device device = resolve_device(cfg.device);
+  OSPREY_CHECK(device == Device::cpu || !pipelined,
+               "pipeline stages run on the cpu only (set device=cpu)");
+  OSPREY_CHECK(device == Device::cpu || !cfg.sync_batchnorm || world == 1,
+               "synchronized BatchNorm runs on the cpu only (set device=cpu)");
+  // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
+  // (it stages them through host memory, so ranks may share a GPU).
+  std::unique_ptr<dist::Communicator> nccl;
+  if (device == Device::cuda && world > 1 && cfg.communicator != "mpi") {
+    OSPREY_CHECK(dist::built_with_nccl() || cfg.communicator == "auto",
+                 "communicator nccl: this osprey was built without NCCL");
+    if (dist::built_with_nccl()) nccl = dist::make_nccl_communicator(comm.split(0, rank));
+  }
+  dist::Communicator& grad_comm = nccl ? *nccl : comm;
   allow_tf32(cfg.tf32);
   model->to(device);  // before the optimizer, whose state lives beside the parameters
   auto optimizer = make_optimizer(model->params(), optimizer_options(cfg));
@@ -149,11 +158,11 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
     model->set_batchnorm_sync(std::make_shared<BatchNormSync>(
         BatchNormSync{[&comm](double* data, int64_t n) { comm.allreduce_sum(data, n); }}));
   // Every rank starts from rank 0's state (its own random initialisation or load).
-  dist::broadcast_state(model->params(), comm);
+  dist::broadcast_state(model->params(), grad_comm);
   // A pipeline's gradients are complete only after its last micro-batch: they are averaged
   // over the replica group once per step, not bucket by bucket during backward.
   std::unique_ptr<dist::Communicator> solo = dist::make_local_communicator();
-  dist::GradientBucketer bucketer(model->params(), pipelined ? *solo : comm,
+  dist::GradientBucketer bucketer(model->params(), pipelined ? *solo : grad_comm,
                                   {cfg.first_bucket_bytes, cfg.bucket_bytes});
 
   data::LoaderOptions lo = loader_options(cfg, pipes);
@@ -188,11 +197,12 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   if (lead) {
     std::printf(
         "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
-        "classes), %lld parameters, %d rank%s x %d threads, %s%s\n",
+        "classes), %lld parameters, %d rank%s x %d threads, %s%s%s\n",
         model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
         data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
         (long long)model->params().num_elements(), world, world > 1 ? "s" : "", threads,
         device_description(device).c_str(),
+        world > 1 ? (", " + std::string(grad_comm.name())).c_str() : "",
         resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
     std::fflush(stdout);
   }

@@ -25,8 +25,7 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, co
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, cudaStream_t stream);
 // running = (1 - momentum) * running + momentum * batch (unbiased variance for running_var).
-void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var,
-                              float momentum, float* running_mean, float* running_var,
-                              cudaStream_t stream);
+void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,
+                              float* running_mean, float* running_var, cudaStream_t stream);
 
 }  // namespace osprey::cuda

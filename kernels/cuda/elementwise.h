@@ -13,8 +13,8 @@ void relu_forward(int64_t n, const float* x, float* y, cudaStream_t stream);
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream);
 void activation_forward(int64_t n, cpu::Activation act, const float* x, float* y,
                         cudaStream_t stream);
-void activation_backward(int64_t n, cpu::Activation act, const float* y, const float* dy,
-                         float* dx, cudaStream_t stream);
+void activation_backward(int64_t n, cpu::Activation act, const float* y, const float* dy, float* dx,
+                         cudaStream_t stream);
 
 void dropout_forward(int64_t n, float p, uint64_t seed, uint64_t offset, const float* x, float* y,
                      uint8_t* mask, cudaStream_t stream);

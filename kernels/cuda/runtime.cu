@@ -94,6 +94,11 @@ void copy_on_device(void* dst, const void* src, size_t bytes) {
     cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, compute_stream()));
 }
 
+void copy_any(void* dst, const void* src, size_t bytes) {
+  if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_stream()));
+  synchronize();
+}
+
 void memset_device(void* dst, int value, size_t bytes) {
   if (bytes) cudaCheck(cudaMemsetAsync(dst, value, bytes, compute_stream()));
 }

@@ -29,6 +29,8 @@ void copy_to_device(void* dst, const void* src, size_t bytes);
 void copy_to_host(void* dst, const void* src, size_t bytes);
 void copy_on_device(void* dst, const void* src, size_t bytes);
 void memset_device(void* dst, int value, size_t bytes);
+// Either direction (cudaMemcpyDefault); waits for the copy and everything queued before it.
+void copy_any(void* dst, const void* src, size_t bytes);
 
 // Memory the pool has handed out: now, and the most since the last reset_peak_memory().
 uint64_t used_memory_bytes();

@@ -1,0 +1,139 @@
+#include "dist/nccl_communicator.h"
+
+#include <cstring>
+
+#include "engine/device.h"
+#include "engine/error.h"
+
+#ifdef OSPREY_HAVE_NCCL
+#include <nccl.h>
+
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace osprey::dist {
+
+#ifdef OSPREY_HAVE_NCCL
+namespace {
+
+class NcclCommunicator : public Communicator {
+ public:
+  explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
+    static_assert(sizeof(ncclUniqueId) % sizeof(int64_t) == 0);
+    ncclUniqueId id;
+    if (host_->rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    host_->broadcast(reinterpret_cast<int64_t*>(&id), sizeof id / sizeof(int64_t), 0);
+    check(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+    cudaCheck(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    cudaCheck(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+  }
+  ~NcclCommunicator() override {
+    // After an error the communicator may be wedged: abort it instead of a collective destroy.
+    if (failed_)
+      ncclCommAbort(comm_);
+    else
+      ncclCommDestroy(comm_);
+    cudaEventDestroy(event_);
+    cudaStreamDestroy(stream_);
+  }
+  int rank() const override { return host_->rank(); }
+  int size() const override { return host_->size(); }
+  const char* name() const override { return "nccl"; }
+
+  void allreduce_average_async(float* data, int64_t count) override {
+    require_device(data, "all-reduce");
+    after_compute();
+    check(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclAvg, comm_, stream_),
+          "ncclAllReduce");
+  }
+  // The compute stream (the optimizer) waits for the reductions; the host does not.
+  void wait_all() override {
+    cudaCheck(cudaEventRecord(event_, stream_));
+    cudaCheck(cudaStreamWaitEvent(cuda::compute_stream(), event_, 0));
+    check_async();
+  }
+  void allreduce_sum(double* data, int64_t count) override { host_->allreduce_sum(data, count); }
+  void allreduce_sum(int64_t* data, int64_t count) override { host_->allreduce_sum(data, count); }
+  void broadcast(float* data, int64_t count, int root) override {
+    if (!is_device_pointer(data)) return host_->broadcast(data, count, root);
+    after_compute();
+    check(ncclBroadcast(data, data, size_t(count), ncclFloat, root, comm_, stream_),
+          "ncclBroadcast");
+    wait_all();
+  }
+  void broadcast(int64_t* data, int64_t count, int root) override {
+    host_->broadcast(data, count, root);
+  }
+  void send(const float* data, int64_t count, int dest) override {
+    require_device(data, "send");
+    after_compute();
+    check(ncclSend(data, size_t(count), ncclFloat, dest, comm_, stream_), "ncclSend");
+    cudaCheck(cudaStreamSynchronize(stream_));
+  }
+  void recv(float* data, int64_t count, int source) override {
+    require_device(data, "recv");
+    after_compute();
+    check(ncclRecv(data, size_t(count), ncclFloat, source, comm_, stream_), "ncclRecv");
+    wait_all();
+  }
+  void send(const int64_t* data, int64_t count, int dest) override {
+    host_->send(data, count, dest);
+  }
+  void recv(int64_t* data, int64_t count, int source) override { host_->recv(data, count, source); }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    return std::make_unique<NcclCommunicator>(host_->split(color, key));
+  }
+
+ private:
+  void check(ncclResult_t r, const char* call) {
+    if (r == ncclSuccess || r == ncclInProgress) return;
+    failed_ = true;
+    fail("NCCL error in ", call, " on rank ", host_->rank(), ": ", ncclGetErrorString(r),
+         r == ncclSystemError || r == ncclRemoteError ? " (a peer failed or the network did)" : "");
+  }
+  void check_async() {
+    ncclResult_t async = ncclSuccess;
+    check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
+    check(async, "an asynchronous NCCL operation");
+  }
+  void require_device(const void* p, const char* what) {
+    OSPREY_CHECK(is_device_pointer(p), "nccl communicator: ", what,
+                 " of a host buffer (NCCL moves GPU buffers; use the MPI communicator)");
+  }
+  // The collective reads what the compute stream has written so far.
+  void after_compute() {
+    cudaCheck(cudaEventRecord(event_, cuda::compute_stream()));
+    cudaCheck(cudaStreamWaitEvent(stream_, event_, 0));
+  }
+
+  std::unique_ptr<Communicator> host_;
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t event_ = nullptr;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+bool built_with_nccl() {
+  return true;
+}
+
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host) {
+  return std::make_unique<NcclCommunicator>(std::move(host));
+}
+
+#else
+
+bool built_with_nccl() {
+  return false;
+}
+
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator>) {
+  fail("this osprey was built without NCCL (it needs CUDA and MPI)");
+}
+
+#endif
+
+}  // namespace osprey::dist

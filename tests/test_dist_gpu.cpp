@@ -1,0 +1,97 @@
+// Data parallelism with GPU buffers, run by CTest as `mpirun -np 1|2 test_dist_gpu` (exit 77, a
+// skip, without a GPU): through the MPI communicator, which stages GPU buffers in host memory
+// (ranks may share one GPU: OSPREY_SHARE_GPUS=1), and through NCCL when every rank has a GPU.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <cstdio>
+
+#include "dist/communicator.h"
+#include "dist/gradient_bucketer.h"
+#include "dist/nccl_communicator.h"
+#include "engine/device.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "models/registry.h"
+#include "tests/block_fixture.h"
+#include "tests/cuda_test_support.h"
+
+using namespace osprey;
+
+namespace {
+
+dist::World g_world;
+std::unique_ptr<dist::Communicator> g_comm;
+
+// 3 Adam steps of simple_cnn on the GPU; every rank takes its slice of each global batch.
+std::vector<float> train_on_gpu(dist::Communicator& comm, int global_batch,
+                                dist::BucketOptions buckets) {
+  models::ModelSpec spec;
+  spec.in_channels = 1, spec.height = spec.width = 12, spec.num_classes = 5;
+  spec.seed = 100 + uint64_t(comm.rank());  // different on purpose: the broadcast must fix it
+  auto model = models::create_model(spec);
+  model->to(Device::cuda);
+  dist::broadcast_state(model->params(), comm);
+  auto adam = make_optimizer(model->params(), OptimizerOptions{});
+  dist::GradientBucketer bucketer(model->params(), comm, buckets);
+  const int local = global_batch / comm.size();
+  for (int s = 0; s < 3; ++s) {
+    Rng rng(7 + uint64_t(s));
+    Tensor x = tests::random_tensor({global_batch, 12, 12, 1}, rng, 1.0);
+    std::vector<int64_t> labels;
+    for (int i = 0; i < global_batch; ++i) labels.push_back(int64_t(rng.next_u64() % 5));
+    Tensor y = Tensor::from_labels(labels);
+    adam->zero_grad();
+    Tensor loss = ops::softmax_cross_entropy(
+        model->forward(x.rows(comm.rank() * local, local).to(Device::cuda)),
+        y.rows(comm.rank() * local, local));
+    loss.backward();
+    bucketer.finish();
+    adam->step();
+  }
+  return model->params().flat_data().to_vector();
+}
+
+void check_data_parallel(dist::Communicator& comm) {
+  auto local = dist::make_local_communicator();
+  for (dist::BucketOptions buckets : {dist::BucketOptions{}, dist::BucketOptions{700, 9000}}) {
+    INFO(comm.name() << ", " << comm.size() << " ranks, bucket caps " << buckets.first_bucket_bytes
+                     << "/" << buckets.bucket_bytes);
+    std::vector<float> reference = train_on_gpu(*local, 12, buckets);
+    std::vector<float> ours = train_on_gpu(comm, 12, buckets);
+    REQUIRE(tests::rel_l2(ours, reference) < 1e-5);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("GPU buffers through the MPI communicator: N ranks x B/N equal 1 rank x B") {
+  check_data_parallel(*g_comm);
+}
+
+TEST_CASE("NCCL: N ranks x B/N equal 1 rank x B, and broadcasts reach every rank") {
+  if (!dist::built_with_nccl() || !g_world.mpi || g_world.local_size > gpu_count()) {
+    WARN("built without NCCL, not under mpirun, or ranks share a GPU (NCCL refuses): skipped");
+    return;
+  }
+  auto nccl = dist::make_nccl_communicator(g_comm->split(0, g_comm->rank()));
+  check_data_parallel(*nccl);
+  Tensor t = Tensor::full({37}, float(nccl->rank() + 1)).to(Device::cuda);
+  nccl->broadcast(t.ptr<float>(), t.numel(), 0);
+  CHECK(t.to_vector() == std::vector<float>(37, 1.0f));
+}
+
+int main(int argc, char** argv) {
+  g_world = dist::init_world(&argc, &argv);
+  int rc = 77;
+  if (cuda_available()) {
+    set_local_rank_gpu(g_world.local_rank);
+    resolve_device("cuda");
+    g_comm = dist::make_communicator(g_world);
+    rc = Catch::Session().run(argc, argv);
+    g_comm.reset();
+  } else {
+    std::printf("no CUDA device: skipping\n");
+  }
+  dist::finalize_world();
+  return rc;
+}

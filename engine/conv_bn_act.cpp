@@ -85,7 +85,11 @@ class ConvBnActRun {
     OSPREY_DISPATCH(device, batchnorm_act_forward, m, k, z_.ptr<float>(), mean_.ptr<float>(),
                     var_.ptr<float>(), l.gamma.ptr<float>(), l.beta.ptr<float>(), l.eps, l.act,
                     y_.ptr<float>());
-    return y_;
+    // The CUDA backward recomputes the activation mask from z_: only the consumer of the output
+    // (the next layer's input) keeps it alive.
+    Tensor out = y_;
+    if (device == Device::cuda) y_ = Tensor();
+    return out;
   }
 
   // Accumulates the layer's parameter gradients and writes the input gradient into dx
@@ -106,9 +110,10 @@ class ConvBnActRun {
     float* dgamma = autograd::grad_accumulate_target(l.gamma);
     float* dbeta = autograd::grad_accumulate_target(l.beta);
     if (device == Device::cuda)
-      OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), y_.ptr<float>(),
-                       dy.ptr<float>(), mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                       l.eps, l.act, training_, dz.ptr<float>(), dgamma, dbeta);
+      OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), dy.ptr<float>(),
+                       mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                       l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<float>(), dgamma,
+                       dbeta);
     else
       cpu::batchnorm_act_backward(m, k, z_.ptr<float>(), y_.ptr<float>(), dy.ptr<float>(),
                                   mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),

@@ -71,6 +71,12 @@ __device__ __forceinline__ float activate(float v) {
   return v;
 }
 
+// The value the activation is applied to, written once so the forward and the backward's mask
+// round it the same way.
+__device__ __forceinline__ float pre_activation(float x, float mean, float scale, float shift) {
+  return (x - mean) * scale + shift;
+}
+
 template <Activation A>
 __device__ __forceinline__ float masked(float y, float g) {
   if (A == Activation::relu) return y > 0.0f ? g : 0.0f;
@@ -179,7 +185,7 @@ __global__ void __launch_bounds__(kThreads)
        r += i64{gridDim.x} * blockDim.y) {
     Vec<V> v = load<V>(x + r * c + c0);
 #pragma unroll
-    for (int k = 0; k < V; ++k) v.v[k] = activate<A>((v.v[k] - mu[k]) * sc[k] + sh[k]);
+    for (int k = 0; k < V; ++k) v.v[k] = activate<A>(pre_activation(v.v[k], mu[k], sc[k], sh[k]));
     store(y + r * c + c0, v);
   }
 }
@@ -188,30 +194,30 @@ __global__ void __launch_bounds__(kThreads)
 // eval-mode statistics dx = a * dz is complete here (kWriteDx), so there is no second pass.
 template <int V, Activation A, bool kWriteDx>
 __global__ void __launch_bounds__(kThreads)
-    sums_kernel(i64 m, int c, const float* __restrict__ x, const float* __restrict__ y,
-                const float* dy, const float* __restrict__ mean, const float* __restrict__ var,
-                const float* __restrict__ gamma, float eps, float* dx, double* __restrict__ part) {
+    sums_kernel(i64 m, int c, const float* __restrict__ x, const float* dy,
+                const float* __restrict__ mean, const float* __restrict__ var,
+                const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
+                float* dx, double* __restrict__ part) {
   extern __shared__ double red[];
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   const bool active = c0 < c;
   double acc[2][V] = {};
   if (active) {
-    float mu[V], a[V];
+    float mu[V], a[V], sh[V];
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       mu[k] = mean[c0 + k];
-      a[k] = kWriteDx ? scale_of(var, gamma, c0 + k, eps) : 0.0f;
+      a[k] = scale_of(var, gamma, c0 + k, eps);
+      sh[k] = beta ? beta[c0 + k] : 0.0f;
     }
     for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
          r += i64{gridDim.x} * blockDim.y) {
       const i64 o = r * c + c0;
       const Vec<V> g = load<V>(dy + o), xv = load<V>(x + o);
-      Vec<V> yv;
-      if (A != Activation::none) yv = load<V>(y + o);
       Vec<V> out;
 #pragma unroll
       for (int k = 0; k < V; ++k) {
-        const float dz = A == Activation::none ? g.v[k] : masked<A>(yv.v[k], g.v[k]);
+        const float dz = masked<A>(pre_activation(xv.v[k], mu[k], a[k], sh[k]), g.v[k]);
         acc[0][k] += dz;
         acc[1][k] = fma(double(dz), double(xv.v[k] - mu[k]), acc[1][k]);
         out.v[k] = a[k] * dz;
@@ -255,17 +261,18 @@ __global__ void sums_finish_kernel(i64 m, int c, int parts, const double* __rest
 
 template <int V, Activation A>
 __global__ void __launch_bounds__(kThreads)
-    dx_kernel(i64 m, int c, const float* __restrict__ x, const float* __restrict__ y,
-              const float* dy, const float* __restrict__ mean, const float* __restrict__ var,
-              const float* __restrict__ gamma, float eps, const float* __restrict__ coef,
-              float* dx) {
+    dx_kernel(i64 m, int c, const float* __restrict__ x, const float* dy,
+              const float* __restrict__ mean, const float* __restrict__ var,
+              const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
+              const float* __restrict__ coef, float* dx) {
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   if (c0 >= c) return;
-  float mu[V], a[V], b[V], d[V];
+  float mu[V], a[V], sh[V], b[V], d[V];
 #pragma unroll
   for (int k = 0; k < V; ++k) {
     mu[k] = mean[c0 + k];
     a[k] = scale_of(var, gamma, c0 + k, eps);
+    sh[k] = beta ? beta[c0 + k] : 0.0f;
     b[k] = coef[c0 + k];
     d[k] = coef[c + c0 + k];
   }
@@ -273,12 +280,10 @@ __global__ void __launch_bounds__(kThreads)
        r += i64{gridDim.x} * blockDim.y) {
     const i64 o = r * c + c0;
     const Vec<V> g = load<V>(dy + o), xv = load<V>(x + o);
-    Vec<V> yv;
-    if (A != Activation::none) yv = load<V>(y + o);
     Vec<V> out;
 #pragma unroll
     for (int k = 0; k < V; ++k) {
-      const float dz = A == Activation::none ? g.v[k] : masked<A>(yv.v[k], g.v[k]);
+      const float dz = masked<A>(pre_activation(xv.v[k], mu[k], a[k], sh[k]), g.v[k]);
       out.v[k] = a[k] * dz - b[k] * (xv.v[k] - mu[k]) - d[k];
     }
     store(dx + o, out);
@@ -332,9 +337,10 @@ void forward_impl(i64 m, int c, const float* x, const float* mean, const float* 
 }
 
 template <int V>
-void backward_impl(i64 m, int c, const float* x, const float* y, const float* dy, const float* mean,
-                   const float* var, const float* gamma, float eps, Activation act,
-                   bool batch_stats, float* dx, float* dgamma, float* dbeta, cudaStream_t stream) {
+void backward_impl(i64 m, int c, const float* x, const float* dy, const float* mean,
+                   const float* var, const float* gamma, const float* beta, float eps,
+                   Activation act, bool batch_stats, float* dx, float* dgamma, float* dbeta,
+                   cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
   const dim3 grid(l.gx, l.gy), block(l.bx, l.by);
   const bool dx_in_pass1 = dx && !batch_stats;
@@ -348,10 +354,10 @@ void backward_impl(i64 m, int c, const float* x, const float* y, const float* dy
     constexpr Activation A = decltype(a)::value;
     if (dx_in_pass1)
       sums_kernel<V, A, true>
-          <<<grid, block, smem, stream>>>(m, c, x, y, dy, mean, var, gamma, eps, dx, part);
+          <<<grid, block, smem, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, dx, part);
     else
       sums_kernel<V, A, false>
-          <<<grid, block, smem, stream>>>(m, c, x, y, dy, mean, var, gamma, eps, nullptr, part);
+          <<<grid, block, smem, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, nullptr, part);
   });
   cudaCheck(cudaGetLastError());
   if (need_sums) {
@@ -363,7 +369,7 @@ void backward_impl(i64 m, int c, const float* x, const float* y, const float* dy
   if (coef) {
     with_act(act, [&](auto a) {
       dx_kernel<V, decltype(a)::value>
-          <<<grid, block, 0, stream>>>(m, c, x, y, dy, mean, var, gamma, eps, coef, dx);
+          <<<grid, block, 0, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, coef, dx);
     });
     cudaCheck(cudaGetLastError());
     cudaCheck(cudaFreeAsync(coef, stream));
@@ -396,17 +402,16 @@ void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, 
     forward_impl<1>(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
 }
 
-void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
-                            const float* mean, const float* var, const float* gamma, float eps,
+void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, const float* mean,
+                            const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, cudaStream_t stream) {
   if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
-  if (c % 4 == 0 && aligned16(x) && aligned16(dy) && (!dx || aligned16(dx)) &&
-      (act == Activation::none || aligned16(y)))
-    backward_impl<4>(m, c, x, y, dy, mean, var, gamma, eps, act, batch_stats, dx, dgamma, dbeta,
+  if (c % 4 == 0 && aligned16(x) && aligned16(dy) && (!dx || aligned16(dx)))
+    backward_impl<4>(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
                      stream);
   else
-    backward_impl<1>(m, c, x, y, dy, mean, var, gamma, eps, act, batch_stats, dx, dgamma, dbeta,
+    backward_impl<1>(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
                      stream);
 }
 

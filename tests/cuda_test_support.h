@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cuda/check.cuh"
+#include "tests/op_reference.h"
 
 namespace osprey::tests {
 
@@ -36,14 +37,7 @@ struct DeviceBuffer {
   size_t n;
 };
 
-inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f,
-                                        float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using osprey_test::random_floats;
 
 // ||a - b|| / max(||b||, tiny) over the whole array; NaN anywhere gives infinity.
 inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {

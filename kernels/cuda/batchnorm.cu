@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/check.cuh"
+#include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
 namespace {
@@ -32,36 +33,12 @@ Layout layout_for(i64 m, int c, int v) {
   return l;
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
-template <int V>
-struct Vec {
-  float v[V];
-};
-
-// Plain (coherent) loads: y may alias x and dx may alias dy, each element read then written by
-// the same thread.
-template <int V>
-__device__ __forceinline__ Vec<V> load(const float* p) {
-  Vec<V> r;
-  if constexpr (V == 4) {
-    const float4 t = *reinterpret_cast<const float4*>(p);
-    r.v[0] = t.x, r.v[1] = t.y, r.v[2] = t.z, r.v[3] = t.w;
-  } else {
-    r.v[0] = *p;
-  }
-  return r;
-}
-
-template <int V>
-__device__ __forceinline__ void store(float* p, const Vec<V>& r) {
-  if constexpr (V == 4)
-    *reinterpret_cast<float4*>(p) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
-  else
-    *p = r.v[0];
-}
+// Plain (coherent) loads throughout: y may alias x and dx may alias dy, each element read then
+// written by the same thread.
+using vec::aligned16;
+using vec::load;
+using vec::store;
+using vec::Vec;
 
 // "v < 0 ? 0 : v" lets NaN through, as the CPU op and PyTorch do.
 template <Activation A>

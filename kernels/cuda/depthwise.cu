@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/depthwise.h"
+#include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
 namespace {
@@ -10,11 +11,15 @@ using i64 = int64_t;
 
 constexpr int kThreads = 256;
 
-// V channels per thread: 4 (one 128-bit load) when C and every pointer allow it, else 1.
+// V channels per thread (vec.cuh). Inputs of these kernels never alias their outputs, so every
+// load goes through the read-only cache.
+using vec::store;
+using vec::Vec;
+using vec::zero;
 template <int V>
-struct Vec {
-  float v[V];
-};
+__device__ __forceinline__ Vec<V> load(const float* p) {
+  return vec::load_readonly<V>(p);
+}
 
 // The shape as the kernels see it: DepthwiseShape's oh()/ow() are host functions.
 struct Geo {
@@ -23,35 +28,6 @@ struct Geo {
 
 Geo geo(const DepthwiseShape& s) {
   return {s.n, s.h, s.w, s.c, s.kh, s.kw, s.stride, s.pad, s.oh(), s.ow()};
-}
-
-template <int V>
-__device__ __forceinline__ Vec<V> zero() {
-  Vec<V> r;
-#pragma unroll
-  for (int k = 0; k < V; ++k) r.v[k] = 0.0f;
-  return r;
-}
-
-// Read-only inputs of these kernels never alias their outputs, so the non-coherent path is safe.
-template <int V>
-__device__ __forceinline__ Vec<V> load(const float* p) {
-  Vec<V> r;
-  if constexpr (V == 4) {
-    const float4 t = __ldg(reinterpret_cast<const float4*>(p));
-    r.v[0] = t.x, r.v[1] = t.y, r.v[2] = t.z, r.v[3] = t.w;
-  } else {
-    r.v[0] = __ldg(p);
-  }
-  return r;
-}
-
-template <int V>
-__device__ __forceinline__ void store(float* p, const Vec<V>& r) {
-  if constexpr (V == 4)
-    *reinterpret_cast<float4*>(p) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
-  else
-    *p = r.v[0];
 }
 
 template <int V>
@@ -328,9 +304,7 @@ int grid_for(i64 threads) {
   return int((threads + kThreads - 1) / kThreads);
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
+using vec::aligned16;
 
 bool is3x3(const DepthwiseShape& s) {
   return s.kh == 3 && s.kw == 3;

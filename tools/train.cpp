@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "data/loader.h"
 #include "dist/gradient_bucketer.h"
@@ -220,12 +221,35 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
                     loader.batches_per_epoch(), cfg.progress && lead);
     double loss_sum = 0.0;
     int64_t seen = 0;
+    // Counts step `step`'s loss into the epoch's mean and the progress bar.
+    auto account = [&](float l, int64_t valid, int64_t step) {
+      OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", pos.epoch + 1,
+                   " step ", step, " (try a lower lr)");
+      loss_sum += double(l) * double(valid);
+      seen += valid;
+      char suffix[64];
+      std::snprintf(suffix, sizeof suffix, "loss %.4f", seen ? loss_sum / double(seen) : 0.0);
+      bar.update(step, suffix);
+    };
+    // On a GPU a step's loss is read only after the next step is queued, so the host prepares
+    // and launches step s+1 while the device still runs step s (the divergence check lags by
+    // one step).
+    struct PendingLoss {
+      Tensor loss;
+      int64_t valid = 0, step = 0;
+    };
+    std::optional<PendingLoss> pending;
+    auto settle = [&] {
+      if (pending) account(pending->loss.to_vector()[0], pending->valid, pending->step);
+      pending.reset();
+    };
     while (loader.next(batch)) {
       optimizer->set_lr(schedule.lr(pos.epoch, pos.step_in_epoch));
       Tensor x = Tensor::from_data({batch.n, batch.h, batch.w, batch.c}, batch.images).to(device);
       optimizer->zero_grad();
       float l = 0.0f;
       bool has_loss = true;
+      Tensor loss;
       if (pipelined) {
         OSPREY_CHECK(cfg.label_smoothing == 0, "label_smoothing is not available with pipelines");
         l = float(pipeline->train_step(x, Tensor::from_labels(batch.labels), cfg.micro_batches));
@@ -234,26 +258,26 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
         groups.group->allreduce_average_async(g.data<float>(), g.numel());
         groups.group->wait_all();
       } else {
-        Tensor loss = ops::softmax_cross_entropy(
-            model->forward(x), Tensor::from_labels(batch.labels), cfg.label_smoothing);
+        loss = ops::softmax_cross_entropy(model->forward(x), Tensor::from_labels(batch.labels),
+                                          cfg.label_smoothing);
         loss.backward();
         bucketer.finish();  // gradients are now averaged over the ranks
-        l = loss.to_vector()[0];
+        if (device == Device::cpu) l = loss.data<float>()[0];
       }
       if (cfg.clip_grad_norm > 0) clip_grad_norm(model->params(), cfg.clip_grad_norm);
       optimizer->step();
-      OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", pos.epoch + 1,
-                   " step ", pos.step_in_epoch + 1, " (try a lower lr)");
-      if (has_loss) {
-        loss_sum += double(l) * batch.valid;
-        seen += batch.valid;
-      }
       ++pos.step_in_epoch;
       ++pos.global_step;
-      char suffix[64];
-      std::snprintf(suffix, sizeof suffix, "loss %.4f", seen ? loss_sum / double(seen) : 0.0);
-      bar.update(pos.step_in_epoch, suffix);
+      if (loss.defined() && device == Device::cuda) {
+        settle();
+        pending = PendingLoss{loss, batch.valid, pos.step_in_epoch};
+      } else if (has_loss) {
+        account(l, batch.valid, pos.step_in_epoch);
+      } else {
+        bar.update(pos.step_in_epoch, "");
+      }
       if (cfg.stop_after_steps > 0 && pos.global_step >= cfg.stop_after_steps) {
+        settle();
         bar.finish();
         sync_stages();
         if (!lead) return accuracy;
@@ -266,6 +290,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
         return accuracy;
       }
     }
+    settle();
     bar.finish();
     double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -135,6 +135,27 @@ void allow_tf32(bool on) {
 #endif
 }
 
+#ifdef OSPREY_WITH_CUDA
+struct BatchUploader::Impl {
+  cuda::AsyncUploader uploader;
+};
+BatchUploader::BatchUploader() : impl_(std::make_unique<Impl>()) {}
+Tensor BatchUploader::upload(const float* host, const Shape& shape) {
+  Tensor t = Tensor::empty(shape, DType::f32, Device::cuda);
+  impl_->uploader.upload(t.raw(), host, t.nbytes());
+  return t;
+}
+#else
+struct BatchUploader::Impl {};
+BatchUploader::BatchUploader() {
+  fail("BatchUploader: this osprey was built without CUDA");
+}
+Tensor BatchUploader::upload(const float*, const Shape&) {
+  fail("BatchUploader: this osprey was built without CUDA");
+}
+#endif
+BatchUploader::~BatchUploader() = default;
+
 void synchronize(Device device) {
 #ifdef OSPREY_WITH_CUDA
   if (device == Device::cuda) cuda::synchronize();

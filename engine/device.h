@@ -2,9 +2,11 @@
 // memory figures). Builds without CUDA answer "no GPU" and refuse cuda with a clear error.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "engine/dtype.h"
+#include "engine/tensor.h"
 
 namespace osprey {
 
@@ -34,6 +36,22 @@ void copy_bytes(void* dst, const void* src, size_t bytes);
 // Page-locked host memory (plain memory in a build without CUDA).
 void* pinned_alloc(size_t bytes);
 void pinned_free(void* p);
+// Uploads batches to the GPU asynchronously (pinned staging, a copy stream of its own), so the
+// next batch travels while the current step computes.
+class BatchUploader {
+ public:
+  BatchUploader();
+  ~BatchUploader();
+  BatchUploader(const BatchUploader&) = delete;
+  BatchUploader& operator=(const BatchUploader&) = delete;
+  // A cuda tensor of `shape` holding host[0, numel); host may be reused at once.
+  Tensor upload(const float* host, const Shape& shape);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Waits until queued work on the device has finished (no-op on cpu).
 void synchronize(Device device);
 // Device memory in use at most since the last reset (0 on cpu).

@@ -26,6 +26,8 @@ class Optimizer {
   void zero_grad() { store_.zero_grad(); }
   float lr() const { return opts_.lr; }
   void set_lr(float lr) { opts_.lr = lr; }
+  // SGD's momentum, or Adam's beta1 (what a one-cycle schedule cycles).
+  void set_momentum(float m) { (opts_.kind == "sgd" ? opts_.momentum : opts_.beta1) = m; }
   int64_t steps() const { return steps_; }
   const OptimizerOptions& options() const { return opts_; }
 

@@ -33,19 +33,28 @@ float LrSchedule::lr(int epoch, int64_t step_in_epoch) const {
   if (k == "cosine")
     return float(cos_anneal(base_lr_, opts_.min_lr, double(epoch) / double(epochs_)));
   if (k == "onecycle") {
-    // torch.optim.lr_scheduler.OneCycleLR with anneal_strategy='cos', two phases.
-    double total = double(epochs_) * double(steps_per_epoch_);
-    double step = double(epoch) * double(steps_per_epoch_) + double(step_in_epoch);
     double initial = base_lr_ / opts_.div_factor;
-    double final_lr = initial / opts_.final_div_factor;
-    double warm_end = double(opts_.pct_start) * total - 1.0;
-    double end = total - 1.0;
-    if (step <= warm_end)
-      return float(cos_anneal(initial, base_lr_, warm_end > 0 ? step / warm_end : 1.0));
     return float(
-        cos_anneal(base_lr_, final_lr, std::min(1.0, (step - warm_end) / (end - warm_end))));
+        one_cycle(epoch, step_in_epoch, initial, base_lr_, initial / opts_.final_div_factor));
   }
   return base_lr_;
+}
+
+float LrSchedule::momentum(int epoch, int64_t step_in_epoch) const {
+  OSPREY_CHECK(cycles_momentum(), "this schedule does not cycle the momentum");
+  return float(
+      one_cycle(epoch, step_in_epoch, opts_.max_momentum, opts_.base_momentum, opts_.max_momentum));
+}
+
+double LrSchedule::one_cycle(int epoch, int64_t step_in_epoch, double start, double peak,
+                             double end_value) const {
+  // torch.optim.lr_scheduler.OneCycleLR with anneal_strategy='cos', two phases.
+  double total = double(epochs_) * double(steps_per_epoch_);
+  double step = double(epoch) * double(steps_per_epoch_) + double(step_in_epoch);
+  double warm_end = double(opts_.pct_start) * total - 1.0;
+  double end = total - 1.0;
+  if (step <= warm_end) return cos_anneal(start, peak, warm_end > 0 ? step / warm_end : 1.0);
+  return cos_anneal(peak, end_value, std::min(1.0, (step - warm_end) / (end - warm_end)));
 }
 
 }  // namespace osprey

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "engine/checkpoint.h"
+#include "engine/device.h"
+#include "engine/flat_ops.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/registry.h"
@@ -120,6 +122,28 @@ TEST_CASE("a checkpoint written from cuda state loads on the cpu unchanged") {
   again->to(Device::cuda);
   load_checkpoint(dir.file("c.safetensors"), *again, nullptr);
   CHECK(again->params().flat_data().to_vector() == gpu->params().flat_data().to_vector());
+}
+
+}  // namespace osprey::tests
+
+namespace osprey::tests {
+
+TEST_CASE("the batch uploader delivers every batch intact, in order with the compute stream") {
+  BatchUploader uploader;
+  std::vector<Tensor> on_gpu;
+  std::vector<std::vector<float>> sent;
+  for (int b = 0; b < 6; ++b) {
+    // Sizes that grow and shrink, so the pinned slots are reallocated and reused.
+    const int64_t n = b % 2 ? 3000 + 1000 * b : 517;
+    std::vector<float> host = random_floats(size_t(n), uint32_t(b));
+    Tensor t = uploader.upload(host.data(), {n});
+    std::fill(host.begin(), host.end(), -1.0f);  // the caller may reuse its buffer at once
+    flat::scale(2.0f, t);                        // queued on the compute stream after the copy
+    on_gpu.push_back(t);
+    sent.push_back(random_floats(size_t(n), uint32_t(b)));
+    for (float& v : sent.back()) v *= 2.0f;
+  }
+  for (size_t b = 0; b < on_gpu.size(); ++b) CHECK(on_gpu[b].to_vector() == sent[b]);
 }
 
 }  // namespace osprey::tests

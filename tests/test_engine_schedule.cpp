@@ -44,6 +44,26 @@ TEST_CASE("one-cycle schedule warms up to the peak then anneals to initial / fin
   for (int i = 30; i < 99; ++i) REQUIRE(s.lr(i / 50, i % 50) >= s.lr((i + 1) / 50, (i + 1) % 50));
 }
 
+TEST_CASE("one-cycle momentum moves against the rate, as PyTorch's OneCycleLR") {
+  ScheduleOptions o;
+  o.kind = "onecycle";
+  o.cycle_momentum = true;
+  LrSchedule s(o, 0.1f, 2, 5);
+  // torch.optim.lr_scheduler.OneCycleLR(SGD(momentum=0.9), max_lr=0.1, epochs=2,
+  // steps_per_epoch=5): (lr, momentum) at steps 0..9 (PyTorch 1.13).
+  const double want[10][2] = {{0.004, 0.95},         {0.052, 0.9},          {0.1, 0.85},
+                              {0.0950485, 0.854952}, {0.0811746, 0.868826}, {0.0611262, 0.888874},
+                              {0.0388742, 0.911126}, {0.0188258, 0.931174}, {0.00495194, 0.945048},
+                              {4e-07, 0.95}};
+  for (int i = 0; i < 10; ++i) {
+    INFO("step " << i);
+    REQUIRE(s.lr(i / 5, i % 5) == Approx(want[i][0]).epsilon(1e-5));
+    REQUIRE(s.momentum(i / 5, i % 5) == Approx(want[i][1]).epsilon(1e-5));
+  }
+  o.cycle_momentum = false;
+  REQUIRE_FALSE(LrSchedule(o, 0.1f, 2, 5).cycles_momentum());
+}
+
 TEST_CASE("unknown schedules and optimizers name the valid ones") {
   ScheduleOptions o;
   o.kind = "linear";

@@ -94,6 +94,9 @@ const std::map<std::string, Field>& fields() {
       {"gamma", field(&TrainConfig::gamma)},
       {"min_lr", field(&TrainConfig::min_lr)},
       {"pct_start", field(&TrainConfig::pct_start)},
+      {"cycle_momentum", field(&TrainConfig::cycle_momentum)},
+      {"base_momentum", field(&TrainConfig::base_momentum)},
+      {"max_momentum", field(&TrainConfig::max_momentum)},
       {"clip_grad_norm", field(&TrainConfig::clip_grad_norm)},
       {"label_smoothing", field(&TrainConfig::label_smoothing)},
       {"width_mult", field(&TrainConfig::width_mult)},
@@ -182,6 +185,12 @@ void validate(const TrainConfig& c) {
   OSPREY_CHECK(c.threads >= 0, "config: threads must be >= 0 (0 = all cores)");
   OSPREY_CHECK(c.device == "cpu" || c.device == "cuda" || c.device == "auto", "config: device '",
                c.device, "' is not one of cpu, cuda, auto");
+  OSPREY_CHECK(c.base_momentum >= 0 && c.base_momentum <= c.max_momentum && c.max_momentum < 1,
+               "config: need 0 <= base_momentum <= max_momentum < 1");
+  OSPREY_CHECK(
+      !(c.schedule == "onecycle" && c.cycle_momentum && c.optimizer == "sgd" && c.momentum == 0.0f),
+      "config: onecycle with cycle_momentum needs sgd with momentum > 0 (or set "
+      "cycle_momentum=false)");
   OSPREY_CHECK(c.communicator == "auto" || c.communicator == "nccl" || c.communicator == "mpi",
                "config: communicator '", c.communicator, "' is not one of auto, nccl, mpi");
   OSPREY_CHECK(c.mean.size() == c.std.size() && !c.mean.empty(),

@@ -45,6 +45,10 @@ struct TrainConfig {
   float gamma = 0.1f;
   float min_lr = 0.0f;
   float pct_start = 0.3f;
+  // onecycle: momentum (sgd) or beta1 (adam) cycles max -> base -> max against the rate, as
+  // PyTorch's OneCycleLR does by default; it then overrides momentum / beta1.
+  bool cycle_momentum = true;
+  float base_momentum = 0.85f, max_momentum = 0.95f;
   float clip_grad_norm = 0.0f;  // 0 = off
   float label_smoothing = 0.0f;
   float width_mult = 1.0f;
@@ -55,7 +59,7 @@ struct TrainConfig {
   bool tf32 = false;
   std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto // cuda:
                                       // GEMMs on TF32 tensor cores (fp32 accumulation)
-  std::string init_from;  // a PyTorch state_dict to fine-tune from ("" = none)
+  std::string init_from;              // a PyTorch state_dict to fine-tune from ("" = none)
   int64_t stop_after_steps = 0;
   bool sync_batchnorm = false;
   int pipeline_stages = 1;  // > 1: GPipe stages over consecutive ranks (ranks = stages x replicas)

@@ -74,6 +74,9 @@ ScheduleOptions schedule_options(const TrainConfig& cfg) {
   so.gamma = cfg.gamma;
   so.min_lr = cfg.min_lr;
   so.pct_start = cfg.pct_start;
+  so.cycle_momentum = cfg.cycle_momentum;
+  so.base_momentum = cfg.base_momentum;
+  so.max_momentum = cfg.max_momentum;
   return so;
 }
 
@@ -210,6 +213,8 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
 
   double accuracy = 0.0;
   data::Batch batch;
+  std::unique_ptr<BatchUploader> uploader;
+  if (device == Device::cuda) uploader = std::make_unique<BatchUploader>();
   for (; pos.epoch < cfg.epochs; ++pos.epoch, pos.step_in_epoch = 0) {
     auto t0 = std::chrono::steady_clock::now();
     model->train();
@@ -245,7 +250,11 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
     };
     while (loader.next(batch)) {
       optimizer->set_lr(schedule.lr(pos.epoch, pos.step_in_epoch));
-      Tensor x = Tensor::from_data({batch.n, batch.h, batch.w, batch.c}, batch.images).to(device);
+      if (schedule.cycles_momentum())
+        optimizer->set_momentum(schedule.momentum(pos.epoch, pos.step_in_epoch));
+      const Shape x_shape = {batch.n, batch.h, batch.w, batch.c};
+      Tensor x = uploader ? uploader->upload(batch.images.data(), x_shape)
+                          : Tensor::from_data(x_shape, batch.images);
       optimizer->zero_grad();
       float l = 0.0f;
       bool has_loss = true;

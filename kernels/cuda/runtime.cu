@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -101,6 +102,43 @@ void copy_any(void* dst, const void* src, size_t bytes) {
 
 void memset_device(void* dst, int value, size_t bytes) {
   if (bytes) cudaCheck(cudaMemsetAsync(dst, value, bytes, compute_stream()));
+}
+
+AsyncUploader::AsyncUploader() {
+  init();
+  cudaCheck(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
+  cudaCheck(cudaEventCreateWithFlags(&allocated_, cudaEventDisableTiming));
+  for (Slot& s : slots_) cudaCheck(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
+}
+
+AsyncUploader::~AsyncUploader() {
+  cudaStreamSynchronize(copy_);
+  for (Slot& s : slots_) {
+    if (s.pinned) cudaFreeHost(s.pinned);
+    cudaEventDestroy(s.done);
+  }
+  cudaEventDestroy(allocated_);
+  cudaStreamDestroy(copy_);
+}
+
+void AsyncUploader::upload(void* dst, const void* host, size_t bytes) {
+  if (!bytes) return;
+  Slot& s = slots_[next_];
+  next_ ^= 1;
+  cudaCheck(cudaEventSynchronize(s.done));  // the slot's previous copy has left its buffer
+  if (s.capacity < bytes) {
+    if (s.pinned) cudaCheck(cudaFreeHost(s.pinned));
+    s.pinned = nullptr;
+    cudaCheck(cudaMallocHost(&s.pinned, bytes));
+    s.capacity = bytes;
+  }
+  std::memcpy(s.pinned, host, bytes);
+  // dst came from the pool on the compute stream: the copy stream must see that allocation.
+  cudaCheck(cudaEventRecord(allocated_, compute_stream()));
+  cudaCheck(cudaStreamWaitEvent(copy_, allocated_, 0));
+  cudaCheck(cudaMemcpyAsync(dst, s.pinned, bytes, cudaMemcpyHostToDevice, copy_));
+  cudaCheck(cudaEventRecord(s.done, copy_));
+  cudaCheck(cudaStreamWaitEvent(compute_stream(), s.done, 0));
 }
 
 uint64_t used_memory_bytes() {

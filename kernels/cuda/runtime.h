@@ -32,6 +32,30 @@ void memset_device(void* dst, int value, size_t bytes);
 // Either direction (cudaMemcpyDefault); waits for the copy and everything queued before it.
 void copy_any(void* dst, const void* src, size_t bytes);
 
+// Host-to-device uploads on a copy stream of their own through two pinned staging buffers: the
+// transfer of the next batch overlaps the kernels of the current step, and the compute stream
+// waits for it (an event) before its first use.
+class AsyncUploader {
+ public:
+  AsyncUploader();
+  ~AsyncUploader();
+  AsyncUploader(const AsyncUploader&) = delete;
+  AsyncUploader& operator=(const AsyncUploader&) = delete;
+  // dst: device memory allocated on the compute stream. host may be reused once this returns.
+  void upload(void* dst, const void* host, size_t bytes);
+
+ private:
+  struct Slot {
+    void* pinned = nullptr;
+    size_t capacity = 0;
+    cudaEvent_t done = nullptr;  // the copy out of `pinned` has finished
+  };
+  cudaStream_t copy_ = nullptr;
+  cudaEvent_t allocated_ = nullptr;
+  Slot slots_[2];
+  int next_ = 0;
+};
+
 // Memory the pool has handed out: now, and the most since the last reset_peak_memory().
 uint64_t used_memory_bytes();
 uint64_t peak_memory_bytes();

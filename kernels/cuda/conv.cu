@@ -112,14 +112,6 @@ __global__ void col2im_kernel(Dims d, int images, const float* __restrict__ dcol
   }
 }
 
-__global__ void broadcast_rows_kernel(int64_t rows, int cols, const float* __restrict__ row,
-                                      float* __restrict__ y) {
-  const int64_t total = rows * cols;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = row[i % cols];
-}
-
 void im2col(const Dims& d, int images, const float* x, float* col, cudaStream_t stream) {
   const int64_t total = int64_t(images) * d.oh * d.ow * d.patch;
   if (total <= 0) return;
@@ -149,8 +141,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   float beta = 0.0f;
   if (bias) {
     // The GEMM accumulates onto the bias (beta = 1) instead of a separate pass afterwards.
-    broadcast_rows_kernel<<<blocks_for(rows * s.k), kThreads, 0, stream>>>(rows, s.k, bias, y);
-    cudaCheck(cudaGetLastError());
+    broadcast_rows(rows, s.k, bias, y, stream);
     beta = 1.0f;
   }
   if (g.pointwise || g.patch == 0) {

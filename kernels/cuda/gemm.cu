@@ -221,14 +221,19 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
                          plan->lc, c, plan->lc, &plan->algo, workspace, kWorkspaceBytes, stream));
 }
 
+void broadcast_rows(int64_t rows, int cols, const float* row, float* y, cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return;
+  broadcast_rows_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(rows, cols, row, y);
+  cudaCheck(cudaGetLastError());
+}
+
 void linear_forward(int n, int in, int out, const float* x, const float* w, const float* bias,
                     float* y, cudaStream_t stream) {
   if (n <= 0 || out <= 0) return;
   float beta = 0.0f;
   if (bias) {
     // The GEMM accumulates onto the bias (beta = 1), as the CPU op does.
-    broadcast_rows_kernel<<<blocks_for(int64_t(n) * out), kThreads, 0, stream>>>(n, out, bias, y);
-    cudaCheck(cudaGetLastError());
+    broadcast_rows(n, out, bias, y, stream);
     beta = 1.0f;
   }
   sgemm(false, true, n, out, in, 1.0f, x, in, w, in, beta, y, out, stream);

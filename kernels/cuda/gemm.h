@@ -18,6 +18,9 @@ void linear_forward(int n, int in, int out, const float* x, const float* w, cons
 void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, cudaStream_t stream);
 
+// Every row of a row-major [rows][cols] matrix set to `row` (a bias, before a beta = 1 GEMM).
+void broadcast_rows(int64_t rows, int cols, const float* row, float* y, cudaStream_t stream);
+
 // Column sums of a row-major [rows][cols] matrix added into out (+=), accumulated in double.
 void add_column_sums(int64_t rows, int cols, const float* a, float* out, cudaStream_t stream);
 

@@ -164,4 +164,11 @@ TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval 
   }
 }
 
+TEST_CASE("a cuda tensor read on the host fails with a message instead of a crash") {
+  Tensor t = Tensor::full({3}, 1.0f).to(Device::cuda);
+  REQUIRE_THROWS_WITH(t.data<float>(), Catch::Contains("on cuda was read on the host"));
+  REQUIRE(t.to_vector() == std::vector<float>{1.0f, 1.0f, 1.0f});
+  REQUIRE_THROWS_WITH(ops::add(t, Tensor::full({3}, 1.0f)), Catch::Contains("do not match"));
+}
+
 }  // namespace osprey::tests

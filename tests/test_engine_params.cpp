@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 
+#include "engine/device.h"
 #include "engine/param_store.h"
 
 using namespace osprey;
@@ -80,4 +81,15 @@ TEST_CASE("rows() views a slice of the first dimension without copying") {
   Tensor labels = Tensor::from_labels({5, 6, 7});
   REQUIRE(labels.rows(2, 1).data<int64_t>()[0] == 7);
   REQUIRE_THROWS_WITH(t.rows(3, 2), Catch::Contains("rows [3, 5)"));
+}
+
+TEST_CASE("devices: auto falls back to the cpu, unknown names list the valid ones") {
+  using namespace osprey;
+  if (!cuda_available()) {
+    REQUIRE(resolve_device("auto") == Device::cpu);
+    REQUIRE_THROWS_WITH(resolve_device("cuda"), Catch::Contains("device cuda:"));
+  }
+  REQUIRE(resolve_device("cpu") == Device::cpu);
+  REQUIRE_THROWS_WITH(resolve_device("tpu"), Catch::Contains("valid: cpu, cuda, auto"));
+  REQUIRE(device_description(Device::cpu) == "cpu");
 }

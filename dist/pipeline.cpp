@@ -132,7 +132,8 @@ Tensor PipelineSchedule::recv_tensor(int source) {
   return t;
 }
 
-double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int micro_batches) {
+double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int micro_batches,
+                                    float label_smoothing) {
   const int64_t batch = first_stage() ? x.dim(0) : labels.numel();
   OSPREY_CHECK(micro_batches >= 1 && batch % micro_batches == 0, "pipeline: a batch of ", batch,
                " does not split into ", micro_batches, " equal micro-batches");
@@ -150,7 +151,7 @@ double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int m
     if (!first_stage()) f.input.set_requires_grad();
     Tensor out = run_segments(f.input);
     if (last_stage()) {
-      Tensor loss = ops::softmax_cross_entropy(out, labels.rows(j * mb, mb));
+      Tensor loss = ops::softmax_cross_entropy(out, labels.rows(j * mb, mb), label_smoothing);
       loss_sum += double(loss.data<float>()[0]);
       f.output = loss;
     } else {

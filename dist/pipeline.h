@@ -50,7 +50,8 @@ class PipelineSchedule {
   // and labels (read on the last stage); each micro-batch's loss is weighted by its share of
   // the batch. Parameter gradients of this stage's segments accumulate (zero them before).
   // Returns the batch's mean loss on the last stage, 0 elsewhere.
-  double train_step(const Tensor& x, const Tensor& labels, int micro_batches);
+  double train_step(const Tensor& x, const Tensor& labels, int micro_batches,
+                    float label_smoothing = 0.0f);
 
   int stage() const { return comm_.rank(); }
   bool first_stage() const { return stage() == 0; }

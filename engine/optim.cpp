@@ -87,9 +87,12 @@ std::unique_ptr<Optimizer> make_optimizer(ParamStore& store, const OptimizerOpti
   fail("unknown optimizer '", opts.kind, "' (valid: adam, adamw, sgd)");
 }
 
-double clip_grad_norm(ParamStore& store, double max_norm) {
+double clip_grad_norm(ParamStore& store, double max_norm,
+                      const std::function<double(double)>& sum_across) {
   Tensor g = store.flat_grad();
-  double norm = std::sqrt(flat::sum_squares(g));
+  double squares = flat::sum_squares(g);
+  if (sum_across) squares = sum_across(squares);
+  double norm = std::sqrt(squares);
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) flat::scale(float(coef), g);
   return norm;

@@ -1,5 +1,6 @@
 // Optimizers over a ParamStore's flat buffers: one fused pass per step, PyTorch's update rules.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -47,6 +48,9 @@ std::unique_ptr<Optimizer> make_optimizer(ParamStore& store, const OptimizerOpti
 
 // Scales all gradients so their global L2 norm is at most max_norm (torch's
 // clip_grad_norm_: coefficient max_norm / (norm + 1e-6)); returns the norm before clipping.
-double clip_grad_norm(ParamStore& store, double max_norm);
+// When other processes hold the rest of the gradients (pipeline stages: each holds its own
+// stage's), sum_across turns this process's sum of squares into the total over all of them.
+double clip_grad_norm(ParamStore& store, double max_norm,
+                      const std::function<double(double)>& sum_across = nullptr);
 
 }  // namespace osprey

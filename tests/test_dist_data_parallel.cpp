@@ -157,6 +157,8 @@ TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradien
 }
 
 TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same micro-batches") {
+  // With label smoothing, and gradients clipped to a global norm the pipeline's stages sum.
+  const float smoothing = 0.1f, max_norm = 0.5f;
   const int world = g_comm->size(), rank = g_comm->rank();
   const int stages = world % 2 == 0 ? 2 : 1, replicas = world / stages;
   // Consecutive ranks form a pipeline; the same stage of every pipeline forms a replica group.
@@ -183,10 +185,14 @@ TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same 
     const int r = rank / stages;
     opt->zero_grad();
     schedule.train_step(x.rows(r * per_replica, per_replica), y.rows(r * per_replica, per_replica),
-                        micro);
+                        micro, smoothing);
     Tensor g = model->params().flat_grad();
     replica_group->allreduce_average_async(g.data<float>(), g.numel());
     replica_group->wait_all();
+    const double norm = clip_grad_norm(model->params(), max_norm, [&](double squares) {
+      pipe->allreduce_sum(&squares, 1);
+      return squares;
+    });
     opt->step();
     // The reference: the unsplit model over each replica's micro-batches, one by one, last
     // first as the pipeline's backward runs them, then the replicas' average: the same
@@ -197,8 +203,8 @@ TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same 
       ref_opt->zero_grad();
       for (int j = micro - 1; j >= 0; --j) {
         int64_t first = int64_t(rr) * per_replica + int64_t(j) * mb;
-        Tensor loss =
-            ops::softmax_cross_entropy(reference->forward(x.rows(first, mb)), y.rows(first, mb));
+        Tensor loss = ops::softmax_cross_entropy(reference->forward(x.rows(first, mb)),
+                                                 y.rows(first, mb), smoothing);
         autograd::backward(loss, Tensor::full({1}, 1.0f / float(micro)));
       }
       const float* grad = reference->params().flat_grad().data<float>();
@@ -206,6 +212,9 @@ TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same 
     }
     float* ref_grad = reference->params().flat_grad().data<float>();
     for (size_t i = 0; i < sum.size(); ++i) ref_grad[i] = sum[i] * (1.0f / float(replicas));
+    const double ref_norm = clip_grad_norm(reference->params(), max_norm);
+    REQUIRE(ref_norm > max_norm);  // the clipping is exercised
+    REQUIRE(norm == Approx(ref_norm).epsilon(1e-5));
     ref_opt->step();
   }
   // Each rank holds current values only for its own stage; after the sync, for all of them.

@@ -206,8 +206,8 @@ void validate(const TrainConfig& c) {
                "config: image_size and augment_threads must be >= 0");
   OSPREY_CHECK(c.pipeline_stages >= 1 && c.micro_batches >= 1,
                "config: pipeline_stages and micro_batches must be >= 1");
-  OSPREY_CHECK(c.pipeline_stages == 1 || (c.clip_grad_norm == 0 && !c.sync_batchnorm),
-               "config: clip_grad_norm and sync_batchnorm are not available with pipeline stages");
+  OSPREY_CHECK(c.pipeline_stages == 1 || !c.sync_batchnorm,
+               "config: sync_batchnorm is not available with pipeline stages");
   OSPREY_CHECK(c.stop_after_steps >= 0, "config: stop_after_steps must be >= 0 (0 = off)");
 }
 

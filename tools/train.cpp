@@ -260,8 +260,8 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
       bool has_loss = true;
       Tensor loss;
       if (pipelined) {
-        OSPREY_CHECK(cfg.label_smoothing == 0, "label_smoothing is not available with pipelines");
-        l = float(pipeline->train_step(x, Tensor::from_labels(batch.labels), cfg.micro_batches));
+        l = float(pipeline->train_step(x, Tensor::from_labels(batch.labels), cfg.micro_batches,
+                                       cfg.label_smoothing));
         has_loss = pipeline->last_stage();
         Tensor g = model->params().flat_grad();  // other stages' parts are zero
         groups.group->allreduce_average_async(g.data<float>(), g.numel());
@@ -273,7 +273,16 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
         bucketer.finish();  // gradients are now averaged over the ranks
         if (device == Device::cpu) l = loss.data<float>()[0];
       }
-      if (cfg.clip_grad_norm > 0) clip_grad_norm(model->params(), cfg.clip_grad_norm);
+      if (cfg.clip_grad_norm > 0) {
+        // A pipeline rank holds its own stage's gradients (the rest are zero): the norm is
+        // summed over the pipeline's stages.
+        auto over_stages = [&](double squares) {
+          groups.pipe->allreduce_sum(&squares, 1);
+          return squares;
+        };
+        clip_grad_norm(model->params(), cfg.clip_grad_norm,
+                       pipelined ? std::function<double(double)>(over_stages) : nullptr);
+      }
       optimizer->step();
       ++pos.step_in_epoch;
       ++pos.global_step;

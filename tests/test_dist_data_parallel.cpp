@@ -2,9 +2,12 @@
 // samples must give what 1 rank x B samples gives; evaluation counts every sample once; a
 // failing rank stops the job instead of hanging it.
 #define CATCH_CONFIG_RUNNER
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -15,10 +18,13 @@
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/safetensors.h"
 #include "models/registry.h"
 #include "tests/block_fixture.h"
 #include "tests/test_support.h"
+#include "tests/tiny_idx.h"
 #include "tools/evaluate.h"
+#include "tools/train.h"
 
 using namespace osprey;
 
@@ -270,6 +276,63 @@ TEST_CASE("sharded evaluation counts every sample exactly once") {
   REQUIRE(shard.correct == whole.correct);
   REQUIRE(shard.confusion == whole.confusion);
   REQUIRE(shard.loss == Approx(whole.loss).epsilon(1e-6));
+}
+
+// Resume determinism on every rank count: train k steps, stop, resume, train on == the
+// uninterrupted run, bit for bit (shards, bucketed all-reduces and rank 0's checkpoint).
+TEST_CASE("a resumed data-parallel run ends exactly where an uninterrupted one does") {
+  namespace fs = std::filesystem;
+  // One directory for all ranks (rank 0's pid), written by rank 0 before anyone reads it.
+  int64_t pid = g_comm->rank() == 0 ? int64_t(::getpid()) : 0;
+  g_comm->allreduce_sum(&pid, 1);
+  const fs::path dir = fs::temp_directory_path() / ("osprey_dist_resume_" + std::to_string(pid));
+  if (g_comm->rank() == 0) {
+    fs::remove_all(dir);
+    fs::create_directories(dir / "data");
+    tests::write_tiny_idx_split(dir / "data", "train", 200, 1);
+    tests::write_tiny_idx_split(dir / "data", "t10k", 40, 2);
+  }
+  int64_t ready = 0;
+  g_comm->allreduce_sum(&ready, 1);
+  tools::TrainConfig full;
+  full.name = "full";
+  full.model = "simple_cnn";
+  full.dataset = "mnist";
+  full.data_dir = (dir / "data").string();
+  full.runs_dir = (dir / "runs").string();
+  full.epochs = 2;
+  full.batch_size = 32;  // 7 batches an epoch (global), the last one partial
+  full.mean = {0.2f};
+  full.std = {0.3f};
+  full.threads = 1;
+  full.progress = false;
+  full.device = "cpu";
+  full.optimizer = "sgd";
+  full.lr = 0.05f;
+  full.schedule = "onecycle";
+  full.first_bucket_bytes = 700, full.bucket_bytes = 9000;  // several buckets
+  tools::run_train(full, "", g_comm.get());
+  tools::TrainConfig part = full;
+  part.name = "part";
+  part.stop_after_steps = 4;  // inside the first epoch
+  tools::run_train(part, "", g_comm.get());
+  g_comm->allreduce_sum(&ready, 1);  // rank 0 has written the checkpoint (a new job in real use)
+  const std::string part_last = (dir / "runs" / "part" / "last.safetensors").string();
+  tools::TrainConfig resumed = tools::config_from_checkpoint(part_last);
+  resumed.stop_after_steps = 0;
+  tools::run_train(resumed, part_last, g_comm.get());
+  if (g_comm->rank() == 0) {
+    SafeTensorsFile a =
+        SafeTensorsFile::read((dir / "runs" / "full" / "last.safetensors").string());
+    SafeTensorsFile b = SafeTensorsFile::read(part_last);
+    REQUIRE(a.names() == b.names());
+    for (const std::string& name : a.names()) {
+      INFO(name);
+      REQUIRE(a.entry(name).bytes == b.entry(name).bytes);
+    }
+  }
+  g_comm->allreduce_sum(&ready, 1);  // nobody reads the files any more
+  if (g_comm->rank() == 0) fs::remove_all(dir);
 }
 
 int main(int argc, char** argv) {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <unordered_map>
 
 #include "engine/flat_ops.h"
+#include "engine/profiler.h"
 
 namespace osprey::autograd {
 namespace {
@@ -136,7 +138,12 @@ void run_backward() {
     Node& node = *t_tape[i];
     bool has_grad = std::any_of(node.outputs.begin(), node.outputs.end(),
                                 [](const Tensor& o) { return o.impl().grad != nullptr; });
-    if (has_grad) node.backward();
+    if (has_grad) {
+      const std::string label =
+          profiler::enabled() ? std::string("backward ") + node.name() : std::string();
+      profiler::Scope profile(label.c_str());
+      node.backward();
+    }
     for (TensorImpl* leaf : ready_after[i]) leaf->grad_ready_hook();
     t_tape[i].reset();  // saved activations are released as soon as they are consumed
   }

@@ -1,10 +1,12 @@
 #include "engine/conv_bn_act.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flat_ops.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
@@ -44,6 +46,7 @@ class ConvBnActRun {
       OSPREY_CHECK(dense_.oh() > 0 && dense_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
       z_ = Tensor::empty({n, dense_.oh(), dense_.ow(), dense_.k}, DType::f32, device);
+      profiler::Scope profile(dense_.kh == 1 ? "forward conv 1x1" : "forward conv");
       OSPREY_DISPATCH(device, conv2d_forward, dense_, x.ptr<float>(), l.weight.ptr<float>(),
                       nullptr, z_.ptr<float>());
     } else {
@@ -55,6 +58,7 @@ class ConvBnActRun {
       OSPREY_CHECK(dw_.oh() > 0 && dw_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
       z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c}, DType::f32, device);
+      profiler::Scope profile("forward depthwise");
       OSPREY_DISPATCH(device, depthwise_conv2d_forward, dw_, x.ptr<float>(), l.weight.ptr<float>(),
                       nullptr, z_.ptr<float>());
     }
@@ -63,6 +67,7 @@ class ConvBnActRun {
     if (training) {
       OSPREY_CHECK(m > 1, "conv_bn_act: BatchNorm in training mode needs more than one value ",
                    "per channel, got input ", shape_str(x.shape()));
+      profiler::Scope profile("forward batchnorm statistics");
       mean_ = Tensor::empty({k}, DType::f32, device);
       var_ = Tensor::empty({k}, DType::f32, device);
       OSPREY_DISPATCH(device, batchnorm_stats, m, k, z_.ptr<float>(), mean_.ptr<float>(),
@@ -82,6 +87,7 @@ class ConvBnActRun {
       var_ = l.running_var;
     }
     y_ = Tensor::empty(z_.shape(), DType::f32, device);
+    profiler::Scope profile("forward batchnorm+act");
     OSPREY_DISPATCH(device, batchnorm_act_forward, m, k, z_.ptr<float>(), mean_.ptr<float>(),
                     var_.ptr<float>(), l.gamma.ptr<float>(), l.beta.ptr<float>(), l.eps, l.act,
                     y_.ptr<float>());
@@ -109,6 +115,7 @@ class ConvBnActRun {
     }
     float* dgamma = autograd::grad_accumulate_target(l.gamma);
     float* dbeta = autograd::grad_accumulate_target(l.beta);
+    std::optional<profiler::Scope> profile(std::in_place, "backward batchnorm+act");
     if (device == Device::cuda)
       OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), dy.ptr<float>(),
                        mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
@@ -119,7 +126,11 @@ class ConvBnActRun {
                                   mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
                                   l.eps, l.act, training_, dz.ptr<float>(), dgamma, dbeta,
                                   l.sync && training_ ? &cross : nullptr);
+    profile.reset();
     float* dw = autograd::grad_accumulate_target(l.weight);
+    profile.emplace(l.kind == ConvKind::depthwise ? "backward depthwise"
+                    : dense_.kh == 1              ? "backward conv 1x1"
+                                                  : "backward conv");
     if (l.kind == ConvKind::dense)
       OSPREY_DISPATCH(device, conv2d_backward, dense_, x_.ptr<float>(), l.weight.ptr<float>(),
                       dz.ptr<float>(), dxp, dw, nullptr);
@@ -219,6 +230,7 @@ class InvertedResidualNode : public autograd::Node {
 namespace ops {
 
 Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training) {
+  profiler::Scope profile("forward conv_bn_act");
   ConvBnActRun run;
   Tensor y = run.forward(layer, x, training);
   if (autograd::should_record({&x, &layer.weight, &layer.gamma, &layer.beta})) {
@@ -232,6 +244,7 @@ Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training) {
 }
 
 Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool training) {
+  profiler::Scope profile("forward inverted_residual");
   OSPREY_CHECK(!block.layers.empty(), "inverted_residual: block has no layers");
   std::vector<ConvBnActRun> runs(block.layers.size());
   Tensor h = x;
@@ -260,6 +273,7 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
 }
 
 Tensor global_avg_pool(const Tensor& x) {
+  profiler::Scope profile("forward global_avg_pool");
   OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "global_avg_pool: input ",
                shape_str(x.shape()), " is not an f32 NHWC batch");
   int n = int(x.dim(0)), hw = int(x.dim(1) * x.dim(2)), c = int(x.dim(3));

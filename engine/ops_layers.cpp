@@ -2,6 +2,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 
@@ -64,6 +65,7 @@ class LinearNode : public autograd::Node {
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
+  profiler::Scope profile("forward conv2d");
   check_operand(x, x, "conv2d", "input");
   check_operand(x, w, "conv2d", "weight");
   if (bias.defined()) check_operand(x, bias, "conv2d", "bias");
@@ -94,6 +96,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  profiler::Scope profile("forward linear");
   check_operand(x, x, "linear", "input");
   check_operand(x, w, "linear", "weight");
   if (bias.defined()) check_operand(x, bias, "linear", "bias");

@@ -1,6 +1,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/loss.h"
 
 #ifdef OSPREY_WITH_CUDA
@@ -39,6 +40,7 @@ class SoftmaxCrossEntropyNode : public autograd::Node {
 }  // namespace
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing) {
+  profiler::Scope profile("forward softmax_cross_entropy");
   OSPREY_CHECK(logits.ndim() == 2 && logits.dtype() == DType::f32,
                "softmax_cross_entropy: logits must be f32 [N, classes], got ",
                shape_str(logits.shape()));

@@ -5,6 +5,7 @@
 #include "engine/dispatch.h"
 #include "engine/flat_ops.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/pool.h"
 
@@ -52,6 +53,7 @@ void record_unary(const char* name, const Tensor& x, const Tensor& y, Fn fn) {
 }  // namespace
 
 Tensor relu(const Tensor& x) {
+  profiler::Scope profile("forward relu");
   check_f32(x, "relu");
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
   int64_t n = x.numel();
@@ -65,6 +67,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
+  profiler::Scope profile("forward max_pool2d");
   check_f32(x, "max_pool2d");
   OSPREY_CHECK(x.ndim() == 4, "max_pool2d: input ", shape_str(x.shape()), " is not NHWC");
   OSPREY_CHECK(kernel >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= kernel,
@@ -88,6 +91,7 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
 }
 
 Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
+  profiler::Scope profile("forward dropout");
   check_f32(x, "dropout");
   OSPREY_CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability ", p, " is not in [0, 1]");
   if (!training || p == 0.0f) return x;
@@ -119,6 +123,7 @@ Tensor flatten(const Tensor& x) {
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("forward add");
   check_f32(a, "add");
   check_f32(b, "add");
   OSPREY_CHECK(a.shape() == b.shape(), "add: shapes ", shape_str(a.shape()), " and ",

@@ -4,6 +4,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/flat_ops.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/optim.h"
 
 #ifdef OSPREY_WITH_CUDA
@@ -26,6 +27,7 @@ class Sgd : public Optimizer {
       momentum_ = Tensor::zeros({store.flat_size()}, DType::f32, store.device());
   }
   void step() override {
+    profiler::Scope profile("optimizer");
     if (momentum_.defined()) check_state_device(momentum_, store_);
     OSPREY_DISPATCH(
         store_.device(), sgd_step, store_.flat_size(), store_.flat_data().ptr<float>(),
@@ -50,6 +52,7 @@ class Adam : public Optimizer {
         m_(Tensor::zeros({store.flat_size()}, DType::f32, store.device())),
         v_(Tensor::zeros({store.flat_size()}, DType::f32, store.device())) {}
   void step() override {
+    profiler::Scope profile("optimizer");
     check_state_device(m_, store_);
     ++steps_;
     OSPREY_DISPATCH(store_.device(), adam_step, store_.flat_size(), store_.flat_data().ptr<float>(),

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "engine/profiler.h"
+
 namespace osprey {
 namespace {
 
@@ -125,6 +127,7 @@ int64_t ParamStore::num_elements() const {
 
 void ParamStore::zero_grad() {
   OSPREY_CHECK(finalized(), "ParamStore: zero_grad() before finalize()");
+  profiler::Scope profile("zero_grad");
   flat_grad_.fill_zero();
 }
 

@@ -3,11 +3,14 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "tests/block_fixture.h"
 
 using namespace osprey;
@@ -125,4 +128,39 @@ TEST_CASE("conv_bn_act updates running statistics like PyTorch and counts batche
     REQUIRE(l.running_var.data<float>()[k] ==
             Approx(0.9 * var0[size_t(k)] + 0.1 * ss / (m - 1)).margin(1e-5));
   }
+}
+
+TEST_CASE("the profiler names each part of a block, once per call, only while enabled") {
+  using namespace osprey;
+  Rng rng(17);
+  InvertedResidual block = tests::random_block(4, 3, 1, rng);
+  Tensor x = tests::random_tensor({2, 5, 5, 4}, rng, 1.0);
+  x.set_requires_grad();
+  auto run = [&] {
+    Tensor y = ops::inverted_residual(x, block, true);
+    autograd::backward(y, Tensor::full(y.shape(), 1.0f));
+  };
+  profiler::reset();
+  run();  // not recording
+  REQUIRE(profiler::report().empty());
+  profiler::enable(true, Device::cpu);
+  run();
+  run();
+  profiler::enable(false);
+  std::map<std::string, int64_t> calls;
+  for (const auto& e : profiler::report()) {
+    calls[e.name] = e.calls;
+    CHECK(e.ms >= 0.0);
+  }
+  CHECK(calls["forward conv 1x1"] == 4);  // expand and project, twice
+  CHECK(calls["forward depthwise"] == 2);
+  CHECK(calls["forward batchnorm statistics"] == 6);
+  CHECK(calls["forward batchnorm+act"] == 6);
+  CHECK(calls["forward inverted_residual"] == 2);
+  CHECK(calls["backward inverted_residual"] == 2);
+  CHECK(calls["backward batchnorm+act"] == 6);
+  CHECK(calls["backward conv 1x1"] == 4);
+  CHECK(calls["backward depthwise"] == 2);
+  CHECK(calls.size() == 9);
+  profiler::reset();
 }

@@ -10,6 +10,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/threads.h"
 #include "models/registry.h"
 
@@ -87,22 +88,40 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
     comm.allreduce_sum(all.data(), int64_t(all.size()));
     seconds = *std::max_element(all.begin(), all.end());
   }
-  return {{"bench", "train"},
-          {"model", o.model},
-          {"device", device_description(device)},
-          {"dtype", o.dtype},
-          {"tf32", o.tf32},
-          {"batch", o.batch},
-          {"size", o.size},
-          {"threads", threads},
-          {"ranks", comm.size()},
-          {"communicator", grad_comm.name()},
-          {"pipeline_stages", stages},
-          {"micro_batches", o.micro_batches},
-          {"steps", o.steps},
-          {"ms_per_step", 1e3 * seconds / o.steps},
-          {"images_per_s", double(o.batch) * replicas * o.steps / seconds},
-          {"peak_device_memory_mb", double(peak_device_memory(device)) / (1 << 20)}};
+  nlohmann::json profile = nlohmann::json::array();
+  if (o.profile) {
+    // Extra steps with the device synchronised around every op: each op's own time.
+    profiler::reset();
+    profiler::enable(true, device);
+    for (int i = 0; i < o.steps; ++i) step();
+    profiler::enable(false);
+    double total = 0.0;
+    for (const auto& e : profiler::report()) total += e.ms;
+    for (const auto& e : profiler::report())
+      profile.push_back({{"op", e.name},
+                         {"calls_per_step", double(e.calls) / o.steps},
+                         {"ms_per_step", e.ms / o.steps},
+                         {"share", total > 0 ? e.ms / total : 0.0}});
+  }
+  nlohmann::json result = {
+      {"bench", "train"},
+      {"model", o.model},
+      {"device", device_description(device)},
+      {"dtype", o.dtype},
+      {"tf32", o.tf32},
+      {"batch", o.batch},
+      {"size", o.size},
+      {"threads", threads},
+      {"ranks", comm.size()},
+      {"communicator", grad_comm.name()},
+      {"pipeline_stages", stages},
+      {"micro_batches", o.micro_batches},
+      {"steps", o.steps},
+      {"ms_per_step", 1e3 * seconds / o.steps},
+      {"images_per_s", double(o.batch) * replicas * o.steps / seconds},
+      {"peak_device_memory_mb", double(peak_device_memory(device)) / (1 << 20)}};
+  if (o.profile) result["profile"] = profile;
+  return result;
 }
 
 }  // namespace osprey::tools

@@ -6,7 +6,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libopenblas-openmp-dev nlohmann-json3-dev libstb-dev libcpp-httplib-dev libcli11-dev
   zlib1g-dev catch2 libopenmpi-dev openmpi-bin gnuplot-nox dataset-fashion-mnist
-  chromium  # the browser test of osprey serve's page
+  chromium python3  # the browser test of osprey serve's page (python3 writes its PNG)
 )
 # Node drives Chromium in that test (playwright-core from npm); any Node >= 18 will do.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

@@ -13,6 +13,7 @@
 #include "engine/profiler.h"
 #include "kernels/cpu/threads.h"
 #include "models/registry.h"
+#include "tools/datasets.h"
 
 namespace osprey::tools {
 
@@ -122,6 +123,33 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
       {"peak_device_memory_mb", double(peak_device_memory(device)) / (1 << 20)}};
   if (o.profile) result["profile"] = profile;
   return result;
+}
+
+nlohmann::json bench_loader(const TrainConfig& cfg, int batches) {
+  OSPREY_CHECK(batches >= 1, "bench loader: batches must be >= 1");
+  DataSplits data = load_data(cfg);
+  Pipelines pipes = make_pipelines(cfg, {data.train.h, data.train.w, data.train.c});
+  data::BatchLoader loader(data.train, loader_options(cfg, pipes));
+  data::Batch batch;
+  loader.start_epoch(0);
+  OSPREY_CHECK(loader.next(batch), "bench loader: the training set has no batch");
+  int64_t images = 0, done = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int epoch = 0; done < batches; ++epoch) {
+    if (epoch > 0) loader.start_epoch(epoch);
+    while (done < batches && loader.next(batch)) {
+      images += batch.valid;
+      ++done;
+    }
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return {{"bench", "loader"},
+          {"dataset", cfg.dataset},
+          {"batch", cfg.batch_size},
+          {"output", {batch.h, batch.w, batch.c}},
+          {"augment_threads", cfg.augment_threads},
+          {"batches", done},
+          {"images_per_s", double(images) / seconds}};
 }
 
 }  // namespace osprey::tools

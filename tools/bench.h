@@ -5,6 +5,7 @@
 #include <string>
 
 #include "dist/communicator.h"
+#include "tools/config.h"
 
 namespace osprey::tools {
 
@@ -30,5 +31,10 @@ struct BenchTrainOptions {
 // With several ranks, batch is per rank (per pipeline with stages), gradients are averaged as
 // in training, and images_per_s counts all ranks (the slowest rank's time).
 nlohmann::json bench_train(const BenchTrainOptions& opts, dist::Communicator& comm);
+
+// `osprey bench loader`: how many images/s the input pipeline of a training config (dataset
+// reading, augmentation, normalisation on the loader thread and its OpenMP team) delivers,
+// over `batches` batches after one warm-up batch: what a GPU needs the CPU to keep up with.
+nlohmann::json bench_loader(const TrainConfig& cfg, int batches);
 
 }  // namespace osprey::tools

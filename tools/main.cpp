@@ -156,6 +156,15 @@ int run(int argc, char** argv, dist::Communicator& comm) {
       ->add_option("--micro-batches", bo.micro_batches, "Micro-batches per step in a pipeline")
       ->capture_default_str();
 
+  auto* bench_loader = bench->add_subcommand(
+      "loader", "Time the input pipeline of a training config (reading, augmentation) alone");
+  std::string loader_config;
+  std::vector<std::string> loader_sets;
+  int loader_batches = 50;
+  bench_loader->add_option("--config", loader_config, "JSON config file")->check(CLI::ExistingFile);
+  bench_loader->add_option("--set", loader_sets, "Override one key: --set key=value");
+  bench_loader->add_option("--batches", loader_batches, "Timed batches")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -204,6 +213,14 @@ int run(int argc, char** argv, dist::Communicator& comm) {
                 tm.checkpoint.c_str(), so.host.c_str(), port);
     std::fflush(stdout);
     server.listen();
+    return 0;
+  }
+  if (*bench_loader) {
+    tools::TrainConfig cfg;
+    if (!loader_config.empty()) cfg = tools::load_config_file(loader_config);
+    for (const auto& s : loader_sets) tools::apply_override(cfg, s);
+    tools::validate(cfg);
+    std::printf("%s\n", tools::bench_loader(cfg, loader_batches).dump().c_str());
     return 0;
   }
   if (*bench_train) {

@@ -53,6 +53,13 @@ int current_device() {
 
 cudaStream_t compute_stream() {
   init();
+  // The current device is per host thread: a thread that reaches here first (a server's batching
+  // worker) is pointed at this process's GPU once.
+  thread_local bool bound = false;
+  if (!bound) {
+    cudaCheck(cudaSetDevice(state().device));
+    bound = true;
+  }
   return state().stream;
 }
 

@@ -49,28 +49,35 @@ void mpi_check(int rc, const char* call, const char* file, int line) {
 }
 #define MPI_CHECK(call) mpi_check((call), #call, __FILE__, __LINE__)
 
-// A page-locked host copy of a GPU buffer: this MPI is not assumed CUDA-aware, so GPU buffers
-// travel through host memory (which also lets several ranks share one GPU, where NCCL refuses).
-class HostStage {
+// Page-locked host memory for GPU buffers: this MPI is not assumed CUDA-aware, so they travel
+// through host memory (which also lets several ranks share one GPU, where NCCL refuses). Grow
+// only and reused every step: pinning memory costs far more than the copies.
+class PinnedStage {
  public:
-  HostStage(float* data, int64_t count)
-      : device_(data), count_(count), host_(static_cast<float*>(pinned_alloc(bytes()))) {}
-  ~HostStage() { pinned_free(host_); }
-  HostStage(const HostStage&) = delete;
-  HostStage& operator=(const HostStage&) = delete;
-  float* download() {
-    copy_bytes(host_, device_, bytes());
+  PinnedStage() = default;
+  ~PinnedStage() {
+    if (host_) pinned_free(host_);
+  }
+  PinnedStage(const PinnedStage&) = delete;
+  PinnedStage& operator=(const PinnedStage&) = delete;
+  float* host(int64_t count) {
+    if (capacity_ < count) {
+      if (host_) pinned_free(host_);
+      host_ = nullptr;  // a failed allocation must not leave a freed pointer behind
+      host_ = static_cast<float*>(pinned_alloc(size_t(count) * sizeof(float)));
+      capacity_ = count;
+    }
     return host_;
   }
-  void upload() { copy_bytes(device_, host_, bytes()); }
-  float* host() const { return host_; }
 
  private:
-  size_t bytes() const { return size_t(count_) * sizeof(float); }
-  float* device_;
-  int64_t count_;
-  float* host_;
+  float* host_ = nullptr;
+  int64_t capacity_ = 0;
 };
+
+size_t float_bytes(int64_t count) {
+  return size_t(count) * sizeof(float);
+}
 
 int mpi_count(int64_t count) {
   OSPREY_CHECK(count >= 0 && count <= INT_MAX, "MPI collective of ", count,
@@ -97,8 +104,11 @@ class MpiCommunicator : public Communicator {
   void allreduce_average_async(float* data, int64_t count) override {
     Pending p{data, count, MPI_REQUEST_NULL, nullptr};
     if (is_device_pointer(data)) {
-      p.stage = std::make_unique<HostStage>(data, count);
-      p.data = p.stage->download();
+      // One stage per bucket in flight, the same ones every step.
+      if (stages_.size() <= pending_.size()) stages_.push_back(std::make_unique<PinnedStage>());
+      p.device = data;
+      p.data = stages_[pending_.size()]->host(count);
+      copy_bytes(p.data, data, float_bytes(count));
     }
     MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p.data, mpi_count(count), MPI_FLOAT, MPI_SUM, comm_,
                              &p.request));
@@ -109,7 +119,7 @@ class MpiCommunicator : public Communicator {
     for (auto& p : pending_) {
       MPI_CHECK(MPI_Wait(&p.request, MPI_STATUS_IGNORE));
       for (int64_t i = 0; i < p.count; ++i) p.data[i] *= inv;
-      if (p.stage) p.stage->upload();
+      if (p.device) copy_bytes(p.device, p.data, float_bytes(p.count));
     }
     pending_.clear();
   }
@@ -121,9 +131,10 @@ class MpiCommunicator : public Communicator {
   }
   void broadcast(float* data, int64_t count, int root) override {
     if (is_device_pointer(data)) {
-      HostStage stage(data, count);
-      MPI_CHECK(MPI_Bcast(stage.download(), mpi_count(count), MPI_FLOAT, root, comm_));
-      stage.upload();
+      float* host = blocking_stage_.host(count);
+      copy_bytes(host, data, float_bytes(count));
+      MPI_CHECK(MPI_Bcast(host, mpi_count(count), MPI_FLOAT, root, comm_));
+      copy_bytes(data, host, float_bytes(count));
       return;
     }
     MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_FLOAT, root, comm_));
@@ -133,18 +144,18 @@ class MpiCommunicator : public Communicator {
   }
   void send(const float* data, int64_t count, int dest) override {
     if (is_device_pointer(data)) {
-      HostStage stage(const_cast<float*>(data), count);
-      MPI_CHECK(MPI_Send(stage.download(), mpi_count(count), MPI_FLOAT, dest, 0, comm_));
+      float* host = blocking_stage_.host(count);
+      copy_bytes(host, data, float_bytes(count));
+      MPI_CHECK(MPI_Send(host, mpi_count(count), MPI_FLOAT, dest, 0, comm_));
       return;
     }
     MPI_CHECK(MPI_Send(data, mpi_count(count), MPI_FLOAT, dest, 0, comm_));
   }
   void recv(float* data, int64_t count, int source) override {
     if (is_device_pointer(data)) {
-      HostStage stage(data, count);
-      MPI_CHECK(
-          MPI_Recv(stage.host(), mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
-      stage.upload();
+      float* host = blocking_stage_.host(count);
+      MPI_CHECK(MPI_Recv(host, mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
+      copy_bytes(data, host, float_bytes(count));
       return;
     }
     MPI_CHECK(MPI_Recv(data, mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
@@ -163,14 +174,16 @@ class MpiCommunicator : public Communicator {
 
  private:
   struct Pending {
-    float* data;  // the host buffer the reduction runs on (the stage's, for a GPU buffer)
+    float* data;  // the host buffer the reduction runs on (a stage, for a GPU buffer)
     int64_t count;
     MPI_Request request;
-    std::unique_ptr<HostStage> stage;
+    float* device;  // the GPU buffer the result goes back to, or null
   };
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
   std::vector<Pending> pending_;
+  std::vector<std::unique_ptr<PinnedStage>> stages_;  // by position among the pending
+  PinnedStage blocking_stage_;                        // broadcasts and point-to-point
 };
 
 #endif  // OSPREY_HAVE_MPI

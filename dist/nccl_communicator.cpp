@@ -136,4 +136,15 @@ std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicato
 
 #endif
 
+std::unique_ptr<Communicator> make_gradient_communicator(Communicator& comm, Device device,
+                                                         const std::string& kind) {
+  OSPREY_CHECK(kind == "auto" || kind == "nccl" || kind == "mpi", "communicator '", kind,
+               "' is not one of auto, nccl, mpi");
+  if (device != Device::cuda || comm.size() == 1 || kind == "mpi") return nullptr;
+  OSPREY_CHECK(built_with_nccl() || kind == "auto",
+               "communicator nccl: this osprey was built without NCCL");
+  if (!built_with_nccl()) return nullptr;
+  return make_nccl_communicator(comm.split(0, comm.rank()));
+}
+
 }  // namespace osprey::dist

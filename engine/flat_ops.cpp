@@ -1,8 +1,8 @@
 #include "engine/flat_ops.h"
 
-#include <cstring>
-#include <vector>
+#include <memory>
 
+#include "engine/device.h"
 #include "engine/dispatch.h"
 #include "kernels/cpu/elementwise.h"
 
@@ -44,13 +44,10 @@ void scale(float alpha, const Tensor& y) {
 
 double sum_squares(const Tensor& x) {
   if (x.device() == Device::cpu) return cpu::sum_squares(x.numel(), x.ptr<float>());
-  // The kernel writes one double: two floats' worth of bytes.
-  Tensor wide = Tensor::empty({2}, DType::f32, Device::cuda);
-  OSPREY_CUDA_CALL(sum_squares, x.numel(), x.ptr<float>(), reinterpret_cast<double*>(wide.raw()));
-  std::vector<float> host = wide.to_vector();
+  std::shared_ptr<Storage> out = Storage::allocate(sizeof(double), Device::cuda);
+  OSPREY_CUDA_CALL(sum_squares, x.numel(), x.ptr<float>(), static_cast<double*>(out->data()));
   double v = 0.0;
-  static_assert(sizeof(double) == 2 * sizeof(float));
-  std::memcpy(&v, host.data(), sizeof(double));
+  copy_bytes(&v, out->data(), sizeof v);
   return v;
 }
 

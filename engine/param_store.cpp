@@ -133,7 +133,7 @@ void ParamStore::zero_grad() {
 
 void ParamStore::to(Device device) {
   OSPREY_CHECK(finalized(), "ParamStore: to() before finalize()");
-  if (device == device_) return;
+  if (device == this->device()) return;
   Tensor data = flat_data_.to(device), grad = flat_grad_.to(device);
   // Rebinding the shared TensorImpls moves every handle at once (a model's members alias them).
   auto rebind = [device](const Tensor& t, const Tensor& flat) {
@@ -153,7 +153,6 @@ void ParamStore::to(Device device) {
     b.value.impl().offset = 0;
     b.value.impl().device = device;
   }
-  device_ = device;
 }
 
 void ParamStore::set_grad_ready_hook(std::function<void(int)> hook) {

@@ -71,7 +71,7 @@ class ParamStore {
   // Moves parameters, gradients and f32 buffers to `device` (integer buffers such as
   // num_batches_tracked stay on the host); every tensor handle a model holds follows.
   void to(Device device);
-  Device device() const { return device_; }
+  Device device() const { return finalized() ? flat_data_.device() : Device::cpu; }
   // Called with the parameter's index once backward has finished its gradient.
   void set_grad_ready_hook(std::function<void(int)> hook);
 
@@ -80,7 +80,6 @@ class ParamStore {
   std::vector<Buffer> buffers_;
   int64_t flat_size_ = 0;
   Tensor flat_data_, flat_grad_;
-  Device device_ = Device::cpu;
 };
 
 }  // namespace osprey

@@ -11,6 +11,7 @@
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
 #include "models/registry.h"
+#include "tests/test_support.h"
 #include "tests/tiny_idx.h"
 #include "tools/train.h"
 
@@ -50,14 +51,7 @@ struct TinyRun {
   }
 };
 
-void require_identical_tensors(const std::string& a, const std::string& b) {
-  SafeTensorsFile fa = SafeTensorsFile::read(a), fb = SafeTensorsFile::read(b);
-  REQUIRE(fa.names() == fb.names());
-  for (const std::string& name : fa.names()) {
-    INFO(name);
-    REQUIRE(fa.entry(name).bytes == fb.entry(name).bytes);
-  }
-}
+using tests::require_identical_tensors;
 
 }  // namespace
 

@@ -2,11 +2,13 @@
 // synthetic dataset.
 #pragma once
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "data/dataset.h"
+#include "engine/safetensors.h"
 
 namespace osprey::tests {
 
@@ -40,6 +42,16 @@ inline data::Dataset make_synthetic_dataset(int n, int h = 2, int w = 3, int c =
   for (int i = 0; i < n; ++i) ds.labels.push_back(i);
   for (int i = 0; i < n; ++i) ds.class_names.push_back(std::to_string(i));
   return ds;
+}
+
+// Two safetensors files hold the same tensor names with byte-identical contents (metadata aside).
+inline void require_identical_tensors(const std::string& a, const std::string& b) {
+  SafeTensorsFile fa = SafeTensorsFile::read(a), fb = SafeTensorsFile::read(b);
+  REQUIRE(fa.names() == fb.names());
+  for (const std::string& name : fa.names()) {
+    INFO(name);
+    REQUIRE(fa.entry(name).bytes == fb.entry(name).bytes);
+  }
 }
 
 }  // namespace osprey::tests

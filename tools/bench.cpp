@@ -23,9 +23,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   OSPREY_CHECK(device == Device::cpu || o.pipeline_stages == 1,
                "bench: pipeline stages run on the cpu only");
   // Several GPU ranks average their gradients over NCCL (MPI staging when built without it).
-  std::unique_ptr<dist::Communicator> nccl;
-  if (device == Device::cuda && comm.size() > 1 && dist::built_with_nccl())
-    nccl = dist::make_nccl_communicator(comm.split(0, comm.rank()));
+  std::unique_ptr<dist::Communicator> nccl = dist::make_gradient_communicator(comm, device, "auto");
   dist::Communicator& grad_comm = nccl ? *nccl : comm;
   OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
                "bench: batch and steps must be >= 1");

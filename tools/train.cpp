@@ -133,12 +133,8 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
                "synchronized BatchNorm runs on the cpu only (set device=cpu)");
   // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
   // (it stages them through host memory, so ranks may share a GPU).
-  std::unique_ptr<dist::Communicator> nccl;
-  if (device == Device::cuda && world > 1 && cfg.communicator != "mpi") {
-    OSPREY_CHECK(dist::built_with_nccl() || cfg.communicator == "auto",
-                 "communicator nccl: this osprey was built without NCCL");
-    if (dist::built_with_nccl()) nccl = dist::make_nccl_communicator(comm.split(0, rank));
-  }
+  std::unique_ptr<dist::Communicator> nccl =
+      dist::make_gradient_communicator(comm, device, cfg.communicator);
   dist::Communicator& grad_comm = nccl ? *nccl : comm;
   allow_tf32(cfg.tf32);
   model->to(device);  // before the optimizer, whose state lives beside the parameters

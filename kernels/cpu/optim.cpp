@@ -14,10 +14,7 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 constexpr int64_t kBlock = 4096;  // elements per parallel work item
 
-struct AdamConsts {
-  float beta2, eps, weight_decay, step_size, bc2_sqrt, w1, w2, decay;
-  bool coupled_wd, decoupled_wd, lerp_low;
-};
+using AdamConsts = AdamConstants;
 
 // One element, in the operation order of PyTorch's single-tensor Adam.
 inline void adam_one(const AdamConsts& k, float& p, float g, float& m, float& v) {
@@ -81,13 +78,13 @@ void sgd_step(int64_t n, float* p, const float* g, float* momentum_buf, float lr
 }
 
 // torch.optim.Adam, single-tensor (non-foreach, non-capturable) path.
-void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
-               float beta2, float eps, float weight_decay, bool decoupled, int64_t step) {
+AdamConstants adam_constants(float lr, float beta1, float beta2, float eps, float weight_decay,
+                             bool decoupled, int64_t step) {
   // Bias corrections are Python floats (double) in PyTorch; they become float scalars only when
   // they enter the tensor ops.
   const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
-  AdamConsts k;
+  AdamConstants k;
   k.beta2 = beta2;
   k.eps = eps;
   k.weight_decay = weight_decay;
@@ -99,6 +96,12 @@ void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr
   k.coupled_wd = !decoupled && weight_decay != 0.0f;
   k.decoupled_wd = decoupled && weight_decay != 0.0f;
   k.lerp_low = k.w1 < 0.5f;
+  return k;
+}
+
+void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
+               float beta2, float eps, float weight_decay, bool decoupled, int64_t step) {
+  const AdamConsts k = adam_constants(lr, beta1, beta2, eps, weight_decay, decoupled, step);
   const int64_t blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t b = 0; b < blocks; ++b) {

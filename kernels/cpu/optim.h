@@ -14,4 +14,13 @@ void sgd_step(int64_t n, float* p, const float* g, float* momentum_buf, float lr
 void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
                float beta2, float eps, float weight_decay, bool decoupled, int64_t step);
 
+// The per-step scalars of that update, computed once on the host (the CUDA op uses them too, so
+// both devices round them the same way).
+struct AdamConstants {
+  float beta2, eps, weight_decay, step_size, bc2_sqrt, w1, w2, decay;
+  bool coupled_wd, decoupled_wd, lerp_low;
+};
+AdamConstants adam_constants(float lr, float beta1, float beta2, float eps, float weight_decay,
+                             bool decoupled, int64_t step);
+
 }  // namespace osprey::cpu

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/optim.h"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/optim.h"
 
@@ -26,10 +27,7 @@ struct SgdConsts {
   bool use_momentum, nesterov, first_step;
 };
 
-struct AdamConsts {
-  float beta2, eps, weight_decay, step_size, bc2_sqrt, w1, one_minus_w1, w2, decay;
-  bool coupled_wd, decoupled_wd, lerp_low;
-};
+using AdamConsts = cpu::AdamConstants;
 
 // Per element, in the operation order of PyTorch's single-tensor SGD (as kernels/cpu/optim.cpp).
 __device__ __forceinline__ void sgd_one(const SgdConsts& k, float& p, float g, float& buf) {
@@ -48,7 +46,7 @@ __device__ __forceinline__ void adam_one(const AdamConsts& k, float& p, float g,
   if (k.coupled_wd) g = add(g, mul(k.weight_decay, p));
   // exp_avg.lerp_(grad, 1 - beta1): ATen's lerp picks its formula by the weight's size.
   const float diff = sub(g, m);
-  m = k.lerp_low ? add(m, mul(k.w1, diff)) : sub(g, mul(diff, k.one_minus_w1));
+  m = k.lerp_low ? add(m, mul(k.w1, diff)) : sub(g, mul(diff, sub(1.0f, k.w1)));
   v = add(mul(v, k.beta2), mul(mul(k.w2, g), g));
   const float denom = add(__fdiv_rn(__fsqrt_rn(v), k.bc2_sqrt), k.eps);
   p = add(p, mul(-k.step_size, __fdiv_rn(m, denom)));
@@ -146,22 +144,8 @@ void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr
                float beta2, float eps, float weight_decay, bool decoupled, int64_t step,
                cudaStream_t stream) {
   if (n <= 0) return;
-  // Bias corrections in double on the host, rounded to float where the CPU op rounds them.
-  const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
-  AdamConsts k;
-  k.beta2 = beta2;
-  k.eps = eps;
-  k.weight_decay = weight_decay;
-  k.step_size = static_cast<float>(static_cast<double>(lr) / bc1);
-  k.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  k.w1 = static_cast<float>(1.0 - static_cast<double>(beta1));
-  k.one_minus_w1 = 1.0f - k.w1;
-  k.w2 = static_cast<float>(1.0 - static_cast<double>(beta2));
-  k.decay = static_cast<float>(1.0 - static_cast<double>(lr) * weight_decay);
-  k.coupled_wd = !decoupled && weight_decay != 0.0f;
-  k.decoupled_wd = decoupled && weight_decay != 0.0f;
-  k.lerp_low = k.w1 < 0.5f;
+  // The same host-side scalars as the CPU op.
+  const AdamConsts k = cpu::adam_constants(lr, beta1, beta2, eps, weight_decay, decoupled, step);
   const bool vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
   if (vec) {
     adam_kernel<true><<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(n, k, p, g, m, v);

@@ -14,6 +14,14 @@ namespace osprey {
 
 struct BatchNormSync;  // engine/conv_bn_act.h
 
+// A forward for inference only (no autograd, BatchNorm's running statistics, no dropout) over
+// the weights as they were when it was built: build it again after they change.
+class InferenceNet {
+ public:
+  virtual ~InferenceNet() = default;
+  virtual Tensor forward(const Tensor& x) = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -34,6 +42,10 @@ class Model {
   // Name prefixes of the final classifier, which fine-tuning replaces when the class count
   // differs from the pretrained model's.
   virtual std::vector<std::string> classifier_prefixes() const = 0;
+
+  // For eval, predict and serve: the model's own eval-mode forward, unless the model has a
+  // faster inference form (folded BatchNorm, fused blocks). The model must outlive it.
+  virtual std::unique_ptr<InferenceNet> inference_net();
 
   ParamStore& params() { return params_; }
   const ParamStore& params() const { return params_; }

@@ -3,10 +3,39 @@
 #include <cmath>
 #include <string>
 
+#include "engine/autograd.h"
+#include "engine/folded_layers.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 
 namespace osprey::models {
+namespace {
+
+class FoldedMobileNetV2 : public InferenceNet {
+ public:
+  FoldedMobileNetV2(const ConvBnAct& stem, const std::vector<InvertedResidual>& blocks,
+                    const ConvBnAct& head, const Tensor& fc_w, const Tensor& fc_b)
+      : stem_(fold_batchnorm(stem)),
+        head_(fold_batchnorm(head)),
+        fc_w_(fc_w.clone()),
+        fc_b_(fc_b.clone()) {
+    for (const InvertedResidual& b : blocks) blocks_.push_back(fold_batchnorm(b));
+  }
+  Tensor forward(const Tensor& x) override {
+    autograd::NoGradGuard no_grad;
+    Tensor h = ops::folded_conv_act(x, stem_);
+    for (const FoldedInvertedResidual& b : blocks_) h = ops::folded_inverted_residual(h, b);
+    h = ops::folded_conv_act(h, head_);
+    return ops::linear(ops::global_avg_pool(h), fc_w_, fc_b_);
+  }
+
+ private:
+  FoldedConvAct stem_, head_;
+  std::vector<FoldedInvertedResidual> blocks_;
+  Tensor fc_w_, fc_b_;
+};
+
+}  // namespace
 
 int make_divisible(double v, int divisor) {
   int new_v = std::max(divisor, int(v + divisor / 2.0) / divisor * divisor);
@@ -120,6 +149,10 @@ void MobileNetV2::set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) 
   head_.sync = sync;
   for (InvertedResidual& b : blocks_)
     for (ConvBnAct& l : b.layers) l.sync = sync;
+}
+
+std::unique_ptr<InferenceNet> MobileNetV2::inference_net() {
+  return std::make_unique<FoldedMobileNetV2>(stem_, blocks_, head_, fc_w_, fc_b_);
 }
 
 Tensor MobileNetV2::forward(const Tensor& x) {

@@ -90,6 +90,27 @@ TEST_CASE("mobilenet_v2_cifar trains the same on cuda as on the cpu") {
   CHECK(rel_l2(gpu_r.running_stats, cpu_r.running_stats) < 1e-5);
 }
 
+TEST_CASE("the folded, fused inference net gives the cpu's logits on cuda") {
+  models::ModelSpec spec;
+  spec.name = "mobilenet_v2_cifar";
+  spec.in_channels = 3, spec.height = spec.width = 16, spec.width_mult = 0.5f;
+  auto model = models::create_model(spec);
+  // Trained-looking running statistics, so that the fold matters.
+  Rng rng(21);
+  for (const Buffer& b : model->params().buffers()) {
+    if (b.value.dtype() != DType::f32) continue;
+    const bool var = b.name.find("running_var") != std::string::npos;
+    float* v = b.value.data<float>();
+    for (int64_t i = 0; i < b.value.numel(); ++i)
+      v[i] = var ? float(0.5 + std::abs(rng.normal())) : float(0.3 * rng.normal());
+  }
+  Tensor x = random_tensor({6, 16, 16, 3}, rng, 1.0);
+  const std::vector<float> want = model->inference_net()->forward(x).to_vector();
+  model->to(Device::cuda);
+  const std::vector<float> got = model->inference_net()->forward(x.to(Device::cuda)).to_vector();
+  CHECK(rel_l2(got, want) < 1e-5);
+}
+
 TEST_CASE("a checkpoint written from cuda state loads on the cpu unchanged") {
   TempDir dir;
   models::ModelSpec spec;

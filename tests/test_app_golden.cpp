@@ -128,9 +128,10 @@ TEST_CASE("mobilenet_v2 matches PyTorch on the golden files") {
        {kGolden + "/mnv2_cifar_w1.0_c10_b4_32", kGolden + "/mnv2_w0.5_c10_b2_64",
         kExtra + "/mnv2_cifar_w0.35_c3_b2_40", kExtra + "/mnv2_w0.25_c100_b3_48"}) {
     tools::VerifyReport r = tools::run_verify(tools::verify_options_from_prefix(prefix));
-    int grads = 0, stats = 0;
+    int grads = 0, stats = 0, folded = 0;
     for (const auto& row : r.rows) {
       INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err);
+      folded += row.quantity == "inference_logits";  // BatchNorm folded, blocks fused
       if (row.quantity.rfind("grad", 0) == 0) {
         ++grads;
         CHECK(row.rel_err < 1e-1);
@@ -139,6 +140,7 @@ TEST_CASE("mobilenet_v2 matches PyTorch on the golden files") {
         CHECK(row.ok());
       }
     }
+    REQUIRE(folded == 1);
     REQUIRE(grads == 159);     // the input and 158 parameters
     REQUIRE(stats == 2 * 52);  // running mean and variance of 52 BatchNorms
   }

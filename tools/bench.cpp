@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <vector>
 
 #include "dist/gradient_bucketer.h"
 #include "dist/nccl_communicator.h"
 #include "dist/pipeline.h"
+#include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -16,6 +18,31 @@
 #include "tools/datasets.h"
 
 namespace osprey::tools {
+
+namespace {
+
+std::unique_ptr<Model> bench_model(const BenchTrainOptions& o) {
+  models::ModelSpec spec;
+  spec.name = o.model;
+  spec.in_channels = o.in_channels;
+  spec.height = spec.width = o.size;
+  spec.num_classes = o.classes;
+  spec.width_mult = o.width_mult;
+  return models::create_model(spec);
+}
+
+Tensor random_batch(const BenchTrainOptions& o, Rng& rng) {
+  Tensor x = Tensor::empty({o.batch, o.size, o.size, o.in_channels});
+  float* px = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) px[i] = float(rng.normal());
+  return x;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
 
 nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm) {
   const Device device = resolve_device(o.device);
@@ -28,13 +55,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
                "bench: batch and steps must be >= 1");
   int threads = cpu::set_num_threads(o.threads);
-  models::ModelSpec spec;
-  spec.name = o.model;
-  spec.in_channels = o.in_channels;
-  spec.height = spec.width = o.size;
-  spec.num_classes = o.classes;
-  spec.width_mult = o.width_mult;
-  auto model = models::create_model(spec);
+  auto model = bench_model(o);
   allow_tf32(o.tf32);
   model->to(device);
   dist::broadcast_state(model->params(), grad_comm);
@@ -48,9 +69,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   dist::GradientBucketer bucketer(model->params(), stages > 1 ? *groups.group : grad_comm);
 
   Rng rng(42 + uint64_t(comm.rank() / stages));  // each data-parallel replica its own shard
-  Tensor x = Tensor::empty({o.batch, o.size, o.size, o.in_channels});
-  float* px = x.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) px[i] = float(rng.normal());
+  Tensor x = random_batch(o, rng);
   std::vector<int64_t> labels(size_t(o.batch));
   for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
   Tensor y = Tensor::from_labels(labels);
@@ -80,7 +99,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < o.steps; ++i) step();
   synchronize(device);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double seconds = seconds_since(t0);
   if (comm.size() > 1) {  // the job is as fast as its slowest rank
     std::vector<double> all(size_t(comm.size()), 0.0);
     all[size_t(comm.rank())] = seconds;
@@ -121,6 +140,59 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
       {"peak_device_memory_mb", double(peak_device_memory(device)) / (1 << 20)}};
   if (o.profile) result["profile"] = profile;
   return result;
+}
+
+nlohmann::json bench_inference(const BenchTrainOptions& o) {
+  const Device device = resolve_device(o.device);
+  OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
+               "bench: batch and steps must be >= 1");
+  const int threads = cpu::set_num_threads(o.threads);
+  auto model = bench_model(o);
+  allow_tf32(o.tf32);
+  model->to(device);
+  model->eval();
+  Rng rng(42);
+  // Trained-looking running statistics (fresh ones are 0 and 1), so the folded weights differ
+  // from the raw ones as they do after training.
+  for (const Buffer& b : model->params().buffers()) {
+    if (b.value.dtype() != DType::f32) continue;
+    const bool var = b.name.find("running_var") != std::string::npos;
+    std::vector<float> v(size_t(b.value.numel()));
+    for (float& e : v) e = var ? float(0.5 + std::abs(rng.normal())) : float(0.3 * rng.normal());
+    b.value.copy_from(Tensor::from_data(b.value.shape(), v));
+  }
+  std::unique_ptr<InferenceNet> folded = model->inference_net();
+  const Tensor x = random_batch(o, rng).to(device);
+  autograd::NoGradGuard no_grad;
+  // The two forms alternate, so a slower or busier stretch of the run affects both alike.
+  double eval_s = 0.0, folded_s = 0.0;
+  for (int i = 0; i < o.warmup + o.steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    model->forward(x);
+    synchronize(device);
+    if (i >= o.warmup) eval_s += seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    folded->forward(x);
+    synchronize(device);
+    if (i >= o.warmup) folded_s += seconds_since(t0);
+  }
+  const std::vector<float> a = model->forward(x).to_vector(), b = folded->forward(x).to_vector();
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]), norm += double(a[i]) * a[i];
+  const double images = double(o.batch) * o.steps;
+  return {{"bench", "inference"},
+          {"model", o.model},
+          {"device", device_description(device)},
+          {"tf32", o.tf32},
+          {"batch", o.batch},
+          {"size", o.size},
+          {"threads", threads},
+          {"steps", o.steps},
+          {"eval_forward_images_per_s", images / eval_s},
+          {"folded_images_per_s", images / folded_s},
+          {"speedup", eval_s / folded_s},
+          {"logits_rel_l2", std::sqrt(diff / std::max(norm, 1e-30))}};
 }
 
 nlohmann::json bench_loader(const TrainConfig& cfg, int batches) {

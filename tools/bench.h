@@ -32,6 +32,12 @@ struct BenchTrainOptions {
 // in training, and images_per_s counts all ranks (the slowest rank's time).
 nlohmann::json bench_train(const BenchTrainOptions& opts, dist::Communicator& comm);
 
+// `osprey bench inference`: eval-mode forward of the training graph against the model's
+// inference form (folded BatchNorm, fused blocks), alternating, on the same random batch;
+// also reports how far apart their logits are. Uses the model-shape, batch, steps, threads,
+// device and tf32 fields of the options.
+nlohmann::json bench_inference(const BenchTrainOptions& opts);
+
 // `osprey bench loader`: how many images/s the input pipeline of a training config (dataset
 // reading, augmentation, normalisation on the loader thread and its OpenMP team) delivers,
 // over `batches` batches after one warm-up batch: what a GPU needs the CPU to keep up with.

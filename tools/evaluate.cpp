@@ -22,9 +22,8 @@ double Evaluation::class_accuracy(int k) const {
 
 Evaluation evaluate(Model& model, const data::Dataset& ds, const data::AugmentPipeline& eval,
                     int channels, int num_classes, int batch_size, int rank, int world) {
+  std::unique_ptr<InferenceNet> net = model.inference_net();
   autograd::NoGradGuard no_grad;
-  bool was_training = model.training();
-  model.eval();
   Evaluation ev;
   std::vector<int64_t> indices;
   for (int64_t i = rank; i < ds.n; i += world) indices.push_back(i);
@@ -39,7 +38,7 @@ Evaluation evaluate(Model& model, const data::Dataset& ds, const data::AugmentPi
     std::vector<int64_t> labels(static_cast<size_t>(count));
     for (int i = 0; i < count; ++i)
       labels[size_t(i)] = ds.labels[size_t(indices[size_t(start + i)])];
-    Tensor logits = model.forward(x.to(model.device()));
+    Tensor logits = net->forward(x.to(model.device()));
     Tensor loss = ops::softmax_cross_entropy(logits, Tensor::from_labels(labels));
     ev.loss += double(loss.to_vector()[0]) * count;
     logits = logits.to(Device::cpu);
@@ -56,7 +55,6 @@ Evaluation evaluate(Model& model, const data::Dataset& ds, const data::AugmentPi
     ev.samples += count;
   }
   if (ev.samples) ev.loss /= double(ev.samples);
-  model.train(was_training);
   return ev;
 }
 

@@ -23,7 +23,8 @@ struct Evaluation {
   int64_t class_count(int k) const;
 };
 
-// eval: a deterministic pipeline (data::AugmentPipeline::eval_pipeline), channels: what the
+// The model's inference form runs (Model::inference_net: folded BatchNorm where the model has
+// one). eval: a deterministic pipeline (data::AugmentPipeline::eval_pipeline), channels: what the
 // model sees (grayscale replicated to 3 when the dataset has 1).
 // With several ranks, each evaluates the samples i with i % world == rank (every sample exactly
 // once, no padding) and sum_across_ranks() makes the totals global.

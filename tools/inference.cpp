@@ -6,7 +6,6 @@
 #include <numeric>
 
 #include "data/image.h"
-#include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "engine/device.h"
 #include "kernels/cpu/threads.h"
@@ -32,6 +31,7 @@ TrainedModel load_trained(const std::string& run_or_file,
   load_checkpoint(tm.checkpoint, *tm.model, nullptr);
   tm.model->to(resolve_device(tm.cfg.device));
   tm.model->eval();
+  tm.net = tm.model->inference_net();
   return tm;
 }
 
@@ -102,8 +102,7 @@ std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data:
   std::iota(idx.begin(), idx.end(), 0);
   Tensor x = Tensor::empty({ds.n, tm.input.h, tm.input.w, tm.input.c});
   data::eval_into(eval, ds, idx.data(), ds.n, tm.input.c, x.data<float>());
-  autograd::NoGradGuard no_grad;
-  Tensor logits = tm.model->forward(x.to(tm.model->device())).to(Device::cpu);
+  Tensor logits = tm.net->forward(x.to(tm.model->device())).to(Device::cpu);
   int k = int(logits.dim(1));
   std::vector<Prediction> out;
   for (int i = 0; i < ds.n; ++i) {

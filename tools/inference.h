@@ -16,7 +16,8 @@ struct TrainedModel {
   std::string checkpoint;
   TrainConfig cfg;
   ModelInput input;
-  std::unique_ptr<Model> model;  // weights loaded, eval mode
+  std::unique_ptr<Model> model;       // weights loaded, eval mode
+  std::unique_ptr<InferenceNet> net;  // model's inference form (predict, serve)
 };
 
 // run_or_file as for `--resume`; overrides ("key=value") adjust the stored config (e.g. data_dir).

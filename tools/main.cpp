@@ -156,6 +156,26 @@ int run(int argc, char** argv, dist::Communicator& comm) {
       ->add_option("--micro-batches", bo.micro_batches, "Micro-batches per step in a pipeline")
       ->capture_default_str();
 
+  auto* bench_inference = bench->add_subcommand(
+      "inference",
+      "Time eval-mode forwards: the training graph vs folded BatchNorm + fused blocks");
+  tools::BenchTrainOptions io;
+  io.model = "mobilenet_v2_cifar", io.in_channels = 3, io.size = 32;
+  bench_inference->add_option("--model", io.model, "Model name")->capture_default_str();
+  bench_inference->add_option("--batch", io.batch, "Batch size")->capture_default_str();
+  bench_inference->add_option("--threads", io.threads, "CPU threads (0 = all cores)");
+  bench_inference->add_option("--steps", io.steps, "Timed forwards of each form")
+      ->capture_default_str();
+  bench_inference->add_option("--warmup", io.warmup, "Untimed forwards of each form")
+      ->capture_default_str();
+  bench_inference->add_option("--channels", io.in_channels, "Input channels")
+      ->capture_default_str();
+  bench_inference->add_option("--size", io.size, "Input height and width")->capture_default_str();
+  bench_inference->add_option("--classes", io.classes, "Classes")->capture_default_str();
+  bench_inference->add_option("--width", io.width_mult, "Width multiplier")->capture_default_str();
+  bench_inference->add_option("--device", io.device, "cpu, cuda or auto")->capture_default_str();
+  bench_inference->add_flag("--tf32", io.tf32, "cuda: GEMMs on TF32 tensor cores");
+
   auto* bench_loader = bench->add_subcommand(
       "loader", "Time the input pipeline of a training config (reading, augmentation) alone");
   std::string loader_config;
@@ -221,6 +241,10 @@ int run(int argc, char** argv, dist::Communicator& comm) {
     for (const auto& s : loader_sets) tools::apply_override(cfg, s);
     tools::validate(cfg);
     std::printf("%s\n", tools::bench_loader(cfg, loader_batches).dump().c_str());
+    return 0;
+  }
+  if (*bench_inference) {
+    std::printf("%s\n", tools::bench_inference(io).dump().c_str());
     return 0;
   }
   if (*bench_train) {

@@ -130,6 +130,9 @@ VerifyReport run_verify(const VerifyOptions& opts) {
     std::vector<float> logits = model->forward(x).to_vector();
     report.rows.push_back(
         compare("eval_logits", logits.data(), logits.size(), ref, "ref.eval_logits", kOutputTol));
+    std::vector<float> folded = model->inference_net()->forward(x).to_vector();
+    report.rows.push_back(compare("inference_logits", folded.data(), folded.size(), ref,
+                                  "ref.eval_logits", kOutputTol));
   }
   model->train();
   model->params().zero_grad();

@@ -141,7 +141,7 @@ OSPREY_INLINE void forward_row_3x3(const float* xr, i64 xrow, int c, const float
     });
 }
 
-// Output rows r0..r1 of the flattened [N * OH] row index.
+// Output rows r0..r1 of the flattened [N * OH] row index; y points at row r0's output.
 OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const float* x,
                                 const float* w, const float* b, float* y) {
   const int oh_n = s.oh(), ow_n = s.ow(), c = s.c;
@@ -151,7 +151,7 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
   for (i64 r = r0; r < r1; ++r) {
     const int oh = static_cast<int>(r % oh_n);
     const float* xi = x + (r / oh_n) * s.h * xrow;
-    float* yr = y + r * ow_n * c;
+    float* yr = y + (r - r0) * ow_n * c;
     int i_lo, i_hi;
     taps_inside(oh, s.stride, s.pad, s.kh, s.h, i_lo, i_hi);
     // Whole 16-channel blocks of the interior take the strips; border columns and rows and
@@ -385,7 +385,14 @@ void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const flo
   const int parts = parts_for(rows * s.ow() * s.c * s.kh * s.kw, rows);
 #pragma omp parallel for schedule(static) if (parts > 1)
   for (int p = 0; p < parts; ++p)
-    forward_rows(s, rows * p / parts, rows * (p + 1) / parts, x, w, b, y);
+    forward_rows(s, rows * p / parts, rows * (p + 1) / parts, x, w, b,
+                 y + rows * p / parts * s.ow() * s.c);
+}
+
+void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t r1, const float* x,
+                                   const float* w, const float* bias, float* y) {
+  if (s.c <= 0 || r1 <= r0 || !has_output(s)) return;
+  forward_rows(s, r0, r1, x, w, bias ? bias : zeros(s.c), y);
 }
 
 void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,

@@ -1,5 +1,6 @@
 // Depthwise 2-D convolution (one filter per channel, groups == channels) on NHWC activations.
 #pragma once
+#include <cstdint>
 
 namespace osprey::cpu {
 
@@ -16,6 +17,10 @@ struct DepthwiseShape {
 // activations. bias [C] or null. y [N][OH][OW][C].
 void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
                               const float* bias, float* y);
+// Output rows [r0, r1) of the flattened [N * OH] row index only, written to y (row r0's output
+// first), on the calling thread: for fused kernels that consume a few rows at a time.
+void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t r1, const float* x,
+                                   const float* w, const float* bias, float* y);
 // dx overwritten (skipped when null); dw and db accumulated (+=), each skipped when null.
 void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db);

@@ -1,0 +1,32 @@
+#include "engine/model.h"
+
+#include "engine/autograd.h"
+
+namespace osprey {
+namespace {
+
+class EvalForward : public InferenceNet {
+ public:
+  explicit EvalForward(Model& model) : model_(model) {}
+  Tensor forward(const Tensor& x) override {
+    autograd::NoGradGuard no_grad;
+    struct RestoreMode {
+      Model& model;
+      bool training;
+      ~RestoreMode() { model.train(training); }
+    } restore{model_, model_.training()};
+    model_.eval();
+    return model_.forward(x);
+  }
+
+ private:
+  Model& model_;
+};
+
+}  // namespace
+
+std::unique_ptr<InferenceNet> Model::inference_net() {
+  return std::make_unique<EvalForward>(*this);
+}
+
+}  // namespace osprey

@@ -31,6 +31,7 @@ class ConvBnActRun {
     OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "conv_bn_act: input ",
                  shape_str(x.shape()), " is not an f32 NHWC batch");
     x_ = x;
+    x_shape_ = x.shape();
     training_ = training;
     const Device device = x.device();
     OSPREY_CHECK(l.weight.device() == device && l.gamma.device() == device,
@@ -88,9 +89,7 @@ class ConvBnActRun {
     }
     y_ = Tensor::empty(z_.shape(), DType::f32, device);
     profiler::Scope profile("forward batchnorm+act");
-    OSPREY_DISPATCH(device, batchnorm_act_forward, m, k, z_.ptr<float>(), mean_.ptr<float>(),
-                    var_.ptr<float>(), l.gamma.ptr<float>(), l.beta.ptr<float>(), l.eps, l.act,
-                    y_.ptr<float>());
+    apply_batchnorm_act(l, y_);
     // The CUDA backward recomputes the activation mask from z_: only the consumer of the output
     // (the next layer's input) keeps it alive.
     Tensor out = y_;
@@ -115,6 +114,7 @@ class ConvBnActRun {
     }
     float* dgamma = autograd::grad_accumulate_target(l.gamma);
     float* dbeta = autograd::grad_accumulate_target(l.beta);
+    if (device == Device::cpu && !y_.defined()) y_ = recompute_output(l);  // the cpu's mask
     std::optional<profiler::Scope> profile(std::in_place, "backward batchnorm+act");
     if (device == Device::cuda)
       OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), dy.ptr<float>(),
@@ -139,9 +139,30 @@ class ConvBnActRun {
                       l.weight.ptr<float>(), dz.ptr<float>(), dxp, dw, nullptr);
   }
 
-  const Shape& input_shape() const { return x_.shape(); }
+  const Shape& input_shape() const { return x_shape_; }
+
+  // The forward's output again, from the saved conv output and the statistics the forward used:
+  // the same kernel on the same values, so bit-identical.
+  Tensor recompute_output(const ConvBnAct& l) const {
+    profiler::Scope profile("backward recompute batchnorm+act");
+    Tensor y = Tensor::empty(z_.shape(), DType::f32, z_.device());
+    apply_batchnorm_act(l, y);
+    return y;
+  }
+  // Activation memory: a block drops the tensors it can recompute once its forward is done.
+  void drop_input() { x_ = Tensor(); }
+  void drop_output() { y_ = Tensor(); }
+  void set_input(const Tensor& x) { x_ = x; }
+  void set_output(const Tensor& y) { y_ = y; }
 
  private:
+  void apply_batchnorm_act(const ConvBnAct& l, const Tensor& y) const {
+    const int k = int(z_.dim(3));
+    OSPREY_DISPATCH(z_.device(), batchnorm_act_forward, z_.numel() / k, k, z_.ptr<float>(),
+                    mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                    l.beta.ptr<float>(), l.eps, l.act, y.ptr<float>());
+  }
+
   // Turns this process's mean and biased variance over m rows into those of every process's
   // rows: per-channel sums of x and x^2 and the row count, summed across processes.
   void synchronize_statistics(const BatchNormSync& sync, int64_t m, int k) {
@@ -164,6 +185,7 @@ class ConvBnActRun {
 
  private:
   Tensor x_, z_, y_, mean_, var_;
+  Shape x_shape_;
   bool training_ = true;
   int64_t total_m_ = 0;  // rows behind the statistics (all processes' with synchronized BN)
   cpu::Conv2dShape dense_;
@@ -206,8 +228,14 @@ class InvertedResidualNode : public autograd::Node {
     Tensor dy = outputs[0].grad();
     Tensor g = dy;
     for (size_t i = runs_.size(); i-- > 1;) {
+      if (block_.recompute_hidden) {
+        Tensor h = runs_[i - 1].recompute_output(block_.layers[i - 1]);
+        runs_[i].set_input(h);
+        if (h.device() == Device::cpu) runs_[i - 1].set_output(h);  // the cpu's mask
+      }
       Tensor dx = Tensor::empty(runs_[i].input_shape(), DType::f32, x.device());
       runs_[i].backward(block_.layers[i], g, dx.ptr<float>());
+      if (block_.recompute_hidden) runs_[i].drop_input();
       g = dx;
     }
     if (!x.requires_grad()) {
@@ -250,6 +278,11 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
   Tensor h = x;
   for (size_t i = 0; i < block.layers.size(); ++i)
     h = runs[i].forward(block.layers[i], h, training);
+  if (block.recompute_hidden)
+    for (size_t i = 1; i < runs.size(); ++i) {
+      runs[i].drop_input();
+      runs[i - 1].drop_output();
+    }
   if (block.residual) {
     OSPREY_CHECK(h.shape() == x.shape(), "inverted_residual: skip connection from ",
                  shape_str(x.shape()), " to ", shape_str(h.shape()));

@@ -35,6 +35,11 @@ struct ConvBnAct {
 struct InvertedResidual {
   std::vector<ConvBnAct> layers;  // [expand 1x1,] depthwise 3x3, project 1x1 (act none)
   bool residual = false;          // stride 1 and in == out channels
+  // Keep only the conv outputs of the block's inner layers for backward and recompute their
+  // activated outputs (the expand and depthwise outputs, the widest tensors of the network)
+  // from them when backward needs them: about 40% less activation memory for MobileNetV2, for
+  // one extra BN+activation pass per inner layer in backward. Gradients are bit-identical.
+  bool recompute_hidden = false;
 };
 
 namespace ops {

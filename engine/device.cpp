@@ -5,6 +5,7 @@
 #include <new>
 
 #include "engine/error.h"
+#include "engine/storage.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/device.h"
@@ -166,13 +167,17 @@ uint64_t peak_device_memory(Device device) {
 #ifdef OSPREY_WITH_CUDA
   if (device == Device::cuda) return cuda::peak_memory_bytes();
 #endif
-  return 0;
+  return peak_cpu_tensor_bytes();
 }
 
 void reset_peak_device_memory(Device device) {
 #ifdef OSPREY_WITH_CUDA
-  if (device == Device::cuda) cuda::reset_peak_memory();
+  if (device == Device::cuda) {
+    cuda::reset_peak_memory();
+    return;
+  }
 #endif
+  reset_peak_cpu_tensor_bytes();
 }
 
 }  // namespace osprey

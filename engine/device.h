@@ -54,7 +54,8 @@ class BatchUploader {
 
 // Waits until queued work on the device has finished (no-op on cpu).
 void synchronize(Device device);
-// Device memory in use at most since the last reset (0 on cpu).
+// Tensor memory in use at most since the last reset (cpu: tensor storage, cached blocks
+// excluded).
 uint64_t peak_device_memory(Device device);
 void reset_peak_device_memory(Device device);
 

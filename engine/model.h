@@ -61,6 +61,9 @@ class Model {
   // Synchronized BatchNorm across the processes of a data-parallel job (null: off). Models
   // without BatchNorm ignore it.
   virtual void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) {}
+  // Trade time for activation memory: keep less for backward and recompute the rest there
+  // (gradients unchanged). Models with nothing worth recomputing ignore it.
+  virtual void set_recompute_activations(bool on) {}
 
  protected:
   Model() = default;

@@ -1,5 +1,6 @@
 #include "engine/storage.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -35,6 +36,16 @@ CpuBlockCache& cache() {
   return *c;
 }
 
+// Bytes of CPU tensors alive now (cached blocks excluded) and the most since the last reset.
+std::atomic<uint64_t> cpu_bytes_in_use{0}, cpu_bytes_peak{0};
+
+void count_cpu_allocation(size_t bytes) {
+  const uint64_t now = cpu_bytes_in_use.fetch_add(bytes) + bytes;
+  uint64_t peak = cpu_bytes_peak.load();
+  while (now > peak && !cpu_bytes_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
 size_t rounded(size_t bytes) {
   return (bytes + kAlign - 1) / kAlign * kAlign;
 }
@@ -65,6 +76,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
     ptr = std::aligned_alloc(kAlign, size);
     if (!ptr) throw std::bad_alloc();
   }
+  count_cpu_allocation(size);
   return std::shared_ptr<Storage>(new Storage(ptr, size, device));
 }
 
@@ -79,9 +91,22 @@ Storage::~Storage() {
     return;
   }
 #endif
+  cpu_bytes_in_use.fetch_sub(bytes_);
   auto& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   c.free_blocks[bytes_].push_back(ptr_);
+}
+
+uint64_t cpu_tensor_bytes_in_use() {
+  return cpu_bytes_in_use.load();
+}
+
+uint64_t peak_cpu_tensor_bytes() {
+  return cpu_bytes_peak.load();
+}
+
+void reset_peak_cpu_tensor_bytes() {
+  cpu_bytes_peak.store(cpu_bytes_in_use.load());
 }
 
 void release_cached_cpu_memory() {

@@ -3,6 +3,7 @@
 // step (same shapes every step) allocates nothing from the system.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "engine/dtype.h"
@@ -26,6 +27,12 @@ class Storage {
   size_t bytes_;
   Device device_;
 };
+
+// Bytes of CPU tensor storage in use at most since the last reset (cached free blocks do not
+// count); a reset starts from what is in use now.
+uint64_t cpu_tensor_bytes_in_use();
+uint64_t peak_cpu_tensor_bytes();
+void reset_peak_cpu_tensor_bytes();
 
 // Returns every cached CPU block to the system (tests and long-lived embedders call this).
 void release_cached_cpu_memory();

@@ -151,6 +151,10 @@ void MobileNetV2::set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) 
     for (ConvBnAct& l : b.layers) l.sync = sync;
 }
 
+void MobileNetV2::set_recompute_activations(bool on) {
+  for (InvertedResidual& b : blocks_) b.recompute_hidden = on;
+}
+
 std::unique_ptr<InferenceNet> MobileNetV2::inference_net() {
   return std::make_unique<FoldedMobileNetV2>(stem_, blocks_, head_, fc_w_, fc_b_);
 }

@@ -23,6 +23,8 @@ class MobileNetV2 : public Model {
   std::string name() const override { return cifar_ ? "mobilenet_v2_cifar" : "mobilenet_v2"; }
   std::vector<std::string> classifier_prefixes() const override { return {"classifier."}; }
   void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) override;
+  // The blocks' expand and depthwise outputs (InvertedResidual::recompute_hidden).
+  void set_recompute_activations(bool on) override;
   // BatchNorm folded into every convolution; each block's depthwise + projection fused.
   std::unique_ptr<InferenceNet> inference_net() override;
   int last_channel() const { return last_channel_; }

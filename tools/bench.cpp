@@ -57,6 +57,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   int threads = cpu::set_num_threads(o.threads);
   auto model = bench_model(o);
   allow_tf32(o.tf32);
+  model->set_recompute_activations(o.recompute);
   model->to(device);
   dist::broadcast_state(model->params(), grad_comm);
   OptimizerOptions oo;
@@ -127,6 +128,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
       {"device", device_description(device)},
       {"dtype", o.dtype},
       {"tf32", o.tf32},
+      {"recompute_activations", o.recompute},
       {"batch", o.batch},
       {"size", o.size},
       {"threads", threads},

@@ -23,6 +23,7 @@ struct BenchTrainOptions {
   std::string device = "cpu";
   std::string dtype = "f32";
   bool tf32 = false;
+  bool recompute = false;   // Model::set_recompute_activations
   bool profile = false;     // then time every op over extra steps (device synchronised per op)
   int pipeline_stages = 1;  // > 1: GPipe stages over consecutive ranks, replicas of them
   int micro_batches = 1;

@@ -105,6 +105,7 @@ const std::map<std::string, Field>& fields() {
       {"threads", field(&TrainConfig::threads)},
       {"device", field(&TrainConfig::device)},
       {"tf32", field(&TrainConfig::tf32)},
+      {"recompute_activations", field(&TrainConfig::recompute_activations)},
       {"communicator", field(&TrainConfig::communicator)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},

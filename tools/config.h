@@ -56,9 +56,11 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 0;              // 0 = every core
   std::string device = "auto";  // cpu | cuda | auto (the GPU when there is one)
-  bool tf32 = false;
-  std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto // cuda:
-                                      // GEMMs on TF32 tensor cores (fp32 accumulation)
+  bool tf32 = false;            // cuda: GEMMs on TF32 tensor cores (fp32 accumulation)
+  // Keep less for backward and recompute the rest (MobileNetV2: the blocks' expand and
+  // depthwise outputs): less activation memory, identical gradients, a little more time.
+  bool recompute_activations = false;
+  std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto
   std::string init_from;              // a PyTorch state_dict to fine-tune from ("" = none)
   int64_t stop_after_steps = 0;
   bool sync_batchnorm = false;

@@ -145,6 +145,8 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   bench_train->add_option("--device", bo.device, "cpu, cuda or auto")->capture_default_str();
   bench_train->add_option("--dtype", bo.dtype, "f32")->capture_default_str();
   bench_train->add_flag("--tf32", bo.tf32, "cuda: GEMMs on TF32 tensor cores");
+  bench_train->add_flag("--recompute", bo.recompute,
+                        "Recompute activations in backward instead of keeping them");
   bench_train->add_flag("--profile", bo.profile,
                         "Then time every op (forward, backward, optimizer) over as many steps");
   bench_train

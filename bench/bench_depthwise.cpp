@@ -1,7 +1,8 @@
 // Times the CUDA depthwise kernels (forward, input gradient, weight + bias gradient) at every
 // distinct depthwise shape of MobileNetV2 (width 1.0): torchvision's at 224 with batch 128 and
 // the CIFAR-stem variant (models/mobilenet_v2.cpp: stem and features[2] at stride 1) at 32 with
-// batch 512. One JSON object per line; GB/s counts the minimal traffic (every input and output
+// batch 512, with fp32 and with bf16 activations (weights fp32 in both). One JSON object per
+// line; GB/s counts the minimal traffic (every input and output
 // once), the figure to compare with cuDNN's and the copy ceiling (~3 TB/s on an H100).
 #include <cuda_runtime.h>
 
@@ -56,47 +57,58 @@ float median_ms(F&& launch) {
   return ms[kRuns / 2];
 }
 
-float* device_floats(size_t n) {
-  float* p = nullptr;
-  cudaCheck(cudaMalloc(&p, n * sizeof(float)));
-  // Small finite values: NaN/denormal slow paths must not colour the timing.
-  cudaCheck(cudaMemset(p, 0x3c, n * sizeof(float)));
+template <typename T>
+T* device_array(size_t n) {
+  T* p = nullptr;
+  cudaCheck(cudaMalloc(&p, n * sizeof(T)));
+  // Small finite values (0x3c3c... is about 0.011 as float and as bf16): NaN/denormal slow paths
+  // must not colour the timing.
+  cudaCheck(cudaMemset(p, 0x3c, n * sizeof(T)));
   return p;
 }
 
-void report(const Layer& l, const char* pass, float ms, double bytes) {
+void report(const Layer& l, const char* dtype, const char* pass, float ms, double bytes) {
   std::printf(
       "{\"shape\":\"%s %dx%dx%d s%d\",\"n\":%d,\"h\":%d,\"w\":%d,\"c\":%d,\"stride\":%d,"
-      "\"pass\":\"%s\",\"ms\":%.4f,\"gbps\":%.1f}\n",
-      l.net, l.h, l.w, l.c, l.stride, l.n, l.h, l.w, l.c, l.stride, pass, ms,
+      "\"dtype\":\"%s\",\"pass\":\"%s\",\"ms\":%.4f,\"gbps\":%.1f}\n",
+      l.net, l.h, l.w, l.c, l.stride, l.n, l.h, l.w, l.c, l.stride, dtype, pass, ms,
       bytes / (ms * 1e-3) / 1e9);
   std::fflush(stdout);
+}
+
+// T: the activations' type (float or bf16); weights and their gradients are float.
+template <typename T>
+void bench_layer(const Layer& l, const char* dtype) {
+  osprey::cuda::DepthwiseShape s;
+  s.n = l.n, s.h = l.h, s.w = l.w, s.c = l.c, s.kh = 3, s.kw = 3, s.stride = l.stride, s.pad = 1;
+  const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.oh() * s.ow() * s.c;
+  const size_t nw = 9 * size_t(s.c);
+  T *x = device_array<T>(nx), *y = device_array<T>(ny), *dy = device_array<T>(ny),
+    *dx = device_array<T>(nx);
+  float *w = device_array<float>(nw), *dw = device_array<float>(nw), *db = device_array<float>(s.c);
+  const double a = sizeof(T), f = sizeof(float);
+  report(l, dtype, "fwd",
+         median_ms([&] { osprey::cuda::depthwise_conv2d_forward(s, x, w, nullptr, y, nullptr); }),
+         a * (nx + ny) + f * nw);
+  report(l, dtype, "dgrad", median_ms([&] {
+           osprey::cuda::depthwise_conv2d_backward(s, x, w, dy, dx, nullptr, nullptr, nullptr);
+         }),
+         a * (ny + nx) + f * nw);
+  report(l, dtype, "wgrad", median_ms([&] {
+           osprey::cuda::depthwise_conv2d_backward(s, x, w, dy, static_cast<T*>(nullptr), dw, db,
+                                                   nullptr);
+         }),
+         a * (nx + ny) + f * (nw + s.c));
+  for (T* p : {x, y, dy, dx}) cudaCheck(cudaFree(p));
+  for (float* p : {w, dw, db}) cudaCheck(cudaFree(p));
 }
 
 }  // namespace
 
 int main() {
   for (const Layer& l : kLayers) {
-    osprey::cuda::DepthwiseShape s;
-    s.n = l.n, s.h = l.h, s.w = l.w, s.c = l.c, s.kh = 3, s.kw = 3, s.stride = l.stride, s.pad = 1;
-    const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.oh() * s.ow() * s.c;
-    const size_t nw = 9 * size_t(s.c);
-    float *x = device_floats(nx), *y = device_floats(ny), *w = device_floats(nw);
-    float *dy = device_floats(ny), *dx = device_floats(nx), *dw = device_floats(nw),
-          *db = device_floats(s.c);
-    const double f = sizeof(float);
-    report(l, "fwd",
-           median_ms([&] { osprey::cuda::depthwise_conv2d_forward(s, x, w, nullptr, y, nullptr); }),
-           f * (nx + ny + nw));
-    report(l, "dgrad", median_ms([&] {
-             osprey::cuda::depthwise_conv2d_backward(s, x, w, dy, dx, nullptr, nullptr, nullptr);
-           }),
-           f * (ny + nx + nw));
-    report(l, "wgrad", median_ms([&] {
-             osprey::cuda::depthwise_conv2d_backward(s, x, w, dy, nullptr, dw, db, nullptr);
-           }),
-           f * (nx + ny + nw + s.c));
-    for (float* p : {x, y, w, dy, dx, dw, db}) cudaCheck(cudaFree(p));
+    bench_layer<float>(l, "f32");
+    bench_layer<osprey::bf16>(l, "bf16");
   }
   return 0;
 }

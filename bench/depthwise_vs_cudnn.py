@@ -2,10 +2,11 @@
 """Osprey's depthwise 3x3 kernels against cuDNN (through PyTorch, channels_last,
 cudnn.benchmark) at every MobileNetV2 depthwise shape, in the same run on the same GPU.
 
-Runs `bench_depthwise` (our kernels, fp32), then times PyTorch's depthwise convolution
-(groups = channels) forward, input gradient and weight gradient at each of its shapes in fp32
-and bf16 (median of 21 runs after 5 warm-ups, CUDA events), and prints one JSON line per shape
-and pass with both times and our speedup over cuDNN fp32 (> 1: ours is faster).
+Runs `bench_depthwise` (our kernels, fp32 and bf16 activations), then times PyTorch's depthwise
+convolution (groups = channels) forward, input gradient and weight gradient at each of its
+shapes in the same dtype (median of 21 runs after 5 warm-ups, CUDA events), and prints one
+JSON line per shape, dtype and pass with both times and our speedup over cuDNN (> 1: ours is
+faster).
 
 usage: bench/depthwise_vs_cudnn.py [--bench build/bench/bench_depthwise]
 """
@@ -55,12 +56,12 @@ def main():
     for line in ours.strip().splitlines():
         r = json.loads(line)
         shape = (r["n"], r["h"], r["w"], r["c"], r["stride"])
-        f32 = cudnn_ms(*shape, r["pass"], torch.float32)
-        b16 = cudnn_ms(*shape, r["pass"], torch.bfloat16)
-        print(json.dumps({"shape": r["shape"], "pass": r["pass"], "osprey_f32_ms": r["ms"],
-                          "osprey_gbps": r["gbps"], "cudnn_f32_ms": round(f32, 4),
-                          "cudnn_bf16_ms": round(b16, 4),
-                          "speedup_vs_cudnn_f32": round(f32 / r["ms"], 3)}), flush=True)
+        dtype = r.get("dtype", "f32")
+        theirs = cudnn_ms(*shape, r["pass"], torch.bfloat16 if dtype == "bf16" else torch.float32)
+        print(json.dumps({"shape": r["shape"], "pass": r["pass"], "dtype": dtype,
+                          "osprey_ms": r["ms"], "osprey_gbps": r["gbps"],
+                          "cudnn_ms": round(theirs, 4),
+                          "speedup_vs_cudnn": round(theirs / r["ms"], 3)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 same run on the same card: torchvision MobileNetV2 (ImageNet stem at 224, or the CIFAR stem at
 32), synthetic inputs, cross-entropy, backward, Adam. PyTorch runs channels_last with
 cudnn.benchmark, in fp32 and with bf16 autocast; Osprey runs fp32, without and with TF32
-GEMMs, and TF32 with recompute_activations. Prints one JSON line per measurement, then one per workload with Osprey's ratio to each PyTorch mode.
+GEMMs, TF32 with recompute_activations, and bf16 activations without and with it. Prints one JSON line per measurement, then one per workload with Osprey's ratio to each PyTorch mode.
 
 usage: bench/torch_vs_osprey_gpu.py [--osprey build/osprey] [--steps 30] [--warmup 5]
                                     [--workloads mobilenet_v2:224:256,mobilenet_v2_cifar:32:512]
@@ -58,11 +58,12 @@ def torch_run(name, size, batch, steps, warmup, bf16, classes=10):
             "peak_device_memory_mb": peak}
 
 
-def osprey_run(binary, name, size, batch, steps, warmup, tf32, recompute=False, classes=10):
+def osprey_run(binary, name, size, batch, steps, warmup, tf32, recompute=False, dtype="f32",
+               classes=10):
     cmd = [binary, "bench", "train", "--device", "cuda", "--model", name, "--channels", "3",
            "--size", str(size), "--batch", str(batch), "--classes", str(classes), "--steps",
-           str(steps), "--warmup", str(warmup)] + (["--tf32"] if tf32 else []) + \
-          (["--recompute"] if recompute else [])
+           str(steps), "--warmup", str(warmup), "--dtype", dtype] + \
+          (["--tf32"] if tf32 else []) + (["--recompute"] if recompute else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     r["engine"] = "osprey"
@@ -82,10 +83,14 @@ def main():
         name, size, batch = w.split(":")
         size, batch = int(size), int(batch)
         ours = {}
-        # fp32, TF32 GEMMs, and TF32 with the blocks' hidden activations recomputed.
-        for label, tf32, recompute in (("f32", False, False), ("f32_tf32", True, False),
-                                       ("f32_tf32_recompute", True, True)):
-            r = osprey_run(a.osprey, name, size, batch, a.steps, a.warmup, tf32, recompute)
+        # fp32, TF32 GEMMs, TF32 with the blocks' hidden activations recomputed, and bf16
+        # activations (without and with recomputation).
+        for label, tf32, recompute, dtype in (("f32", False, False, "f32"),
+                                              ("f32_tf32", True, False, "f32"),
+                                              ("f32_tf32_recompute", True, True, "f32"),
+                                              ("bf16", False, False, "bf16"),
+                                              ("bf16_recompute", False, True, "bf16")):
+            r = osprey_run(a.osprey, name, size, batch, a.steps, a.warmup, tf32, recompute, dtype)
             ours[label] = r
             print(json.dumps(r), flush=True)
         theirs = {}

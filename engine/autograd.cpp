@@ -45,6 +45,8 @@ void clear_tape() {
 
 float* grad_accumulate_target(const Tensor& t) {
   TensorImpl& impl = t.impl();
+  OSPREY_CHECK(t.dtype() == DType::f32, "accumulated gradients are f32 (parameters), got a ",
+               dtype_name(t.dtype()), " tensor");
   if (!impl.grad) {
     Tensor g = Tensor::zeros(t.shape(), DType::f32, t.device());
     impl.grad = g.impl_ptr();
@@ -53,12 +55,13 @@ float* grad_accumulate_target(const Tensor& t) {
 }
 
 Tensor grad_overwrite_target(const Tensor& t) {
+  // A gradient has its tensor's dtype: bf16 activations get bf16 gradients.
   if (!t.impl().grad) {
-    Tensor g = Tensor::empty(t.shape(), DType::f32, t.device());
+    Tensor g = Tensor::empty(t.shape(), t.dtype(), t.device());
     t.impl().grad = g.impl_ptr();
     return g;
   }
-  return Tensor::empty(t.shape(), DType::f32, t.device());
+  return Tensor::empty(t.shape(), t.dtype(), t.device());
 }
 
 void commit_grad(const Tensor& t, const Tensor& g) {

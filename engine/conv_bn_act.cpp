@@ -23,13 +23,26 @@
 namespace osprey {
 namespace {
 
+// Calls fn(float{}) or fn(bf16{}) for the activations' storage type.
+template <typename Fn>
+void with_storage_type(DType dtype, Fn&& fn) {
+  if (dtype == DType::bf16)
+    fn(bf16{});
+  else
+    fn(float{});
+}
+
 // One forward of a ConvBnAct layer and what its backward needs: the input, the raw conv
-// output z, the activated output y and the statistics used.
+// output z, the activated output y and the statistics used. Activations are f32 or bf16 (all
+// of one run the same); parameters, statistics and parameter gradients are always f32.
 class ConvBnActRun {
  public:
   Tensor forward(const ConvBnAct& l, const Tensor& x, bool training) {
-    OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "conv_bn_act: input ",
-                 shape_str(x.shape()), " is not an f32 NHWC batch");
+    OSPREY_CHECK(x.ndim() == 4 && (x.dtype() == DType::f32 || x.dtype() == DType::bf16),
+                 "conv_bn_act: input ", shape_str(x.shape()), " ", dtype_name(x.dtype()),
+                 " is not an f32 or bf16 NHWC batch");
+    OSPREY_CHECK(!(l.sync && x.dtype() == DType::bf16),
+                 "synchronized BatchNorm is implemented for f32 activations only");
     x_ = x;
     x_shape_ = x.shape();
     training_ = training;
@@ -46,10 +59,13 @@ class ConvBnActRun {
           l.stride, l.pad};
       OSPREY_CHECK(dense_.oh() > 0 && dense_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
-      z_ = Tensor::empty({n, dense_.oh(), dense_.ow(), dense_.k}, DType::f32, device);
+      z_ = Tensor::empty({n, dense_.oh(), dense_.ow(), dense_.k}, x.dtype(), device);
       profiler::Scope profile(dense_.kh == 1 ? "forward conv 1x1" : "forward conv");
-      OSPREY_DISPATCH(device, conv2d_forward, dense_, x.ptr<float>(), l.weight.ptr<float>(),
-                      nullptr, z_.ptr<float>());
+      with_storage_type(x.dtype(), [&](auto t) {
+        using T = decltype(t);
+        OSPREY_DISPATCH(device, conv2d_forward, dense_, x.ptr<T>(), l.weight.ptr<float>(), nullptr,
+                        z_.ptr<T>());
+      });
     } else {
       OSPREY_CHECK(l.weight.dim(2) == c, "conv_bn_act: depthwise weight ",
                    shape_str(l.weight.shape()), " is for ", l.weight.dim(2),
@@ -58,10 +74,13 @@ class ConvBnActRun {
                                 l.stride, l.pad};
       OSPREY_CHECK(dw_.oh() > 0 && dw_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
-      z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c}, DType::f32, device);
+      z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c}, x.dtype(), device);
       profiler::Scope profile("forward depthwise");
-      OSPREY_DISPATCH(device, depthwise_conv2d_forward, dw_, x.ptr<float>(), l.weight.ptr<float>(),
-                      nullptr, z_.ptr<float>());
+      with_storage_type(x.dtype(), [&](auto t) {
+        using T = decltype(t);
+        OSPREY_DISPATCH(device, depthwise_conv2d_forward, dw_, x.ptr<T>(), l.weight.ptr<float>(),
+                        nullptr, z_.ptr<T>());
+      });
     }
     int k = int(z_.dim(3));
     int64_t m = z_.numel() / k;
@@ -71,8 +90,11 @@ class ConvBnActRun {
       profiler::Scope profile("forward batchnorm statistics");
       mean_ = Tensor::empty({k}, DType::f32, device);
       var_ = Tensor::empty({k}, DType::f32, device);
-      OSPREY_DISPATCH(device, batchnorm_stats, m, k, z_.ptr<float>(), mean_.ptr<float>(),
-                      var_.ptr<float>());
+      with_storage_type(z_.dtype(), [&](auto t) {
+        using T = decltype(t);
+        OSPREY_DISPATCH(device, batchnorm_stats, m, k, z_.ptr<T>(), mean_.ptr<float>(),
+                        var_.ptr<float>());
+      });
       total_m_ = m;
       if (l.sync) {
         OSPREY_CHECK(device == Device::cpu,
@@ -87,23 +109,26 @@ class ConvBnActRun {
       mean_ = l.running_mean;
       var_ = l.running_var;
     }
-    y_ = Tensor::empty(z_.shape(), DType::f32, device);
+    y_ = Tensor::empty(z_.shape(), z_.dtype(), device);
     profiler::Scope profile("forward batchnorm+act");
     apply_batchnorm_act(l, y_);
-    // The CUDA backward recomputes the activation mask from z_: only the consumer of the output
-    // (the next layer's input) keeps it alive.
+    // The CUDA backward (and the bf16 one on the cpu) recomputes the activation mask from z_:
+    // only the consumer of the output (the next layer's input) keeps it alive.
     Tensor out = y_;
-    if (device == Device::cuda) y_ = Tensor();
+    if (device == Device::cuda || z_.dtype() == DType::bf16) y_ = Tensor();
     return out;
   }
 
   // Accumulates the layer's parameter gradients and writes the input gradient into dx
-  // (skipped when null).
-  void backward(const ConvBnAct& l, const Tensor& dy, float* dxp) {
+  // (skipped when undefined; the input's dtype).
+  void backward(const ConvBnAct& l, const Tensor& dy, const Tensor& dx) {
     int k = int(z_.dim(3));
     int64_t m = z_.numel() / k;
     const Device device = z_.device();
-    Tensor dz = Tensor::empty(z_.shape(), DType::f32, device);
+    OSPREY_CHECK(dy.dtype() == z_.dtype() && (!dx.defined() || dx.dtype() == z_.dtype()),
+                 "conv_bn_act backward: gradients of dtype ", dtype_name(dy.dtype()),
+                 " for activations of dtype ", dtype_name(z_.dtype()));
+    Tensor dz = Tensor::empty(z_.shape(), z_.dtype(), device);
     cpu::CrossProcessSum cross;
     if (l.sync) {
       cross.fn = [](double* data, int64_t count, void* ctx) {
@@ -114,29 +139,38 @@ class ConvBnActRun {
     }
     float* dgamma = autograd::grad_accumulate_target(l.gamma);
     float* dbeta = autograd::grad_accumulate_target(l.beta);
-    if (device == Device::cpu && !y_.defined()) y_ = recompute_output(l);  // the cpu's mask
     std::optional<profiler::Scope> profile(std::in_place, "backward batchnorm+act");
-    if (device == Device::cuda)
+    if (z_.dtype() == DType::bf16)  // the cpu's bf16 kernel takes the CUDA kernel's arguments
+      OSPREY_DISPATCH(device, batchnorm_act_backward, m, k, z_.ptr<bf16>(), dy.ptr<bf16>(),
+                      mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                      l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<bf16>(), dgamma, dbeta);
+    else if (device == Device::cuda)
       OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), dy.ptr<float>(),
                        mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
                        l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<float>(), dgamma,
                        dbeta);
-    else
+    else {
+      if (!y_.defined()) y_ = recompute_output(l);  // the cpu reads the mask from y
       cpu::batchnorm_act_backward(m, k, z_.ptr<float>(), y_.ptr<float>(), dy.ptr<float>(),
                                   mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
                                   l.eps, l.act, training_, dz.ptr<float>(), dgamma, dbeta,
                                   l.sync && training_ ? &cross : nullptr);
+    }
     profile.reset();
     float* dw = autograd::grad_accumulate_target(l.weight);
     profile.emplace(l.kind == ConvKind::depthwise ? "backward depthwise"
                     : dense_.kh == 1              ? "backward conv 1x1"
                                                   : "backward conv");
-    if (l.kind == ConvKind::dense)
-      OSPREY_DISPATCH(device, conv2d_backward, dense_, x_.ptr<float>(), l.weight.ptr<float>(),
-                      dz.ptr<float>(), dxp, dw, nullptr);
-    else
-      OSPREY_DISPATCH(device, depthwise_conv2d_backward, dw_, x_.ptr<float>(),
-                      l.weight.ptr<float>(), dz.ptr<float>(), dxp, dw, nullptr);
+    with_storage_type(z_.dtype(), [&](auto t) {
+      using T = decltype(t);
+      T* dxp = dx.defined() ? dx.ptr<T>() : nullptr;
+      if (l.kind == ConvKind::dense)
+        OSPREY_DISPATCH(device, conv2d_backward, dense_, x_.ptr<T>(), l.weight.ptr<float>(),
+                        dz.ptr<T>(), dxp, dw, nullptr);
+      else
+        OSPREY_DISPATCH(device, depthwise_conv2d_backward, dw_, x_.ptr<T>(), l.weight.ptr<float>(),
+                        dz.ptr<T>(), dxp, dw, nullptr);
+    });
   }
 
   const Shape& input_shape() const { return x_shape_; }
@@ -145,7 +179,7 @@ class ConvBnActRun {
   // the same kernel on the same values, so bit-identical.
   Tensor recompute_output(const ConvBnAct& l) const {
     profiler::Scope profile("backward recompute batchnorm+act");
-    Tensor y = Tensor::empty(z_.shape(), DType::f32, z_.device());
+    Tensor y = Tensor::empty(z_.shape(), z_.dtype(), z_.device());
     apply_batchnorm_act(l, y);
     return y;
   }
@@ -158,9 +192,12 @@ class ConvBnActRun {
  private:
   void apply_batchnorm_act(const ConvBnAct& l, const Tensor& y) const {
     const int k = int(z_.dim(3));
-    OSPREY_DISPATCH(z_.device(), batchnorm_act_forward, z_.numel() / k, k, z_.ptr<float>(),
-                    mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                    l.beta.ptr<float>(), l.eps, l.act, y.ptr<float>());
+    with_storage_type(z_.dtype(), [&](auto t) {
+      using T = decltype(t);
+      OSPREY_DISPATCH(z_.device(), batchnorm_act_forward, z_.numel() / k, k, z_.ptr<T>(),
+                      mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                      l.beta.ptr<float>(), l.eps, l.act, y.ptr<T>());
+    });
   }
 
   // Turns this process's mean and biased variance over m rows into those of every process's
@@ -205,11 +242,11 @@ class ConvBnActNode : public autograd::Node {
   void backward() override {
     const Tensor& x = inputs[0];
     if (!x.requires_grad()) {
-      run_.backward(layer_, outputs[0].grad(), nullptr);
+      run_.backward(layer_, outputs[0].grad(), Tensor());
       return;
     }
     Tensor dx = autograd::grad_overwrite_target(x);
-    run_.backward(layer_, outputs[0].grad(), dx.ptr<float>());
+    run_.backward(layer_, outputs[0].grad(), dx);
     autograd::commit_grad(x, dx);
   }
 
@@ -233,17 +270,17 @@ class InvertedResidualNode : public autograd::Node {
         runs_[i].set_input(h);
         if (h.device() == Device::cpu) runs_[i - 1].set_output(h);  // the cpu's mask
       }
-      Tensor dx = Tensor::empty(runs_[i].input_shape(), DType::f32, x.device());
-      runs_[i].backward(block_.layers[i], g, dx.ptr<float>());
+      Tensor dx = Tensor::empty(runs_[i].input_shape(), x.dtype(), x.device());
+      runs_[i].backward(block_.layers[i], g, dx);
       if (block_.recompute_hidden) runs_[i].drop_input();
       g = dx;
     }
     if (!x.requires_grad()) {
-      runs_[0].backward(block_.layers[0], g, nullptr);
+      runs_[0].backward(block_.layers[0], g, Tensor());
       return;
     }
     Tensor dx = autograd::grad_overwrite_target(x);
-    runs_[0].backward(block_.layers[0], g, dx.ptr<float>());
+    runs_[0].backward(block_.layers[0], g, dx);
     if (block_.residual) flat::axpy(1.0f, dy, dx);
     autograd::commit_grad(x, dx);
   }
@@ -288,7 +325,7 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
                  shape_str(x.shape()), " to ", shape_str(h.shape()));
     // h is the project layer's output, saved only for its (act none) mask: adding in place
     // would change what backward reads, so write the sum to a new tensor.
-    Tensor sum = Tensor::empty(h.shape(), DType::f32, x.device());
+    Tensor sum = Tensor::empty(h.shape(), h.dtype(), x.device());
     flat::add(h, x, sum);
     h = sum;
   }

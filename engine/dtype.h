@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/cpu/bf16.h"
+
 namespace osprey {
 
 enum class DType : uint8_t { f32, bf16, f16, i64, i32, u8 };
@@ -53,6 +55,10 @@ struct dtype_of;
 template <>
 struct dtype_of<float> {
   static constexpr DType value = DType::f32;
+};
+template <>
+struct dtype_of<bf16> {
+  static constexpr DType value = DType::bf16;
 };
 template <>
 struct dtype_of<int64_t> {

@@ -25,6 +25,11 @@ class EvalForward : public InferenceNet {
 
 }  // namespace
 
+void Model::set_activation_dtype(DType dtype) {
+  OSPREY_CHECK(dtype == DType::f32, name(), " has no ", dtype_name(dtype),
+               " path: its activations are f32");
+}
+
 std::unique_ptr<InferenceNet> Model::inference_net() {
   return std::make_unique<EvalForward>(*this);
 }

@@ -64,6 +64,11 @@ class Model {
   // Trade time for activation memory: keep less for backward and recompute the rest there
   // (gradients unchanged). Models with nothing worth recomputing ignore it.
   virtual void set_recompute_activations(bool on) {}
+  // The storage type of activations in training and eval-mode forwards: f32, or bf16 (mixed
+  // precision: parameters, gradients, statistics and the classifier stay f32; every sum is
+  // in float or double). Models without a bf16 path refuse it.
+  virtual void set_activation_dtype(DType dtype);
+  DType activation_dtype() const { return activation_dtype_; }
 
  protected:
   Model() = default;
@@ -73,6 +78,7 @@ class Model {
   }
   ParamStore params_;
   bool training_ = true;
+  DType activation_dtype_ = DType::f32;
   Rng rng_{0x5eed};
 
  private:

@@ -21,6 +21,9 @@ Tensor reshape(const Tensor& x, const Shape& shape);
 // [N, ...] -> [N, prod(...)]; in NHWC that is H,W,C order.
 Tensor flatten(const Tensor& x);
 Tensor add(const Tensor& a, const Tensor& b);
+// x converted to dtype (f32 <-> bf16, rounding to nearest even); the gradient is converted
+// back. The identity (no node) when x already has that dtype.
+Tensor cast(const Tensor& x, DType dtype);
 // logits [N,K] f32, labels [N] i64 in [0,K) -> scalar mean loss.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                              float label_smoothing = 0.0f);

@@ -147,4 +147,15 @@ Tensor add(const Tensor& a, const Tensor& b) {
   return y;
 }
 
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  profiler::Scope profile("forward cast");
+  Tensor y = Tensor::empty(x.shape(), dtype, x.device());
+  flat::cast(x, y);
+  if (autograd::should_record({&x}))
+    record_unary("cast", x, y,
+                 [](autograd::Node&, const Tensor& dy, const Tensor& dx) { flat::cast(dy, dx); });
+  return y;
+}
+
 }  // namespace osprey::ops

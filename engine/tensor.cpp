@@ -135,7 +135,14 @@ Tensor Tensor::to(Device target) const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  const float* p = to(Device::cpu).data<float>();
+  const Tensor host = to(Device::cpu);
+  if (dtype() == DType::bf16) {
+    std::vector<float> v(static_cast<size_t>(numel()));
+    const bf16* p = host.data<bf16>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = to_float(p[i]);
+    return v;
+  }
+  const float* p = host.data<float>();
   return std::vector<float>(p, p + numel());
 }
 

@@ -82,7 +82,7 @@ class Tensor {
   Tensor clone() const;
   // This tensor when it is already on `device`, otherwise a copy there (not recorded).
   Tensor to(Device device) const;
-  std::vector<float> to_vector() const;     // f32, from any device
+  std::vector<float> to_vector() const;     // f32 or bf16 (widened), from any device
   void copy_from(const Tensor& src) const;  // same numel and dtype, any devices
   void fill_zero() const;
 

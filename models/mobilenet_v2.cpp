@@ -151,6 +151,12 @@ void MobileNetV2::set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) 
     for (ConvBnAct& l : b.layers) l.sync = sync;
 }
 
+void MobileNetV2::set_activation_dtype(DType dtype) {
+  OSPREY_CHECK(dtype == DType::f32 || dtype == DType::bf16, name(), ": activations are f32 or ",
+               "bf16, not ", dtype_name(dtype));
+  activation_dtype_ = dtype;
+}
+
 void MobileNetV2::set_recompute_activations(bool on) {
   for (InvertedResidual& b : blocks_) b.recompute_hidden = on;
 }
@@ -171,11 +177,12 @@ Tensor MobileNetV2::forward_segment(int i, const Tensor& x) {
   if (i == 0) {
     OSPREY_CHECK(x.ndim() == 4 && x.dim(3) == in_channels_, name(), " expects NHWC inputs with ",
                  in_channels_, " channels, got ", shape_str(x.shape()));
-    return ops::conv_bn_act(x, stem_, training_);
+    return ops::conv_bn_act(ops::cast(x, activation_dtype_), stem_, training_);
   }
   if (i <= blocks) return ops::inverted_residual(x, blocks_[size_t(i - 1)], training_);
   if (i == blocks + 1) return ops::conv_bn_act(x, head_, training_);
-  Tensor h = ops::dropout(ops::global_avg_pool(x), dropout_, training_, rng_);
+  Tensor h =
+      ops::dropout(ops::global_avg_pool(ops::cast(x, DType::f32)), dropout_, training_, rng_);
   return ops::linear(h, fc_w_, fc_b_);
 }
 

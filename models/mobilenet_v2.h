@@ -25,6 +25,8 @@ class MobileNetV2 : public Model {
   void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) override;
   // The blocks' expand and depthwise outputs (InvertedResidual::recompute_hidden).
   void set_recompute_activations(bool on) override;
+  // f32 or bf16: the input is cast at the stem, the head's output back to f32 before pooling.
+  void set_activation_dtype(DType dtype) override;
   // BatchNorm folded into every convolution; each block's depthwise + projection fused.
   std::unique_ptr<InferenceNet> inference_net() override;
   int last_channel() const { return last_channel_; }

@@ -81,4 +81,11 @@ TEST_CASE("validation names the bad value") {
   c = TrainConfig{};
   c.mean = {0.1f, 0.2f};
   REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("mean and std"));
+  c = TrainConfig{};
+  c.precision = "fp16";
+  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("precision 'fp16'"));
+  c.precision = "bf16";
+  tools::validate(c);
+  c.pipeline_stages = 2;
+  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("bf16 does not run with pipeline"));
 }

@@ -1,5 +1,6 @@
 // Models against PyTorch: the golden reference files through the same code as `osprey verify`,
 // and three Adam steps of simple_cnn.
+#include <cmath>
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -143,5 +144,29 @@ TEST_CASE("mobilenet_v2 matches PyTorch on the golden files") {
     REQUIRE(folded == 1);
     REQUIRE(grads == 159);     // the input and 158 parameters
     REQUIRE(stats == 2 * 52);  // running mean and variance of 52 BatchNorms
+  }
+}
+
+// bf16 activations against the same float64 references, with the bf16 tolerances of
+// docs/verification.md (twice PyTorch's own bf16 autocast error on these references).
+TEST_CASE("mobilenet_v2 with bf16 activations passes the golden files at bf16 tolerances") {
+  for (std::string prefix :
+       {kGolden + "/mnv2_cifar_w1.0_c10_b4_32", kGolden + "/mnv2_w0.5_c10_b2_64",
+        kExtra + "/mnv2_cifar_w0.35_c3_b2_40", kExtra + "/mnv2_w0.25_c100_b3_48"}) {
+    tools::VerifyOptions o = tools::verify_options_from_prefix(prefix);
+    o.dtype = "bf16";
+    tools::VerifyReport r = tools::run_verify(o);
+    REQUIRE(r.dtype == "bf16");
+    int judged = 0;
+    for (const auto& row : r.rows) {
+      INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err << " tol "
+                  << row.tolerance);
+      CHECK(row.ok());
+      judged += std::isfinite(row.tolerance);
+      // The eval-mode forward is the well-conditioned one: bf16 keeps it within 1%.
+      if (row.quantity == "eval_logits") CHECK(row.rel_err < 1e-2);
+    }
+    REQUIRE(judged == 4 + 2 * 52);  // eval, inference, train logits, loss; running statistics
+    REQUIRE(r.passed());
   }
 }

@@ -46,7 +46,10 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm) {
   const Device device = resolve_device(o.device);
-  OSPREY_CHECK(o.dtype == "f32", "bench: dtype '", o.dtype, "' is not supported (valid: f32)");
+  OSPREY_CHECK(o.dtype == "f32" || o.dtype == "bf16", "bench: dtype '", o.dtype,
+               "' is not supported (valid: f32, bf16)");
+  OSPREY_CHECK(o.dtype == "f32" || o.pipeline_stages == 1,
+               "bench: bf16 does not run with pipeline stages");
   OSPREY_CHECK(device == Device::cpu || o.pipeline_stages == 1,
                "bench: pipeline stages run on the cpu only");
   // Several GPU ranks average their gradients over NCCL (MPI staging when built without it).
@@ -58,6 +61,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   auto model = bench_model(o);
   allow_tf32(o.tf32);
   model->set_recompute_activations(o.recompute);
+  model->set_activation_dtype(o.dtype == "bf16" ? DType::bf16 : DType::f32);
   model->to(device);
   dist::broadcast_state(model->params(), grad_comm);
   OptimizerOptions oo;

@@ -106,6 +106,7 @@ const std::map<std::string, Field>& fields() {
       {"device", field(&TrainConfig::device)},
       {"tf32", field(&TrainConfig::tf32)},
       {"recompute_activations", field(&TrainConfig::recompute_activations)},
+      {"precision", field(&TrainConfig::precision)},
       {"communicator", field(&TrainConfig::communicator)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},
@@ -192,6 +193,11 @@ void validate(const TrainConfig& c) {
       !(c.schedule == "onecycle" && c.cycle_momentum && c.optimizer == "sgd" && c.momentum == 0.0f),
       "config: onecycle with cycle_momentum needs sgd with momentum > 0 (or set "
       "cycle_momentum=false)");
+  OSPREY_CHECK(c.precision == "f32" || c.precision == "bf16", "config: precision '", c.precision,
+               "' is not one of f32, bf16");
+  OSPREY_CHECK(c.precision == "f32" || (c.pipeline_stages <= 1 && !c.sync_batchnorm),
+               "config: precision bf16 does not run with pipeline stages or synchronized "
+               "BatchNorm (use f32)");
   OSPREY_CHECK(c.communicator == "auto" || c.communicator == "nccl" || c.communicator == "mpi",
                "config: communicator '", c.communicator, "' is not one of auto, nccl, mpi");
   OSPREY_CHECK(c.mean.size() == c.std.size() && !c.mean.empty(),

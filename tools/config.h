@@ -60,6 +60,9 @@ struct TrainConfig {
   // Keep less for backward and recompute the rest (MobileNetV2: the blocks' expand and
   // depthwise outputs): less activation memory, identical gradients, a little more time.
   bool recompute_activations = false;
+  // Activation storage: f32, or bf16 (mixed precision: f32 parameters, gradients, BatchNorm
+  // statistics and classifier; float accumulation everywhere). mobilenet_v2 models only.
+  std::string precision = "f32";
   std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto
   std::string init_from;              // a PyTorch state_dict to fine-tune from ("" = none)
   int64_t stop_after_steps = 0;

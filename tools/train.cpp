@@ -138,6 +138,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   dist::Communicator& grad_comm = nccl ? *nccl : comm;
   allow_tf32(cfg.tf32);
   model->set_recompute_activations(cfg.recompute_activations);
+  model->set_activation_dtype(cfg.precision == "bf16" ? DType::bf16 : DType::f32);
   model->to(device);  // before the optimizer, whose state lives beside the parameters
   auto optimizer = make_optimizer(model->params(), optimizer_options(cfg));
 

@@ -1,6 +1,7 @@
 #include "tools/verify.h"
 
 #include <cmath>
+#include <limits>
 
 #include "engine/autograd.h"
 #include "engine/device.h"
@@ -16,6 +17,15 @@ namespace {
 // Tolerances of shared/golden/README.md for an fp32 engine.
 constexpr double kOutputTol = 1e-4;
 constexpr double kGradTol = 1e-3;
+// bf16 activations against the float64 references: twice the worst error of PyTorch's own bf16
+// autocast on the four MobileNetV2 references (bench/torch_bf16_reference_error.py,
+// docs/verification.md). Training-mode quantities of these 2-4 image batches are ill-conditioned
+// (fp32 engines already miss the gradient tolerance), so bf16 gradients are reported, not judged.
+constexpr double kBf16EvalTol = 1e-2;         // PyTorch: up to 4.8e-3
+constexpr double kBf16LossTol = 3e-2;         // 1.3e-2
+constexpr double kBf16TrainLogitsTol = 0.7;   // 0.34
+constexpr double kBf16RunningStatTol = 0.25;  // 0.115
+constexpr double kNotJudged = std::numeric_limits<double>::infinity();
 
 std::string meta(const SafeTensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
@@ -117,11 +127,21 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   std::unique_ptr<Model> model = models::create_model(spec);
   load_torch_state_dict(model->params(), params);
   const Device device = resolve_device(opts.device);
+  OSPREY_CHECK(opts.dtype == "f32" || opts.dtype == "bf16", "verify: dtype '", opts.dtype,
+               "' is not one of f32, bf16");
+  const bool bf16 = opts.dtype == "bf16";
+  model->set_activation_dtype(bf16 ? DType::bf16 : DType::f32);
+  const double eval_tol = bf16 ? kBf16EvalTol : kOutputTol;
+  const double train_logits_tol = bf16 ? kBf16TrainLogitsTol : kOutputTol;
+  const double loss_tol = bf16 ? kBf16LossTol : kOutputTol;
+  const double stat_tol = bf16 ? kBf16RunningStatTol : kOutputTol;
+  const double grad_tol = bf16 ? kNotJudged : kGradTol;
   model->to(device);
 
   VerifyReport report;
   report.model = spec.name;
   report.device = device_description(device);
+  report.dtype = opts.dtype;
   Tensor x = nchw_to_nhwc(ref.floats("input"), in_shape).to(device);
   Tensor labels = Tensor::from_labels(ref.ints("labels"));
   {
@@ -129,7 +149,8 @@ VerifyReport run_verify(const VerifyOptions& opts) {
     model->eval();
     std::vector<float> logits = model->forward(x).to_vector();
     report.rows.push_back(
-        compare("eval_logits", logits.data(), logits.size(), ref, "ref.eval_logits", kOutputTol));
+        compare("eval_logits", logits.data(), logits.size(), ref, "ref.eval_logits", eval_tol));
+    // The inference form computes in f32 whatever the training activations.
     std::vector<float> folded = model->inference_net()->forward(x).to_vector();
     report.rows.push_back(compare("inference_logits", folded.data(), folded.size(), ref,
                                   "ref.eval_logits", kOutputTol));
@@ -142,11 +163,11 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   loss.backward();
   std::vector<float> train_logits = logits.to_vector(), loss_value = loss.to_vector();
   report.rows.push_back(compare("train_logits", train_logits.data(), train_logits.size(), ref,
-                                "ref.train_logits", kOutputTol));
-  report.rows.push_back(compare("loss", loss_value.data(), 1, ref, "ref.loss", kOutputTol));
+                                "ref.train_logits", train_logits_tol));
+  report.rows.push_back(compare("loss", loss_value.data(), 1, ref, "ref.loss", loss_tol));
   std::vector<float> gx = nhwc_to_nchw(x.grad().to(Device::cpu));
   report.rows.push_back(
-      compare("grad_input", gx.data(), gx.size(), ref, "ref.grad_input", kGradTol));
+      compare("grad_input", gx.data(), gx.size(), ref, "ref.grad_input", grad_tol));
   double all_grads = 0.0;
   for (const Parameter& p : model->params().params())
     for (float v : ref.floats("grad." + p.name)) all_grads += double(v) * double(v);
@@ -156,14 +177,14 @@ VerifyReport run_verify(const VerifyOptions& opts) {
     std::vector<float> g(size_t(p.value.numel()));
     p.to_torch(grads.data<float>() + p.offset, g.data());
     report.rows.push_back(
-        compare("grad." + p.name, g.data(), g.size(), ref, "grad." + p.name, kGradTol, all_grads));
+        compare("grad." + p.name, g.data(), g.size(), ref, "grad." + p.name, grad_tol, all_grads));
   }
   // BatchNorm running statistics after that one train-mode forward.
   for (const Buffer& b : model->params().buffers()) {
     if (b.value.dtype() != DType::f32) continue;
     std::vector<float> v = b.value.to_vector();
     report.rows.push_back(compare("after_train_forward." + b.name, v.data(), v.size(), ref,
-                                  "after_train_forward." + b.name, kOutputTol));
+                                  "after_train_forward." + b.name, stat_tol));
   }
   return report;
 }

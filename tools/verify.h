@@ -15,6 +15,9 @@ struct VerifyOptions {
   float width = 0.0f;
   int threads = 0;
   std::string device = "cpu";  // cpu | cuda | auto
+  // Activations: f32, or bf16 (mixed precision), held to the bf16 tolerances of
+  // docs/verification.md instead of the references' fp32 ones.
+  std::string dtype = "f32";
 };
 
 struct VerifyRow {
@@ -27,6 +30,7 @@ struct VerifyRow {
 struct VerifyReport {
   std::string model;
   std::string device;  // where it ran, e.g. "cuda:0 (NVIDIA H100 80GB HBM3)"
+  std::string dtype;   // of the activations
   std::vector<VerifyRow> rows;
   bool passed() const;
 };

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/bf16.h"
 
 namespace osprey::cpu {
 
@@ -34,6 +35,19 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, co
                             const float* mean, const float* var, const float* gamma, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, const CrossProcessSum* sync = nullptr);
+
+// bf16 activations (kernels/cpu/bf16.h): statistics and arithmetic in float/double, one
+// rounding per stored value. The backward takes beta instead of the saved output and
+// recomputes the activation's mask in float from x, as the CUDA kernel does (a mask read from
+// a rounded output would flip wherever rounding reaches 6).
+void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var);
+void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           bf16* y);
+void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
+                            const float* var, const float* gamma, const float* beta, float eps,
+                            Activation act, bool batch_stats, bf16* dx, float* dgamma,
+                            float* dbeta);
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance
 // (var * m / (m - 1)) for the running variance, as PyTorch does.

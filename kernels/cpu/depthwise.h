@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/bf16.h"
+
 namespace osprey::cpu {
 
 struct DepthwiseShape {
@@ -24,5 +26,12 @@ void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t 
 // dx overwritten (skipped when null); dw and db accumulated (+=), each skipped when null.
 void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db);
+
+// bf16 activations (kernels/cpu/bf16.h), fp32 weights (not rounded: the depthwise kernels read
+// them as they are), float sums, one rounding per stored activation.
+void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
+                              const float* bias, bf16* y);
+void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,
+                               const bf16* dy, bf16* dx, float* dw, float* db);
 
 }  // namespace osprey::cpu

@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/bf16.h"
+
 namespace osprey::cpu {
 
 void relu_forward(int64_t n, const float* x, float* y);
@@ -19,5 +21,11 @@ void add(int64_t n, const float* a, const float* b, float* y);  // y = a + b
 void axpy(int64_t n, float alpha, const float* x, float* y);    // y += alpha * x
 void scale(int64_t n, float alpha, float* y);                   // y *= alpha
 double sum_squares(int64_t n, const float* x);                  // sum x^2 in double
+
+// bf16 storage (kernels/cpu/bf16.h): float arithmetic, one rounding per stored value.
+void cast(int64_t n, const float* x, bf16* y);
+void cast(int64_t n, const bf16* x, float* y);
+void add(int64_t n, const bf16* a, const bf16* b, bf16* y);
+void axpy(int64_t n, float alpha, const bf16* x, bf16* y);
 
 }  // namespace osprey::cpu

@@ -35,7 +35,6 @@ Layout layout_for(i64 m, int c, int v) {
 
 // Plain (coherent) loads throughout: y may alias x and dx may alias dy, each element read then
 // written by the same thread.
-using vec::aligned16;
 using vec::load;
 using vec::store;
 using vec::Vec;
@@ -93,9 +92,10 @@ __device__ void block_partials(double (&v)[NQ][V], double* red, int c, int c0, b
 
 // Statistics relative to the first row: sum(d^2)/m - mean(d)^2 then does not cancel when
 // |mean| >> std (the CPU op does the same).
-template <int V>
+// T (float or bf16) is the activations' storage type throughout; arithmetic is float/double.
+template <int V, typename T>
 __global__ void __launch_bounds__(kThreads)
-    stats_kernel(i64 m, int c, const float* __restrict__ x, double* __restrict__ part) {
+    stats_kernel(i64 m, int c, const T* __restrict__ x, double* __restrict__ part) {
   extern __shared__ double red[];
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   const bool active = c0 < c;
@@ -116,7 +116,8 @@ __global__ void __launch_bounds__(kThreads)
   block_partials<V, 2>(acc, red, c, c0, active, part);
 }
 
-__global__ void stats_finish_kernel(i64 m, int c, int parts, const float* __restrict__ x,
+template <typename T>
+__global__ void stats_finish_kernel(i64 m, int c, int parts, const T* __restrict__ x,
                                     const double* __restrict__ part, float* __restrict__ mean,
                                     float* __restrict__ var) {
   __shared__ double red[2][8][32];
@@ -134,7 +135,7 @@ __global__ void stats_finish_kernel(i64 m, int c, int parts, const float* __rest
   s = q = 0.0;
   for (int j = 0; j < 8; ++j) s += red[0][j][threadIdx.x], q += red[1][j][threadIdx.x];
   const double mu = s / double(m);
-  mean[k] = float(double(x[k]) + mu);
+  mean[k] = float(double(vec::load1(x + k)) + mu);
   var[k] = float(fmax(q / double(m) - mu * mu, 0.0));
 }
 
@@ -144,11 +145,11 @@ __device__ __forceinline__ float scale_of(const float* var, const float* gamma, 
   return float(invstd * (gamma ? gamma[k] : 1.0f));
 }
 
-template <int V, Activation A>
+template <int V, Activation A, typename T>
 __global__ void __launch_bounds__(kThreads)
-    forward_kernel(i64 m, int c, const float* x, const float* __restrict__ mean,
+    forward_kernel(i64 m, int c, const T* x, const float* __restrict__ mean,
                    const float* __restrict__ var, const float* __restrict__ gamma,
-                   const float* __restrict__ beta, float eps, float* y) {
+                   const float* __restrict__ beta, float eps, T* y) {
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   if (c0 >= c) return;
   float mu[V], sc[V], sh[V];
@@ -169,12 +170,11 @@ __global__ void __launch_bounds__(kThreads)
 
 // Backward reduction pass: per channel sum(dz) and sum(dz * (x - mean)), dz = dy * mask. With
 // eval-mode statistics dx = a * dz is complete here (kWriteDx), so there is no second pass.
-template <int V, Activation A, bool kWriteDx>
+template <int V, Activation A, bool kWriteDx, typename T>
 __global__ void __launch_bounds__(kThreads)
-    sums_kernel(i64 m, int c, const float* __restrict__ x, const float* dy,
-                const float* __restrict__ mean, const float* __restrict__ var,
-                const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
-                float* dx, double* __restrict__ part) {
+    sums_kernel(i64 m, int c, const T* __restrict__ x, const T* dy, const float* __restrict__ mean,
+                const float* __restrict__ var, const float* __restrict__ gamma,
+                const float* __restrict__ beta, float eps, T* dx, double* __restrict__ part) {
   extern __shared__ double red[];
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   const bool active = c0 < c;
@@ -236,12 +236,11 @@ __global__ void sums_finish_kernel(i64 m, int c, int parts, const double* __rest
   }
 }
 
-template <int V, Activation A>
+template <int V, Activation A, typename T>
 __global__ void __launch_bounds__(kThreads)
-    dx_kernel(i64 m, int c, const float* __restrict__ x, const float* dy,
-              const float* __restrict__ mean, const float* __restrict__ var,
-              const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
-              const float* __restrict__ coef, float* dx) {
+    dx_kernel(i64 m, int c, const T* __restrict__ x, const T* dy, const float* __restrict__ mean,
+              const float* __restrict__ var, const float* __restrict__ gamma,
+              const float* __restrict__ beta, float eps, const float* __restrict__ coef, T* dx) {
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   if (c0 >= c) return;
   float mu[V], a[V], sh[V], b[V], d[V];
@@ -288,36 +287,34 @@ void with_act(Activation act, F&& body) {
     body(std::integral_constant<Activation, Activation::none>());
 }
 
-template <int V>
-void stats_impl(i64 m, int c, const float* x, float* mean, float* var, cudaStream_t stream) {
+template <int V, typename T>
+void stats_impl(i64 m, int c, const T* x, float* mean, float* var, cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
   double* part = nullptr;
   cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
   const size_t smem = sizeof(double) * 2 * V * kThreads;
-  stats_kernel<V><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), smem, stream>>>(m, c, x, part);
+  stats_kernel<V, T><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), smem, stream>>>(m, c, x, part);
   cudaCheck(cudaGetLastError());
   stats_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, x, part, mean, var);
   cudaCheck(cudaGetLastError());
   cudaCheck(cudaFreeAsync(part, stream));
 }
 
-template <int V>
-void forward_impl(i64 m, int c, const float* x, const float* mean, const float* var,
-                  const float* gamma, const float* beta, float eps, Activation act, float* y,
-                  cudaStream_t stream) {
+template <int V, typename T>
+void forward_impl(i64 m, int c, const T* x, const float* mean, const float* var, const float* gamma,
+                  const float* beta, float eps, Activation act, T* y, cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
   with_act(act, [&](auto a) {
-    forward_kernel<V, decltype(a)::value><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), 0, stream>>>(
+    forward_kernel<V, decltype(a)::value, T><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), 0, stream>>>(
         m, c, x, mean, var, gamma, beta, eps, y);
   });
   cudaCheck(cudaGetLastError());
 }
 
-template <int V>
-void backward_impl(i64 m, int c, const float* x, const float* dy, const float* mean,
-                   const float* var, const float* gamma, const float* beta, float eps,
-                   Activation act, bool batch_stats, float* dx, float* dgamma, float* dbeta,
-                   cudaStream_t stream) {
+template <int V, typename T>
+void backward_impl(i64 m, int c, const T* x, const T* dy, const float* mean, const float* var,
+                   const float* gamma, const float* beta, float eps, Activation act,
+                   bool batch_stats, T* dx, float* dgamma, float* dbeta, cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
   const dim3 grid(l.gx, l.gy), block(l.bx, l.by);
   const bool dx_in_pass1 = dx && !batch_stats;
@@ -330,11 +327,11 @@ void backward_impl(i64 m, int c, const float* x, const float* dy, const float* m
   with_act(act, [&](auto a) {
     constexpr Activation A = decltype(a)::value;
     if (dx_in_pass1)
-      sums_kernel<V, A, true>
+      sums_kernel<V, A, true, T>
           <<<grid, block, smem, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, dx, part);
     else
-      sums_kernel<V, A, false>
-          <<<grid, block, smem, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, nullptr, part);
+      sums_kernel<V, A, false, T><<<grid, block, smem, stream>>>(
+          m, c, x, dy, mean, var, gamma, beta, eps, static_cast<T*>(nullptr), part);
   });
   cudaCheck(cudaGetLastError());
   if (need_sums) {
@@ -345,7 +342,7 @@ void backward_impl(i64 m, int c, const float* x, const float* dy, const float* m
   }
   if (coef) {
     with_act(act, [&](auto a) {
-      dx_kernel<V, decltype(a)::value>
+      dx_kernel<V, decltype(a)::value, T>
           <<<grid, block, 0, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, coef, dx);
     });
     cudaCheck(cudaGetLastError());
@@ -353,43 +350,82 @@ void backward_impl(i64 m, int c, const float* x, const float* dy, const float* m
   }
 }
 
-}  // namespace
-
-void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var,
-                     cudaStream_t stream) {
+template <typename T>
+void stats_any(int64_t m, int c, const T* x, float* mean, float* var, cudaStream_t stream) {
   if (c <= 0) return;
   if (m <= 0) {  // no statistics; zeros keep the caller's buffers finite, as on the CPU
     cudaCheck(cudaMemsetAsync(mean, 0, sizeof(float) * c, stream));
     cudaCheck(cudaMemsetAsync(var, 0, sizeof(float) * c, stream));
     return;
   }
-  if (c % 4 == 0 && aligned16(x))
+  if (c % 4 == 0 && vec::aligned4(x))
     stats_impl<4>(m, c, x, mean, var, stream);
   else
     stats_impl<1>(m, c, x, mean, var, stream);
 }
 
-void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, const float* var,
-                           const float* gamma, const float* beta, float eps, Activation act,
-                           float* y, cudaStream_t stream) {
+template <typename T>
+void forward_any(int64_t m, int c, const T* x, const float* mean, const float* var,
+                 const float* gamma, const float* beta, float eps, Activation act, T* y,
+                 cudaStream_t stream) {
   if (m <= 0 || c <= 0) return;
-  if (c % 4 == 0 && aligned16(x) && aligned16(y))
+  if (c % 4 == 0 && vec::aligned4(x) && vec::aligned4(y))
     forward_impl<4>(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
   else
     forward_impl<1>(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
+}
+
+template <typename T>
+void backward_any(int64_t m, int c, const T* x, const T* dy, const float* mean, const float* var,
+                  const float* gamma, const float* beta, float eps, Activation act,
+                  bool batch_stats, T* dx, float* dgamma, float* dbeta, cudaStream_t stream) {
+  if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
+  if (c % 4 == 0 && vec::aligned4(x) && vec::aligned4(dy) && (!dx || vec::aligned4(dx)))
+    backward_impl<4>(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
+                     stream);
+  else
+    backward_impl<1>(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
+                     stream);
+}
+
+}  // namespace
+
+void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var,
+                     cudaStream_t stream) {
+  stats_any(m, c, x, mean, var, stream);
+}
+
+void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var,
+                     cudaStream_t stream) {
+  stats_any(m, c, x, mean, var, stream);
+}
+
+void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           float* y, cudaStream_t stream) {
+  forward_any(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
+}
+
+void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           bf16* y, cudaStream_t stream) {
+  forward_any(m, c, x, mean, var, gamma, beta, eps, act, y, stream);
 }
 
 void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, const float* mean,
                             const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, cudaStream_t stream) {
-  if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
-  if (c % 4 == 0 && aligned16(x) && aligned16(dy) && (!dx || aligned16(dx)))
-    backward_impl<4>(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
-                     stream);
-  else
-    backward_impl<1>(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
-                     stream);
+  backward_any(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
+               stream);
+}
+
+void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
+                            const float* var, const float* gamma, const float* beta, float eps,
+                            Activation act, bool batch_stats, bf16* dx, float* dgamma, float* dbeta,
+                            cudaStream_t stream) {
+  backward_any(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
+               stream);
 }
 
 void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/bf16.h"
 
 namespace osprey::cuda {
 
@@ -26,6 +27,16 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, c
                             const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, cudaStream_t stream);
+// bf16 activations (kernels/cpu/bf16.h): statistics, parameters and gradients of gamma and
+// beta stay f32; arithmetic in float/double (as the CPU overloads in kernels/cpu/batchnorm.h).
+void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var, cudaStream_t stream);
+void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, const float* var,
+                           const float* gamma, const float* beta, float eps, Activation act,
+                           bf16* y, cudaStream_t stream);
+void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
+                            const float* var, const float* gamma, const float* beta, float eps,
+                            Activation act, bool batch_stats, bf16* dx, float* dgamma, float* dbeta,
+                            cudaStream_t stream);
 // running = (1 - momentum) * running + momentum * batch (unbiased variance for running_var).
 void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,
                               float* running_mean, float* running_var, cudaStream_t stream);

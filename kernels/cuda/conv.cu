@@ -6,7 +6,9 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
 namespace {
@@ -58,8 +60,8 @@ Dims dims(const Conv2dShape& s, const Geometry& g) {
 
 // col[(img * OH + oh) * OW + ow][(i * KW + j) * C + c] = x[img][oh*S - P + i][ow*S - P + j][c],
 // zero over the padding. Consecutive threads walk c, so reads and writes are coalesced.
-__global__ void im2col_kernel(Dims d, int images, const float* __restrict__ x,
-                              float* __restrict__ col) {
+template <typename T>
+__global__ void im2col_kernel(Dims d, int images, const T* __restrict__ x, T* __restrict__ col) {
   const int64_t total = int64_t(images) * d.oh * d.ow * d.patch;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
@@ -72,7 +74,7 @@ __global__ void im2col_kernel(Dims d, int images, const float* __restrict__ x,
     const int oh = int(r2 % d.oh);
     const int64_t img = r2 / d.oh;
     const int ih = oh * d.stride - d.pad + i, iw = ow * d.stride - d.pad + j;
-    float v = 0.0f;
+    T v{};  // zero in either type
     if (ih >= 0 && ih < d.h && iw >= 0 && iw < d.w) v = x[((img * d.h + ih) * d.w + iw) * d.c + c];
     col[e] = v;
   }
@@ -80,8 +82,9 @@ __global__ void im2col_kernel(Dims d, int images, const float* __restrict__ x,
 
 // Adjoint of im2col as a gather: each input element sums the column entries that read it, so
 // dx is written exactly once with no atomics (and deterministically).
+template <typename T>
 __global__ void col2im_kernel(Dims d, int images, const float* __restrict__ dcol,
-                              float* __restrict__ dx) {
+                              T* __restrict__ dx) {
   const int64_t total = int64_t(images) * d.h * d.w * d.c;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
        e += int64_t(gridDim.x) * blockDim.x) {
@@ -108,18 +111,20 @@ __global__ void col2im_kernel(Dims d, int images, const float* __restrict__ dcol
         sum += base[(int64_t(oh) * d.ow + ow) * d.patch + (i * d.kw + j) * d.c];
       }
     }
-    dx[e] = sum;
+    vec::store1(dx + e, sum);
   }
 }
 
-void im2col(const Dims& d, int images, const float* x, float* col, cudaStream_t stream) {
+template <typename T>
+void im2col(const Dims& d, int images, const T* x, T* col, cudaStream_t stream) {
   const int64_t total = int64_t(images) * d.oh * d.ow * d.patch;
   if (total <= 0) return;
   im2col_kernel<<<blocks_for(total), kThreads, 0, stream>>>(d, images, x, col);
   cudaCheck(cudaGetLastError());
 }
 
-void col2im(const Dims& d, int images, const float* dcol, float* dx, cudaStream_t stream) {
+template <typename T>
+void col2im(const Dims& d, int images, const float* dcol, T* dx, cudaStream_t stream) {
   const int64_t total = int64_t(images) * d.h * d.w * d.c;
   if (total <= 0) return;
   col2im_kernel<<<blocks_for(total), kThreads, 0, stream>>>(d, images, dcol, dx);
@@ -130,6 +135,24 @@ int checked_int(int64_t v, const char* what) {
   if (v > INT_MAX) throw std::runtime_error(std::string("conv2d: ") + what + " exceeds INT_MAX");
   return int(v);
 }
+
+// A stream-ordered scratch buffer of n elements of T.
+template <typename T>
+T* scratch(int64_t n, cudaStream_t stream) {
+  void* p = nullptr;
+  cudaCheck(cudaMallocAsync(&p, sizeof(T) * size_t(n > 0 ? n : 1), stream));
+  return static_cast<T*>(p);
+}
+
+// The weights as a bf16 GEMM takes them (a copy per call: small next to the activations).
+bf16* bf16_weights(const Conv2dShape& s, const float* w, cudaStream_t stream) {
+  const int64_t nw = int64_t(s.k) * s.kh * s.kw * s.c;
+  bf16* w16 = scratch<bf16>(nw, stream);
+  cast(nw, w, w16, stream);
+  return w16;
+}
+
+constexpr GemmType kBf16 = GemmType::bf16, kF32 = GemmType::f32;
 
 }  // namespace
 
@@ -202,6 +225,95 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     }
   }
   cudaCheck(cudaFreeAsync(col, stream));
+}
+
+// bf16: activations through bf16 tensor-core GEMMs with fp32 accumulation, weights cast to
+// bf16 per call, weight gradients accumulated in fp32, the input gradient of a 3x3 summed in
+// fp32 (col2im) and rounded once.
+void conv2d_forward(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bf16* y,
+                    cudaStream_t stream) {
+  const Geometry g = geometry(s);
+  if (s.n <= 0 || s.k <= 0 || g.oh <= 0 || g.ow <= 0) return;
+  const int64_t rows = s.n * g.img_rows;
+  bf16* w16 = bf16_weights(s, w, stream);
+  // With a bias the products accumulate onto it in fp32 and are rounded once at the end, as on
+  // the CPU; without, the GEMM writes bf16 directly.
+  float* acc = nullptr;
+  if (bias) {
+    acc = scratch<float>(rows * s.k, stream);
+    broadcast_rows(rows, s.k, bias, acc, stream);
+  }
+  const GemmType ct = bias ? kF32 : kBf16;
+  const float beta = bias ? 1.0f : 0.0f;
+  auto out_rows = [&](int64_t r) -> void* {
+    return bias ? static_cast<void*>(acc + r * s.k) : static_cast<void*>(y + r * s.k);
+  };
+  if (g.pointwise || g.patch == 0) {
+    gemm(kBf16, ct, false, true, checked_int(rows, "rows"), s.k, s.c, 1.0f, x, s.c, w16, s.c, beta,
+         out_rows(0), s.k, stream);
+  } else {
+    const int chunk = images_per_chunk(s, g);
+    const Dims d = dims(s, g);
+    bf16* col = scratch<bf16>(chunk * g.img_rows * g.patch, stream);
+    for (int n0 = 0; n0 < s.n; n0 += chunk) {
+      const int nb = std::min(chunk, s.n - n0);
+      im2col(d, nb, x + n0 * g.img_in, col, stream);
+      gemm(kBf16, ct, false, true, checked_int(nb * g.img_rows, "rows"), s.k, int(g.patch), 1.0f,
+           col, int(g.patch), w16, int(g.patch), beta, out_rows(n0 * g.img_rows), s.k, stream);
+    }
+    cudaCheck(cudaFreeAsync(col, stream));
+  }
+  if (acc) {
+    cast(rows * s.k, acc, y, stream);
+    cudaCheck(cudaFreeAsync(acc, stream));
+  }
+  cudaCheck(cudaFreeAsync(w16, stream));
+}
+
+void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const bf16* dy, bf16* dx,
+                     float* dw, float* db, cudaStream_t stream) {
+  const Geometry g = geometry(s);
+  if (s.n <= 0) return;
+  if (s.k <= 0 || g.oh <= 0 || g.ow <= 0 || g.patch == 0) {
+    if (dx && g.img_in > 0)
+      cudaCheck(cudaMemsetAsync(dx, 0, sizeof(bf16) * s.n * g.img_in, stream));
+    return;
+  }
+  const int64_t rows = s.n * g.img_rows;
+  if (db) add_column_sums(rows, s.k, dy, db, stream);
+  bf16* w16 = dx ? bf16_weights(s, w, stream) : nullptr;
+  if (g.pointwise) {
+    const int m = checked_int(rows, "rows");
+    if (dw)
+      gemm(kBf16, kF32, true, false, s.k, s.c, m, 1.0f, dy, s.k, x, s.c, 1.0f, dw, s.c, stream);
+    if (dx)
+      gemm(kBf16, kBf16, false, false, m, s.c, s.k, 1.0f, dy, s.k, w16, s.c, 0.0f, dx, s.c, stream);
+  } else if (dw || dx) {
+    const int chunk = images_per_chunk(s, g);
+    const Dims d = dims(s, g);
+    const int patch = int(g.patch);
+    // One buffer, sized for the fp32 input-gradient columns, serves the bf16 im2col too; stream
+    // order makes the weight gradient consume it before they overwrite it.
+    float* colf = scratch<float>(chunk * g.img_rows * g.patch, stream);
+    bf16* col16 = reinterpret_cast<bf16*>(colf);
+    for (int n0 = 0; n0 < s.n; n0 += chunk) {
+      const int nb = std::min(chunk, s.n - n0);
+      const int m = checked_int(nb * g.img_rows, "rows");
+      const bf16* dyc = dy + n0 * g.img_rows * s.k;
+      if (dw) {
+        im2col(d, nb, x + n0 * g.img_in, col16, stream);
+        gemm(kBf16, kF32, true, false, s.k, patch, m, 1.0f, dyc, s.k, col16, patch, 1.0f, dw, patch,
+             stream);
+      }
+      if (dx) {
+        gemm(kBf16, kF32, false, false, m, patch, s.k, 1.0f, dyc, s.k, w16, patch, 0.0f, colf,
+             patch, stream);
+        col2im(d, nb, colf, dx + n0 * g.img_in, stream);
+      }
+    }
+    cudaCheck(cudaFreeAsync(colf, stream));
+  }
+  if (w16) cudaCheck(cudaFreeAsync(w16, stream));
 }
 
 }  // namespace osprey::cuda

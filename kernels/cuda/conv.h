@@ -15,4 +15,11 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, cudaStream_t stream);
 
+// bf16 activations, fp32 weights, bias and weight gradients, as the CPU overloads in
+// kernels/cpu/conv.h: bf16 tensor-core GEMMs (weights rounded to bf16), fp32 accumulation.
+void conv2d_forward(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bf16* y,
+                    cudaStream_t stream);
+void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const bf16* dy, bf16* dx,
+                     float* dw, float* db, cudaStream_t stream);
+
 }  // namespace osprey::cuda

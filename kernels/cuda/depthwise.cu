@@ -16,9 +16,16 @@ constexpr int kThreads = 256;
 using vec::store;
 using vec::Vec;
 using vec::zero;
-template <int V>
-__device__ __forceinline__ Vec<V> load(const float* p) {
+// Activations are float or bf16 (T below); weights, biases and partial sums are float.
+template <int V, typename T>
+__device__ __forceinline__ Vec<V> load(const T* p) {
   return vec::load_readonly<V>(p);
+}
+__device__ __forceinline__ float ldg1(const float* p) {
+  return __ldg(p);
+}
+__device__ __forceinline__ float ldg1(const bf16* p) {
+  return vec::bf16_low(__ldg(reinterpret_cast<const unsigned short*>(p)));
 }
 
 // The shape as the kernels see it: DepthwiseShape's oh()/ow() are host functions.
@@ -46,11 +53,11 @@ __device__ __forceinline__ void add_into(Vec<V>& acc, const Vec<V>& a) {
 // outputs of one row: a row of (TW-1)*S+3 input pixels is loaded once into registers and feeds
 // all TW outputs (4.5 loads per output at stride 1 instead of 9). kFlip turns it into the
 // stride-1 input gradient (dy correlated with the 180-degree-rotated filter, pad' = 2 - pad).
-template <int V, int S, int TW, bool kFlip>
+template <int V, int S, int TW, bool kFlip, typename T>
 __global__ void __launch_bounds__(kThreads)
     conv3x3_strip_kernel(int n, int ih_n, int iw_n, int oh_n, int ow_n, int c, int pad,
-                         const float* __restrict__ in, const float* __restrict__ w,
-                         const float* __restrict__ bias, float* __restrict__ out) {
+                         const T* __restrict__ in, const float* __restrict__ w,
+                         const float* __restrict__ bias, T* __restrict__ out) {
   const int cg_n = c / V, owt_n = (ow_n + TW - 1) / TW;
   const i64 idx = blockIdx.x * i64{kThreads} + threadIdx.x;
   if (idx >= i64{n} * oh_n * owt_n * cg_n) return;
@@ -65,7 +72,7 @@ __global__ void __launch_bounds__(kThreads)
   const Vec<V> b0 = bias ? load<V>(bias + c0) : zero<V>();
 #pragma unroll
   for (int t = 0; t < TW; ++t) acc[t] = b0;
-  const float* xi = in + img * ih_n * iw_n * c + c0;
+  const T* xi = in + img * ih_n * iw_n * c + c0;
   constexpr int kCols = (TW - 1) * S + 3;
 #pragma unroll
   for (int i = 0; i < 3; ++i) {
@@ -75,7 +82,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int j = 0; j < 3; ++j) wv[j] = load<V>(w + (kFlip ? 8 - (i * 3 + j) : i * 3 + j) * c + c0);
     Vec<V> xv[kCols];
-    const float* xr = xi + i64{ih} * iw_n * c;
+    const T* xr = xi + i64{ih} * iw_n * c;
 #pragma unroll
     for (int k = 0; k < kCols; ++k) {
       const int iw = ow0 * S - pad + k;
@@ -86,17 +93,17 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int j = 0; j < 3; ++j) fma_into(acc[t], xv[t * S + j], wv[j]);
   }
-  float* yp = out + ((img * oh_n + oh) * ow_n + ow0) * c + c0;
+  T* yp = out + ((img * oh_n + oh) * ow_n + ow0) * c + c0;
 #pragma unroll
   for (int t = 0; t < TW; ++t)
     if (ow0 + t < ow_n) store(yp + i64{t} * c, acc[t]);
 }
 
 // Any kernel size and stride: one output per thread.
-template <int V>
+template <int V, typename T>
 __global__ void __launch_bounds__(kThreads)
-    forward_generic_kernel(Geo s, const float* __restrict__ x, const float* __restrict__ w,
-                           const float* __restrict__ bias, float* __restrict__ y) {
+    forward_generic_kernel(Geo s, const T* __restrict__ x, const float* __restrict__ w,
+                           const float* __restrict__ bias, T* __restrict__ y) {
   const int c = s.c, cg_n = c / V, oh_n = s.oh, ow_n = s.ow;
   const i64 idx = blockIdx.x * i64{kThreads} + threadIdx.x;
   if (idx >= i64{s.n} * oh_n * ow_n * cg_n) return;
@@ -121,10 +128,10 @@ __global__ void __launch_bounds__(kThreads)
 // Input gradient as a gather, one input pixel per thread: input (ih, iw) receives tap i from
 // output row (ih + pad - i) / stride when that divides exactly, i.e. every stride-th tap from
 // (ih + pad) mod stride. K and S fix the 3x3 / stride-2 case at compile time (0: runtime).
-template <int V, int K, int S>
+template <int V, int K, int S, typename T>
 __global__ void __launch_bounds__(kThreads)
-    input_grad_gather_kernel(Geo s, const float* __restrict__ dy, const float* __restrict__ w,
-                             float* __restrict__ dx) {
+    input_grad_gather_kernel(Geo s, const T* __restrict__ dy, const float* __restrict__ w,
+                             T* __restrict__ dx) {
   const int kh = K ? K : s.kh, kw = K ? K : s.kw, st = S ? S : s.stride;
   const int c = s.c, cg_n = c / V, oh_n = s.oh, ow_n = s.ow;
   const i64 idx = blockIdx.x * i64{kThreads} + threadIdx.x;
@@ -133,7 +140,7 @@ __global__ void __launch_bounds__(kThreads)
   const i64 pix = idx / cg_n;
   const int iw = int(pix % s.w), ih = int(pix / s.w % s.h);
   const i64 img = pix / s.w / s.h;
-  const float* dyi = dy + img * oh_n * ow_n * c + c0;
+  const T* dyi = dy + img * oh_n * ow_n * c + c0;
   Vec<V> acc = zero<V>();
   for (int i = (ih + s.pad) % st; i < kh; i += st) {
     const int oh = (ih + s.pad - i) / st;  // exact: ih + pad - i is a multiple of st
@@ -176,9 +183,9 @@ __device__ Vec<V> block_sum_y(Vec<V> v, float* red) {
 // channels: 128-byte transactions) and one output row per loop step: the 3x3 input window
 // slides along the row in registers, so each output costs 3 (stride 1) or 6 (stride 2) input
 // loads and one dy load, with ~30 registers (full occupancy). part[blockIdx.x][10][C].
-template <int S>
+template <int S, typename T>
 __global__ void __launch_bounds__(kThreads)
-    weight_grad3x3_rows_kernel(Geo s, const float* __restrict__ x, const float* __restrict__ dy,
+    weight_grad3x3_rows_kernel(Geo s, const T* __restrict__ x, const T* __restrict__ dy,
                                float* __restrict__ part) {
   __shared__ float red[10 * kThreads];
   const int c = s.c, ch = blockIdx.y * blockDim.x + threadIdx.x;
@@ -191,8 +198,8 @@ __global__ void __launch_bounds__(kThreads)
        r += i64{gridDim.x} * blockDim.y) {
     const int oh = int(r % s.oh);
     const i64 img = r / s.oh;
-    const float* g = dy + r * s.ow * c + ch;
-    const float* xr[3];
+    const T* g = dy + r * s.ow * c + ch;
+    const T* xr[3];
     bool row_ok[3];
 #pragma unroll
     for (int i = 0; i < 3; ++i) {
@@ -201,7 +208,7 @@ __global__ void __launch_bounds__(kThreads)
       xr[i] = x + ((img * s.h + (row_ok[i] ? ih : 0)) * s.w) * c + ch;
     }
     auto at = [&](int i, int iw) {
-      return row_ok[i] && iw >= 0 && iw < s.w ? __ldg(xr[i] + i64{iw} * c) : 0.0f;
+      return row_ok[i] && iw >= 0 && iw < s.w ? ldg1(xr[i] + i64{iw} * c) : 0.0f;
     };
     float win[3][3];
 #pragma unroll
@@ -221,7 +228,7 @@ __global__ void __launch_bounds__(kThreads)
           }
         }
       }
-      const float gv = __ldg(g + i64{ow} * c);
+      const float gv = ldg1(g + i64{ow} * c);
       acc[9] += gv;
 #pragma unroll
       for (int i = 0; i < 3; ++i)
@@ -247,9 +254,9 @@ __global__ void __launch_bounds__(kThreads)
 
 // Weight-gradient partials for any kernel: one tap per blockIdx.z (tap kh*kw is the bias), one
 // output pixel per loop step. Same partial layout as above with kh*kw+1 taps.
-template <int V>
+template <int V, typename T>
 __global__ void __launch_bounds__(kThreads)
-    weight_grad_generic_kernel(Geo s, const float* __restrict__ x, const float* __restrict__ dy,
+    weight_grad_generic_kernel(Geo s, const T* __restrict__ x, const T* __restrict__ dy,
                                float* __restrict__ part) {
   __shared__ float red[kThreads * V];
   const int c = s.c, cg_n = c / V, oh_n = s.oh, ow_n = s.ow, taps = s.kh * s.kw;
@@ -304,8 +311,6 @@ int grid_for(i64 threads) {
   return int((threads + kThreads - 1) / kThreads);
 }
 
-using vec::aligned16;
-
 bool is3x3(const DepthwiseShape& s) {
   return s.kh == 3 && s.kw == 3;
 }
@@ -315,28 +320,28 @@ bool has_output(const DepthwiseShape& s) {
   return s.oh() > 0 && s.ow() > 0;
 }
 
-template <int V>
-void forward_impl(const DepthwiseShape& s, const float* x, const float* w, const float* bias,
-                  float* y, cudaStream_t stream) {
+template <int V, typename T>
+void forward_impl(const DepthwiseShape& s, const T* x, const float* w, const float* bias, T* y,
+                  cudaStream_t stream) {
   const int oh = s.oh(), ow = s.ow(), cg = s.c / V;
   if (is3x3(s) && (s.stride == 1 || s.stride == 2)) {
     constexpr int kTw = 4;
     const i64 threads = i64{s.n} * oh * ((ow + kTw - 1) / kTw) * cg;
     if (s.stride == 1)
-      conv3x3_strip_kernel<V, 1, kTw, false><<<grid_for(threads), kThreads, 0, stream>>>(
+      conv3x3_strip_kernel<V, 1, kTw, false, T><<<grid_for(threads), kThreads, 0, stream>>>(
           s.n, s.h, s.w, oh, ow, s.c, s.pad, x, w, bias, y);
     else
-      conv3x3_strip_kernel<V, 2, kTw, false><<<grid_for(threads), kThreads, 0, stream>>>(
+      conv3x3_strip_kernel<V, 2, kTw, false, T><<<grid_for(threads), kThreads, 0, stream>>>(
           s.n, s.h, s.w, oh, ow, s.c, s.pad, x, w, bias, y);
   } else {
-    forward_generic_kernel<V>
+    forward_generic_kernel<V, T>
         <<<grid_for(i64{s.n} * oh * ow * cg), kThreads, 0, stream>>>(geo(s), x, w, bias, y);
   }
   cudaCheck(cudaGetLastError());
 }
 
-template <int V>
-void input_grad_impl(const DepthwiseShape& s, const float* w, const float* dy, float* dx,
+template <int V, typename T>
+void input_grad_impl(const DepthwiseShape& s, const float* w, const T* dy, T* dx,
                      cudaStream_t stream) {
   const int cg = s.c / V;
   if (is3x3(s) && s.stride == 1 && s.pad <= 2) {
@@ -344,21 +349,21 @@ void input_grad_impl(const DepthwiseShape& s, const float* w, const float* dy, f
     // by 2 - pad, which maps the OH x OW gradient back onto exactly H x W.
     constexpr int kTw = 4;
     const i64 threads = i64{s.n} * s.h * ((s.w + kTw - 1) / kTw) * cg;
-    conv3x3_strip_kernel<V, 1, kTw, true><<<grid_for(threads), kThreads, 0, stream>>>(
+    conv3x3_strip_kernel<V, 1, kTw, true, T><<<grid_for(threads), kThreads, 0, stream>>>(
         s.n, s.oh(), s.ow(), s.h, s.w, s.c, 2 - s.pad, dy, w, nullptr, dx);
   } else if (is3x3(s) && s.stride == 2) {
-    input_grad_gather_kernel<V, 3, 2>
+    input_grad_gather_kernel<V, 3, 2, T>
         <<<grid_for(i64{s.n} * s.h * s.w * cg), kThreads, 0, stream>>>(geo(s), dy, w, dx);
   } else {
-    input_grad_gather_kernel<V, 0, 0>
+    input_grad_gather_kernel<V, 0, 0, T>
         <<<grid_for(i64{s.n} * s.h * s.w * cg), kThreads, 0, stream>>>(geo(s), dy, w, dx);
   }
   cudaCheck(cudaGetLastError());
 }
 
-template <int V>
-void weight_grad_impl(const DepthwiseShape& s, const float* x, const float* dy, float* dw,
-                      float* db, cudaStream_t stream) {
+template <int V, typename T>
+void weight_grad_impl(const DepthwiseShape& s, const T* x, const T* dy, float* dw, float* db,
+                      cudaStream_t stream) {
   const int taps = s.kh * s.kw;
   const bool fast = is3x3(s) && (s.stride == 1 || s.stride == 2);
   const i64 outs = i64{taps + 1} * s.c;
@@ -387,11 +392,11 @@ void weight_grad_impl(const DepthwiseShape& s, const float* x, const float* dy, 
   float* part = nullptr;
   cudaCheck(cudaMallocAsync(&part, sizeof(float) * grid.x * outs, stream));
   if (fast && s.stride == 1)
-    weight_grad3x3_rows_kernel<1><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
+    weight_grad3x3_rows_kernel<1, T><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
   else if (fast)
-    weight_grad3x3_rows_kernel<2><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
+    weight_grad3x3_rows_kernel<2, T><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
   else
-    weight_grad_generic_kernel<V><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
+    weight_grad_generic_kernel<V, T><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
   cudaCheck(cudaGetLastError());
   weight_grad_finish_kernel<<<unsigned((outs + 31) / 32), dim3(32, 8), 0, stream>>>(
       int(grid.x), taps, s.c, part, dw, db);
@@ -399,30 +404,29 @@ void weight_grad_impl(const DepthwiseShape& s, const float* x, const float* dy, 
   cudaCheck(cudaFreeAsync(part, stream));
 }
 
-}  // namespace
-
-void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
-                              const float* bias, float* y, cudaStream_t stream) {
+template <typename T>
+void forward_any(const DepthwiseShape& s, const T* x, const float* w, const float* bias, T* y,
+                 cudaStream_t stream) {
   if (s.n <= 0 || s.c <= 0 || !has_output(s)) return;
-  const bool vec =
-      s.c % 4 == 0 && aligned16(x) && aligned16(w) && aligned16(y) && (!bias || aligned16(bias));
+  const bool vec = s.c % 4 == 0 && vec::aligned4(x) && vec::aligned4(w) && vec::aligned4(y) &&
+                   (!bias || vec::aligned4(bias));
   if (vec)
     forward_impl<4>(s, x, w, bias, y, stream);
   else
     forward_impl<1>(s, x, w, bias, y, stream);
 }
 
-void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
-                               const float* dy, float* dx, float* dw, float* db,
-                               cudaStream_t stream) {
+template <typename T>
+void backward_any(const DepthwiseShape& s, const T* x, const float* w, const T* dy, T* dx,
+                  float* dw, float* db, cudaStream_t stream) {
   if (s.n <= 0 || s.c <= 0) return;
   if (!has_output(s)) {
     if (dx && s.h > 0 && s.w > 0)
-      cudaCheck(cudaMemsetAsync(dx, 0, sizeof(float) * s.n * s.h * s.w * s.c, stream));
+      cudaCheck(cudaMemsetAsync(dx, 0, sizeof(T) * s.n * s.h * s.w * s.c, stream));
     return;
   }
-  const bool vec =
-      s.c % 4 == 0 && aligned16(x) && aligned16(w) && aligned16(dy) && (!dx || aligned16(dx));
+  const bool vec = s.c % 4 == 0 && vec::aligned4(x) && vec::aligned4(w) && vec::aligned4(dy) &&
+                   (!dx || vec::aligned4(dx));
   if (dx) {
     if (vec)
       input_grad_impl<4>(s, w, dy, dx, stream);
@@ -435,6 +439,30 @@ void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const fl
     else
       weight_grad_impl<1>(s, x, dy, dw, db, stream);
   }
+}
+
+}  // namespace
+
+void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
+                              const float* bias, float* y, cudaStream_t stream) {
+  forward_any(s, x, w, bias, y, stream);
+}
+
+void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
+                              const float* bias, bf16* y, cudaStream_t stream) {
+  forward_any(s, x, w, bias, y, stream);
+}
+
+void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
+                               const float* dy, float* dx, float* dw, float* db,
+                               cudaStream_t stream) {
+  backward_any(s, x, w, dy, dx, dw, db, stream);
+}
+
+void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,
+                               const bf16* dy, bf16* dx, float* dw, float* db,
+                               cudaStream_t stream) {
+  backward_any(s, x, w, dy, dx, dw, db, stream);
 }
 
 }  // namespace osprey::cuda

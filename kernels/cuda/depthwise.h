@@ -17,4 +17,11 @@ void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const fl
                                const float* dy, float* dx, float* dw, float* db,
                                cudaStream_t stream);
 
+// bf16 activations, fp32 weights, bias and weight gradients; float arithmetic (as the CPU
+// overloads in kernels/cpu/depthwise.h). 64-bit loads of 4 channels.
+void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
+                              const float* bias, bf16* y, cudaStream_t stream);
+void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,
+                               const bf16* dy, bf16* dx, float* dw, float* db, cudaStream_t stream);
+
 }  // namespace osprey::cuda

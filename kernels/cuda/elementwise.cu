@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
 namespace {
@@ -93,17 +94,27 @@ __global__ void fill_kernel(int64_t n, float value, float* __restrict__ y) {
     y[i] = value;
 }
 
-__global__ void add_kernel(int64_t n, const float* a, const float* b, float* y) {
+// T is float or bf16 (float arithmetic, one rounding per stored value).
+template <typename T>
+__global__ void add_kernel(int64_t n, const T* a, const T* b, T* y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = a[i] + b[i];
+    vec::store1(y + i, vec::load1(a + i) + vec::load1(b + i));
 }
 
 // No FMA: the CPU op rounds alpha * x before the add.
-__global__ void axpy_kernel(int64_t n, float alpha, const float* x, float* y) {
+template <typename T>
+__global__ void axpy_kernel(int64_t n, float alpha, const T* x, T* y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = __fadd_rn(y[i], __fmul_rn(alpha, x[i]));
+    vec::store1(y + i, __fadd_rn(vec::load1(y + i), __fmul_rn(alpha, vec::load1(x + i))));
+}
+
+template <typename From, typename To>
+__global__ void cast_kernel(int64_t n, const From* __restrict__ x, To* __restrict__ y) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    vec::store1(y + i, vec::load1(x + i));
 }
 
 __global__ void scale_kernel(int64_t n, float alpha, float* __restrict__ y) {
@@ -221,6 +232,30 @@ void add(int64_t n, const float* a, const float* b, float* y, cudaStream_t strea
 void axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   axpy_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, alpha, x, y);
+  cudaCheck(cudaGetLastError());
+}
+
+void add(int64_t n, const bf16* a, const bf16* b, bf16* y, cudaStream_t stream) {
+  if (n <= 0) return;
+  add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, a, b, y);
+  cudaCheck(cudaGetLastError());
+}
+
+void axpy(int64_t n, float alpha, const bf16* x, bf16* y, cudaStream_t stream) {
+  if (n <= 0) return;
+  axpy_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, alpha, x, y);
+  cudaCheck(cudaGetLastError());
+}
+
+void cast(int64_t n, const float* x, bf16* y, cudaStream_t stream) {
+  if (n <= 0) return;
+  cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, x, y);
+  cudaCheck(cudaGetLastError());
+}
+
+void cast(int64_t n, const bf16* x, float* y, cudaStream_t stream) {
+  if (n <= 0) return;
+  cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, x, y);
   cudaCheck(cudaGetLastError());
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/bf16.h"
 
 namespace osprey::cuda {
 
@@ -25,6 +26,11 @@ void fill(int64_t n, float value, float* y, cudaStream_t stream);
 void add(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);  // y = a + b
 void axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream);    // y += a x
 void scale(int64_t n, float alpha, float* y, cudaStream_t stream);                   // y *= a
+// bf16 storage (kernels/cpu/bf16.h), as the CPU overloads: float arithmetic, one rounding.
+void add(int64_t n, const bf16* a, const bf16* b, bf16* y, cudaStream_t stream);
+void axpy(int64_t n, float alpha, const bf16* x, bf16* y, cudaStream_t stream);
+void cast(int64_t n, const float* x, bf16* y, cudaStream_t stream);
+void cast(int64_t n, const bf16* x, float* y, cudaStream_t stream);
 // sum of x^2, accumulated in double, written to *out (one device double).
 void sum_squares(int64_t n, const float* x, double* out, cudaStream_t stream);
 

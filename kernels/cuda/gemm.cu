@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
 namespace {
@@ -33,13 +34,14 @@ std::atomic<bool> g_tf32{false};
 // otherwise assumes 256-byte aligned operands, and conv chunks and row offsets are not.
 struct PlanKey {
   int device;
+  GemmType ab, ct;  // element types of A and B, and of C
   bool ta, tb;
   int m, n, k, lda, ldb, ldc;
   bool beta_zero, tf32;
   uint32_t align_a, align_b, align_c;
   auto tie() const {
-    return std::tie(device, ta, tb, m, n, k, lda, ldb, ldc, beta_zero, tf32, align_a, align_b,
-                    align_c);
+    return std::tie(device, ab, ct, ta, tb, m, n, k, lda, ldb, ldc, beta_zero, tf32, align_a,
+                    align_b, align_c);
   }
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
@@ -69,10 +71,19 @@ Context& context() {
   return *ctx;
 }
 
-uint32_t alignment(const void* p) {
+cudaDataType_t cuda_type(GemmType t) {
+  return t == GemmType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+uint32_t element_bytes(GemmType t) {
+  return t == GemmType::bf16 ? 2 : 4;
+}
+
+// The largest power of two (up to 256) dividing the address; at least one element.
+uint32_t alignment(const void* p, GemmType t) {
   const auto addr = reinterpret_cast<uintptr_t>(p);
   uint32_t a = 256;
-  while (a > 4 && addr % a != 0) a /= 2;
+  while (a > element_bytes(t) && addr % a != 0) a /= 2;
   return a;
 }
 
@@ -82,18 +93,21 @@ Plan make_plan(cublasLtHandle_t handle, const PlanKey& key) {
   Plan p;
   const cublasOperation_t op_first = key.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = key.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasComputeType_t compute = key.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  // bf16 operands: tensor cores with fp32 accumulation (CUBLAS_COMPUTE_32F); TF32 applies only
+  // to fp32 operands.
+  const cublasComputeType_t compute =
+      key.tf32 && key.ab == GemmType::f32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   ltCheck(cublasLtMatmulDescCreate(&p.desc, compute, CUDA_R_32F));
   ltCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first,
                                          sizeof(op_first)));
   ltCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second,
                                          sizeof(op_second)));
   // Shapes of the stored column-major matrices (before op).
-  ltCheck(cublasLtMatrixLayoutCreate(&p.la, CUDA_R_32F, key.tb ? key.k : key.n,
+  ltCheck(cublasLtMatrixLayoutCreate(&p.la, cuda_type(key.ab), key.tb ? key.k : key.n,
                                      key.tb ? key.n : key.k, key.ldb));
-  ltCheck(cublasLtMatrixLayoutCreate(&p.lb, CUDA_R_32F, key.ta ? key.m : key.k,
+  ltCheck(cublasLtMatrixLayoutCreate(&p.lb, cuda_type(key.ab), key.ta ? key.m : key.k,
                                      key.ta ? key.k : key.m, key.lda));
-  ltCheck(cublasLtMatrixLayoutCreate(&p.lc, CUDA_R_32F, key.n, key.m, key.ldc));
+  ltCheck(cublasLtMatrixLayoutCreate(&p.lc, cuda_type(key.ct), key.n, key.m, key.ldc));
 
   cublasLtMatmulPreference_t pref = nullptr;
   ltCheck(cublasLtMatmulPreferenceCreate(&pref));
@@ -117,18 +131,20 @@ Plan make_plan(cublasLtHandle_t handle, const PlanKey& key) {
   cublasLtMatmulPreferenceDestroy(pref);
   ltCheck(st);
   if (found == 0)
-    throw std::runtime_error("cuBLASLt: no algorithm for sgemm m=" + std::to_string(key.m) +
+    throw std::runtime_error("cuBLASLt: no algorithm for gemm m=" + std::to_string(key.m) +
                              " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k));
   p.algo = result.algo;
   return p;
 }
 
-__global__ void scale_matrix_kernel(int m, int n, float beta, float* __restrict__ c, int ldc) {
+template <typename T>
+__global__ void scale_matrix_kernel(int m, int n, float beta, T* __restrict__ c, int ldc) {
   const int64_t total = int64_t(m) * n;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
-    float& v = c[(i / n) * ldc + i % n];
-    v = beta == 0.0f ? 0.0f : beta * v;  // beta 0 clears NaNs instead of keeping them
+    T* v = c + (i / n) * ldc + i % n;
+    // beta 0 clears NaNs instead of keeping them
+    vec::store1(v, beta == 0.0f ? 0.0f : beta * vec::load1(v));
   }
 }
 
@@ -145,14 +161,15 @@ __global__ void broadcast_rows_kernel(int64_t rows, int cols, const float* __res
 // does not depend on scheduling.
 constexpr int kColTile = 32, kRowLanes = 8;
 
+template <typename T>
 __global__ void column_partials_kernel(int64_t rows, int cols, int64_t slab,
-                                       const float* __restrict__ a, double* __restrict__ part) {
+                                       const T* __restrict__ a, double* __restrict__ part) {
   __shared__ double acc[kRowLanes][kColTile];
   const int col = blockIdx.x * kColTile + threadIdx.x;
   const int64_t r0 = blockIdx.y * slab, r1 = min(rows, r0 + slab);
   double s = 0.0;
   if (col < cols)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) s += a[r * cols + col];
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) s += vec::load1(a + r * cols + col);
   acc[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && col < cols) {
@@ -175,6 +192,25 @@ int blocks_for(int64_t n) {
   return int(b < 65535 * 8 ? (b > 0 ? b : 1) : 65535 * 8);
 }
 
+template <typename T>
+void add_column_sums_any(int64_t rows, int cols, const T* a, float* out, cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return;
+  const int col_blocks = (cols + kColTile - 1) / kColTile;
+  // Enough slabs to fill the GPU, but each slab at least 64 rows so stage 2 stays short.
+  const int64_t max_slabs = std::max<int64_t>(1, 2048 / col_blocks);
+  const int64_t slabs = std::min<int64_t>(max_slabs, (rows + 63) / 64);
+  const int64_t slab = (rows + slabs - 1) / slabs;
+  double* part = nullptr;
+  cudaCheck(cudaMallocAsync(&part, sizeof(double) * slabs * cols, stream));
+  column_partials_kernel<<<dim3(col_blocks, unsigned(slabs)), dim3(kColTile, kRowLanes), 0,
+                           stream>>>(rows, cols, slab, a, part);
+  cudaCheck(cudaGetLastError());
+  column_finish_kernel<<<(cols + kThreads - 1) / kThreads, kThreads, 0, stream>>>(int(slabs), cols,
+                                                                                  part, out);
+  cudaCheck(cudaGetLastError());
+  cudaCheck(cudaFreeAsync(part, stream));
+}
+
 }  // namespace
 
 void set_tf32(bool on) {
@@ -183,15 +219,28 @@ void set_tf32(bool on) {
 
 void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
            const float* b, int ldb, float beta, float* c, int ldc, cudaStream_t stream) {
+  gemm(GemmType::f32, GemmType::f32, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+       stream);
+}
+
+void gemm(GemmType ab, GemmType ct, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+          const void* a, int lda, const void* b, int ldb, float beta, void* c, int ldc,
+          cudaStream_t stream) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     // cuBLASLt rejects k == 0; the mathematical answer is C = beta * C.
-    scale_matrix_kernel<<<blocks_for(int64_t(m) * n), kThreads, 0, stream>>>(m, n, beta, c, ldc);
+    const int blocks = blocks_for(int64_t(m) * n);
+    if (ct == GemmType::bf16)
+      scale_matrix_kernel<<<blocks, kThreads, 0, stream>>>(m, n, beta, static_cast<bf16*>(c), ldc);
+    else
+      scale_matrix_kernel<<<blocks, kThreads, 0, stream>>>(m, n, beta, static_cast<float*>(c), ldc);
     cudaCheck(cudaGetLastError());
     return;
   }
   PlanKey key;
   cudaCheck(cudaGetDevice(&key.device));
+  key.ab = ab;
+  key.ct = ct;
   key.ta = trans_a;
   key.tb = trans_b;
   key.m = m;
@@ -202,9 +251,9 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
   key.ldc = ldc;
   key.beta_zero = beta == 0.0f;
   key.tf32 = g_tf32.load();
-  key.align_a = alignment(a);
-  key.align_b = alignment(b);
-  key.align_c = alignment(c);
+  key.align_a = alignment(a, ab);
+  key.align_b = alignment(b, ab);
+  key.align_c = alignment(c, ct);
   Context& ctx = context();
   const Plan* plan = nullptr;
   void* workspace = nullptr;
@@ -247,21 +296,11 @@ void linear_backward(int n, int in, int out, const float* x, const float* w, con
 }
 
 void add_column_sums(int64_t rows, int cols, const float* a, float* out, cudaStream_t stream) {
-  if (rows <= 0 || cols <= 0) return;
-  const int col_blocks = (cols + kColTile - 1) / kColTile;
-  // Enough slabs to fill the GPU, but each slab at least 64 rows so stage 2 stays short.
-  const int64_t max_slabs = std::max<int64_t>(1, 2048 / col_blocks);
-  const int64_t slabs = std::min<int64_t>(max_slabs, (rows + 63) / 64);
-  const int64_t slab = (rows + slabs - 1) / slabs;
-  double* part = nullptr;
-  cudaCheck(cudaMallocAsync(&part, sizeof(double) * slabs * cols, stream));
-  column_partials_kernel<<<dim3(col_blocks, unsigned(slabs)), dim3(kColTile, kRowLanes), 0,
-                           stream>>>(rows, cols, slab, a, part);
-  cudaCheck(cudaGetLastError());
-  column_finish_kernel<<<(cols + kThreads - 1) / kThreads, kThreads, 0, stream>>>(int(slabs), cols,
-                                                                                  part, out);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(part, stream));
+  add_column_sums_any(rows, cols, a, out, stream);
+}
+
+void add_column_sums(int64_t rows, int cols, const bf16* a, float* out, cudaStream_t stream) {
+  add_column_sums_any(rows, cols, a, out, stream);
 }
 
 }  // namespace osprey::cuda

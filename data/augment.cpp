@@ -95,19 +95,50 @@ ImageShape step_shape(const AugmentStep& st, size_t i, ImageShape s) {
   return s;
 }
 
-void color_jitter(const AugmentStep& st, StepRng& rng, float* img, int64_t n, int c) {
-  // torchvision's ColorJitter.get_params: a random order first, then the factors b, c, s, h.
-  int order[4] = {0, 1, 2, 3};
-  for (int k = 3; k > 0; --k) std::swap(order[k], order[std::min(k, int(rng.uniform() * (k + 1)))]);
-  const float fb = st.has_brightness ? float(rng.uniform(st.brightness)) : 1.0f;
-  const float fc = st.has_contrast ? float(rng.uniform(st.contrast)) : 1.0f;
-  const float fs = st.has_saturation ? float(rng.uniform(st.saturation)) : 1.0f;
-  const float fh = st.has_hue ? float(rng.uniform(st.hue)) : 0.0f;
-  for (int k : order) {
-    if (k == 0 && st.has_brightness) tf::adjust_brightness(img, n, c, fb);
-    if (k == 1 && st.has_contrast) tf::adjust_contrast(img, n, c, fc);
-    if (k == 2 && st.has_saturation) tf::adjust_saturation(img, n, c, fs);
-    if (k == 3 && st.has_hue) tf::adjust_hue(img, n, c, fh);
+// The draws of one step for one sample, in the order torchvision makes them.
+StepDraw draw_step(const AugmentStep& st, ImageShape s, ImageShape o, StepRng& rng) {
+  StepDraw d;
+  switch (st.kind) {
+    case Kind::kRandomResizedCrop:
+      d.box =
+          tf::random_resized_crop_box(s.h, s.w, st.scale, st.ratio, [&] { return rng.uniform(); });
+      break;
+    case Kind::kHFlip:
+      d.flip = rng.uniform() < st.p;
+      break;
+    case Kind::kColorJitter:
+      // torchvision's ColorJitter.get_params: a random order first, then the factors b, c, s, h.
+      for (int k = 3; k > 0; --k)
+        std::swap(d.order[k], d.order[std::min(k, int(rng.uniform() * (k + 1)))]);
+      if (st.has_brightness) d.brightness = float(rng.uniform(st.brightness));
+      if (st.has_contrast) d.contrast = float(rng.uniform(st.contrast));
+      if (st.has_saturation) d.saturation = float(rng.uniform(st.saturation));
+      if (st.has_hue) d.hue = float(rng.uniform(st.hue));
+      break;
+    case Kind::kRotation:
+      d.degrees = rng.uniform(st.degrees);
+      break;
+    case Kind::kPadCrop: {
+      const int top = int(rng.uniform() * (s.h + 2 * st.pad - o.h + 1));
+      const int left = int(rng.uniform() * (s.w + 2 * st.pad - o.w + 1));
+      d.box = {std::min(top, s.h + 2 * st.pad - o.h), std::min(left, s.w + 2 * st.pad - o.w), o.h,
+               o.w};
+      break;
+    }
+    case Kind::kResize:
+    case Kind::kCenterCrop:
+    case Kind::kNormalize:
+      break;
+  }
+  return d;
+}
+
+void color_jitter(const AugmentStep& st, const StepDraw& d, float* img, int64_t n, int c) {
+  for (int k : d.order) {
+    if (k == 0 && st.has_brightness) tf::adjust_brightness(img, n, c, d.brightness);
+    if (k == 1 && st.has_contrast) tf::adjust_contrast(img, n, c, d.contrast);
+    if (k == 2 && st.has_saturation) tf::adjust_saturation(img, n, c, d.saturation);
+    if (k == 3 && st.has_hue) tf::adjust_hue(img, n, c, d.hue);
   }
 }
 
@@ -124,6 +155,7 @@ void run(const std::vector<AugmentStep>& steps, const uint8_t* in, ImageShape s,
     const ImageShape o = step_shape(st, i, s);
     const int64_t pixels = int64_t(s.h) * s.w;
     StepRng rng(seed, epoch, sample, i);
+    const StepDraw d = draw_step(st, s, o, rng);
     b.resize(size_t(int64_t(o.h) * o.w * o.c));
     bool swap = true;  // whether the step wrote b
     switch (st.kind) {
@@ -135,33 +167,25 @@ void run(const std::vector<AugmentStep>& steps, const uint8_t* in, ImageShape s,
         tf::pad_crop(a.data(), s.h, s.w, s.c, 0, st.fill, box.top, box.left, b.data(), o.h, o.w);
         break;
       }
-      case Kind::kRandomResizedCrop: {
-        const tf::CropBox box = tf::random_resized_crop_box(s.h, s.w, st.scale, st.ratio,
-                                                            [&] { return rng.uniform(); });
-        tf::resized_crop_bilinear(a.data(), s.h, s.w, s.c, box.top, box.left, box.height, box.width,
-                                  b.data(), o.h, o.w);
+      case Kind::kRandomResizedCrop:
+        tf::resized_crop_bilinear(a.data(), s.h, s.w, s.c, d.box.top, d.box.left, d.box.height,
+                                  d.box.width, b.data(), o.h, o.w);
         break;
-      }
       case Kind::kHFlip:
-        swap = rng.uniform() < st.p;
+        swap = d.flip;
         if (swap) tf::hflip(a.data(), s.h, s.w, s.c, b.data());
         break;
       case Kind::kColorJitter:
-        color_jitter(st, rng, a.data(), pixels, s.c);
+        color_jitter(st, d, a.data(), pixels, s.c);
         swap = false;
         break;
       case Kind::kRotation:
-        tf::rotate(a.data(), s.h, s.w, s.c, rng.uniform(st.degrees), st.fill, st.bilinear,
-                   b.data());
+        tf::rotate(a.data(), s.h, s.w, s.c, d.degrees, st.fill, st.bilinear, b.data());
         break;
-      case Kind::kPadCrop: {
-        const int top = int(rng.uniform() * (s.h + 2 * st.pad - o.h + 1));
-        const int left = int(rng.uniform() * (s.w + 2 * st.pad - o.w + 1));
-        tf::pad_crop(a.data(), s.h, s.w, s.c, st.pad, st.fill,
-                     std::min(top, s.h + 2 * st.pad - o.h), std::min(left, s.w + 2 * st.pad - o.w),
-                     b.data(), o.h, o.w);
+      case Kind::kPadCrop:
+        tf::pad_crop(a.data(), s.h, s.w, s.c, st.pad, st.fill, d.box.top, d.box.left, b.data(), o.h,
+                     o.w);
         break;
-      }
       case Kind::kNormalize: {
         thread_local std::vector<float> mean, stdv;
         mean.resize(size_t(s.c));
@@ -194,6 +218,24 @@ void AugmentPipeline::apply(const uint8_t* hwc_in, int h, int w, int c, uint64_t
                             int64_t sample_index, float* hwc_out) const {
   output_shape({h, w, c});
   run(steps_, hwc_in, {h, w, c}, seed, epoch, sample_index, hwc_out);
+}
+
+std::vector<StepDraw> AugmentPipeline::draw(ImageShape in, uint64_t seed, int epoch,
+                                            int64_t sample_index) const {
+  output_shape(in);
+  std::vector<StepDraw> draws;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const ImageShape o = step_shape(steps_[i], i, in);
+    StepRng rng(seed, epoch, sample_index, i);
+    draws.push_back(draw_step(steps_[i], in, o, rng));
+    in = o;
+  }
+  return draws;
+}
+
+ImageShape AugmentPipeline::step_output_shape(size_t i, ImageShape in) const {
+  OSPREY_CHECK(i < steps_.size(), "augmentation: no step ", i, " in a pipeline of ", steps_.size());
+  return step_shape(steps_[i], i, in);
 }
 
 bool AugmentPipeline::deterministic() const {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/transforms.h"
 
 namespace osprey::data {
 
@@ -54,6 +55,17 @@ struct AugmentStep {
   std::vector<float> mean, std;  // 1 value (every channel) or one per channel
 };
 
+// The random choices of one transform for one sample; only its kind's fields are used.
+struct StepDraw {
+  tf::CropBox box;    // random_resized_crop: the crop; pad_crop: top and left (padded coords)
+  bool flip = false;  // hflip
+  // color_jitter: the order of brightness, contrast, saturation, hue (0..3) and the factors
+  // (1, 1, 1, 0 for an adjustment the step does not make).
+  int order[4] = {0, 1, 2, 3};
+  float brightness = 1.0f, contrast = 1.0f, saturation = 1.0f, hue = 0.0f;
+  double degrees = 0.0;  // rotation
+};
+
 class AugmentPipeline {
  public:
   // Parses a JSON array of transforms. Unknown types or keys, wrong JSON types and values out
@@ -67,10 +79,15 @@ class AugmentPipeline {
   // The output size for an input of the given size; throws naming the transform that cannot
   // take it (a crop larger than its input, normalize values for the wrong channel count).
   ImageShape output_shape(ImageShape in) const;
+  // The output size of step i alone for an input of size in (checked the same way).
+  ImageShape step_output_shape(size_t i, ImageShape in) const;
 
   // Runs the pipeline on one uint8 HWC image; hwc_out receives output_shape({h, w, c}) floats.
   void apply(const uint8_t* hwc_in, int h, int w, int c, uint64_t seed, int epoch,
              int64_t sample_index, float* hwc_out) const;
+  // Every random choice apply() makes for that sample, one StepDraw per step (what another
+  // implementation of the same transforms, e.g. on the GPU, needs to give the same images).
+  std::vector<StepDraw> draw(ImageShape in, uint64_t seed, int epoch, int64_t sample_index) const;
 
   bool deterministic() const;  // true when no transform draws random numbers
   bool has_normalize() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <utility>
@@ -239,6 +240,14 @@ void BatchLoader::worker_loop() {
   }
 }
 
+AugmentPipeline BatchLoader::pipeline() const {
+  if (pipeline_) return *pipeline_;
+  // normalize_into's rule, as a pipeline (a single mean/std value applies to every channel in
+  // both).
+  return AugmentPipeline::from_json(nlohmann::json::array())
+      .with_normalize(opts_.normalize.mean, opts_.normalize.std);
+}
+
 void BatchLoader::fill(int64_t batch, Batch& out) {
   const int64_t n = ds_.n, w = opts_.world, r = opts_.rank;
   const int64_t begin = batch * opts_.batch_size;
@@ -255,7 +264,7 @@ void BatchLoader::fill(int64_t batch, Batch& out) {
   out.c = shape_.c;
   out.valid = valid;
   // resize keeps capacity, so after the first two batches no allocation happens here.
-  out.images.resize(size_t(int64_t(count) * shape_.h * shape_.w * shape_.c));
+  if (opts_.images) out.images.resize(size_t(int64_t(count) * shape_.h * shape_.w * shape_.c));
   out.labels.resize(size_t(count));
   out.indices.assign(batch_idx_.begin(), batch_idx_.begin() + count);
   for (int i = 0; i < count; ++i) {
@@ -264,6 +273,10 @@ void BatchLoader::fill(int64_t batch, Batch& out) {
     OSPREY_CHECK(label >= 0 && label < ds_.num_classes, "BatchLoader: dataset '", ds_.name,
                  "' sample ", idx, " has label ", label, " outside [0, ", ds_.num_classes, ")");
     out.labels[size_t(i)] = label;
+  }
+  if (!opts_.images) {
+    out.images.clear();
+    return;
   }
   if (pipeline_)
     augment_batch(*pipeline_, ds_, batch_idx_.data(), count, opts_.seed, epoch_, channels_,

@@ -49,6 +49,9 @@ struct LoaderOptions {
   // OpenMP threads for augmentation, 0 = OpenMP's default. The training step runs its own team
   // at the same time, so a share of the cores avoids oversubscription.
   int augment_threads = 0;
+  // false: batches carry labels and indices only, images stays empty (the images are made
+  // elsewhere from the indices, e.g. by data::GpuAugmenter with pipeline()).
+  bool images = true;
 };
 
 // Writes count images, dataset indices[0..count), normalized, to out (count * image_size floats).
@@ -90,6 +93,11 @@ class BatchLoader {
   int64_t samples_per_epoch() const { return samples_; }  // this rank's, padding included
   // The h, w, c of every batch's images (the augmentation's output size when there is one).
   ImageShape image_shape() const { return shape_; }
+  // What turns a dataset sample into a batch image, as one pipeline: the augmentation with its
+  // normalize, or normalize alone (an empty pipeline when there is no mean/std either); its
+  // input has channels() channels (a grayscale dataset replicated to 3 first).
+  AugmentPipeline pipeline() const;
+  int channels() const { return channels_; }
 
  private:
   void worker_loop();

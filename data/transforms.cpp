@@ -201,11 +201,17 @@ void adjust_hue(float* img, int64_t n, int c, float shift) {
   }
 }
 
-void rotate(const float* in, int h, int w, int c, double degrees, float fill, bool bilinear,
-            float* out) {
+void rotation_cos_sin(double degrees, double& cos_a, double& sin_a) {
   constexpr double kPi = 3.14159265358979323846;
   const double a = degrees * kPi / 180.0;
-  const double ca = std::cos(a), sa = std::sin(a);
+  cos_a = std::cos(a);
+  sin_a = std::sin(a);
+}
+
+void rotate(const float* in, int h, int w, int c, double degrees, float fill, bool bilinear,
+            float* out) {
+  double ca, sa;
+  rotation_cos_sin(degrees, ca, sa);
   const double cx = 0.5 * w, cy = 0.5 * h;
   for (int y = 0; y < h; ++y) {
     const double yc = y + 0.5 - cy;

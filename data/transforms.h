@@ -52,6 +52,9 @@ void adjust_hue(float* img, int64_t n, int c, float shift);  // shift HSV hue, i
 // of the bilinear weights that fall inside the image. Nearest uses fill for outside samples.
 void rotate(const float* in, int h, int w, int c, double degrees, float fill, bool bilinear,
             float* out);
+// The cosine and sine rotate() uses for an angle (other implementations take them from here so
+// that they sample the same points).
+void rotation_cos_sin(double degrees, double& cos_a, double& sin_a);
 
 // (x - mean[ch]) / std[ch] in place; mean and std hold c values.
 void normalize(float* img, int64_t n, int c, const float* mean, const float* std);

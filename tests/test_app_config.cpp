@@ -88,4 +88,11 @@ TEST_CASE("validation names the bad value") {
   tools::validate(c);
   c.pipeline_stages = 2;
   REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("bf16 does not run with pipeline"));
+  c = TrainConfig{};
+  c.augment_device = "gpu";
+  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("augment_device 'gpu'"));
+  c.augment_device = "cuda";
+  tools::validate(c);  // device auto
+  c.device = "cpu";
+  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("augment_device cuda needs device"));
 }

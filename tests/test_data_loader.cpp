@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <vector>
 
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/error.h"
@@ -303,4 +305,43 @@ TEST_CASE("bad options and worker errors surface as osprey::Error", "[data][load
   loader.start_epoch(1);
   REQUIRE(loader.next(b));
   REQUIRE_THROWS_WITH(loader.next(b), Catch::Contains("sample 5 has label 42"));
+}
+
+// What GPU augmentation relies on: a loader without images picks the same samples, and
+// pipeline() applied to them gives exactly the images the loader would have made.
+TEST_CASE("a loader without images picks the same samples, and pipeline() remakes its images",
+          "[data][loader]") {
+  const Dataset ds = osprey::tests::make_synthetic_dataset(23, 5, 4, 1);
+  for (bool augment : {false, true}) {
+    INFO("augment " << augment);
+    LoaderOptions opts;
+    opts.batch_size = 7;
+    opts.seed = 9;
+    opts.channels = 3;
+    if (augment)
+      opts.augment = std::make_shared<const osprey::data::AugmentPipeline>(
+          osprey::data::AugmentPipeline::from_json(nlohmann::json::parse(
+              R"([{"type": "pad_crop", "pad": 1, "size": [5, 4]}, {"type": "hflip"}])")));
+    opts.normalize = {{0.25f}, {0.5f}};
+    BatchLoader with(ds, opts);
+    opts.images = false;
+    BatchLoader without(ds, opts);
+    REQUIRE(without.channels() == 3);
+    for (int epoch : {0, 1}) {
+      with.start_epoch(epoch);
+      without.start_epoch(epoch);
+      Batch a, b;
+      while (with.next(a)) {
+        REQUIRE(without.next(b));
+        REQUIRE(b.indices == a.indices);
+        REQUIRE(b.labels == a.labels);
+        REQUIRE(b.images.empty());
+        std::vector<float> remade(a.images.size());
+        osprey::data::augment_batch(without.pipeline(), ds, b.indices.data(), b.n, opts.seed, epoch,
+                                    without.channels(), remade.data());
+        REQUIRE(remade == a.images);
+      }
+      REQUIRE_FALSE(without.next(b));
+    }
+  }
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "data/gpu_augment.h"
 #include "dist/gradient_bucketer.h"
 #include "dist/nccl_communicator.h"
 #include "dist/pipeline.h"
@@ -205,24 +206,44 @@ nlohmann::json bench_loader(const TrainConfig& cfg, int batches) {
   OSPREY_CHECK(batches >= 1, "bench loader: batches must be >= 1");
   DataSplits data = load_data(cfg);
   Pipelines pipes = make_pipelines(cfg, {data.train.h, data.train.w, data.train.c});
-  data::BatchLoader loader(data.train, loader_options(cfg, pipes));
+  data::LoaderOptions lo = loader_options(cfg, pipes);
+  // augment_device cuda: the loader picks the samples, the GPU makes the images (as in training).
+  const bool gpu = cfg.augment_device == "cuda";
+  if (gpu) resolve_device("cuda");  // a clear error without a GPU
+  lo.images = !gpu;
+  data::BatchLoader loader(data.train, lo);
+  std::unique_ptr<data::GpuAugmenter> gpu_augment;
+  if (gpu)
+    gpu_augment = std::make_unique<data::GpuAugmenter>(
+        loader.pipeline(), data::ImageShape{data.train.h, data.train.w, data.train.c},
+        loader.channels());
   data::Batch batch;
+  int epoch = 0;
+  auto deliver = [&] {
+    if (gpu_augment) gpu_augment->run(data.train, batch.indices.data(), batch.n, cfg.seed, epoch);
+  };
   loader.start_epoch(0);
   OSPREY_CHECK(loader.next(batch), "bench loader: the training set has no batch");
+  deliver();  // warm-up
+  synchronize(gpu ? Device::cuda : Device::cpu);
   int64_t images = 0, done = 0;
   auto t0 = std::chrono::steady_clock::now();
-  for (int epoch = 0; done < batches; ++epoch) {
+  for (; done < batches; ++epoch) {
     if (epoch > 0) loader.start_epoch(epoch);
     while (done < batches && loader.next(batch)) {
+      deliver();
       images += batch.valid;
       ++done;
     }
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  synchronize(gpu ? Device::cuda : Device::cpu);
+  double seconds = seconds_since(t0);
+  const data::ImageShape out = loader.image_shape();
   return {{"bench", "loader"},
           {"dataset", cfg.dataset},
           {"batch", cfg.batch_size},
-          {"output", {batch.h, batch.w, batch.c}},
+          {"output", {out.h, out.w, out.c}},
+          {"augment_device", gpu ? device_description(Device::cuda) : "cpu"},
           {"augment_threads", cfg.augment_threads},
           {"batches", done},
           {"images_per_s", double(images) / seconds}};

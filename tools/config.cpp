@@ -107,6 +107,7 @@ const std::map<std::string, Field>& fields() {
       {"tf32", field(&TrainConfig::tf32)},
       {"recompute_activations", field(&TrainConfig::recompute_activations)},
       {"precision", field(&TrainConfig::precision)},
+      {"augment_device", field(&TrainConfig::augment_device)},
       {"communicator", field(&TrainConfig::communicator)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},
@@ -195,6 +196,10 @@ void validate(const TrainConfig& c) {
       "cycle_momentum=false)");
   OSPREY_CHECK(c.precision == "f32" || c.precision == "bf16", "config: precision '", c.precision,
                "' is not one of f32, bf16");
+  OSPREY_CHECK(c.augment_device == "cpu" || c.augment_device == "cuda", "config: augment_device '",
+               c.augment_device, "' is not one of cpu, cuda");
+  OSPREY_CHECK(c.augment_device == "cpu" || (c.device != "cpu" && c.pipeline_stages <= 1),
+               "config: augment_device cuda needs device cuda (or auto) and no pipeline stages");
   OSPREY_CHECK(c.precision == "f32" || (c.pipeline_stages <= 1 && !c.sync_batchnorm),
                "config: precision bf16 does not run with pipeline stages or synchronized "
                "BatchNorm (use f32)");

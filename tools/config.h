@@ -63,6 +63,9 @@ struct TrainConfig {
   // Activation storage: f32, or bf16 (mixed precision: f32 parameters, gradients, BatchNorm
   // statistics and classifier; float accumulation everywhere). mobilenet_v2 models only.
   std::string precision = "f32";
+  // Where the training augmentation runs: cpu (the loader thread's OpenMP team) or cuda (batched
+  // kernels on the training GPU, same images up to float rounding; needs device cuda).
+  std::string augment_device = "cpu";
   std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto
   std::string init_from;              // a PyTorch state_dict to fine-tune from ("" = none)
   int64_t stop_after_steps = 0;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 
+#include "data/gpu_augment.h"
 #include "data/loader.h"
 #include "dist/gradient_bucketer.h"
 #include "dist/nccl_communicator.h"
@@ -170,7 +171,17 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   data::LoaderOptions lo = loader_options(cfg, pipes);
   lo.batch_size = cfg.batch_size / groups.replicas;
   lo.rank = groups.replica, lo.world = groups.replicas;
+  // GPU augmentation: the loader only picks the samples, the GPU makes their images.
+  OSPREY_CHECK(cfg.augment_device == "cpu" || device == Device::cuda,
+               "augment_device cuda needs the training to run on cuda (device is ",
+               device_name(device), ")");
+  lo.images = cfg.augment_device == "cpu";
   data::BatchLoader loader(data.train, lo);
+  std::unique_ptr<data::GpuAugmenter> gpu_augment;
+  if (!lo.images)
+    gpu_augment = std::make_unique<data::GpuAugmenter>(
+        loader.pipeline(), data::ImageShape{data.train.h, data.train.w, data.train.c},
+        loader.channels());
   std::unique_ptr<dist::PipelineSchedule> pipeline;
   dist::PipelinePlan plan;
   if (pipelined) {
@@ -251,8 +262,10 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
       if (schedule.cycles_momentum())
         optimizer->set_momentum(schedule.momentum(pos.epoch, pos.step_in_epoch));
       const Shape x_shape = {batch.n, batch.h, batch.w, batch.c};
-      Tensor x = uploader ? uploader->upload(batch.images.data(), x_shape)
-                          : Tensor::from_data(x_shape, batch.images);
+      Tensor x = gpu_augment ? gpu_augment->run(data.train, batch.indices.data(), batch.n, cfg.seed,
+                                                pos.epoch)
+                 : uploader  ? uploader->upload(batch.images.data(), x_shape)
+                             : Tensor::from_data(x_shape, batch.images);
       optimizer->zero_grad();
       float l = 0.0f;
       bool has_loss = true;

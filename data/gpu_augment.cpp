@@ -1,11 +1,11 @@
 #include "data/gpu_augment.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "engine/device.h"
 #include "engine/error.h"
-#include "engine/storage.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/augment.h"
@@ -29,86 +29,66 @@ GpuAugmenter::GpuAugmenter(AugmentPipeline pipeline, ImageShape source, int chan
 
 namespace {
 
-// A small per-batch parameter array on the GPU (the copy waits for the compute stream, and the
-// storage is freed in stream order after the kernels that read it).
-template <typename T>
-std::shared_ptr<Storage> upload(const std::vector<T>& v) {
-  auto s = Storage::allocate(v.size() * sizeof(T), Device::cuda);
-  copy_bytes(s->data(), v.data(), v.size() * sizeof(T));
-  return s;
-}
+// The batch's source images and every step's per-sample parameters in one host buffer, so a
+// batch costs one asynchronous upload (BatchUploader) and no synchronisation with the GPU.
+class Blob {
+ public:
+  // Appends n elements of T at a 16-byte aligned offset; returns the offset.
+  template <typename T>
+  size_t add(const T* data, size_t n) {
+    const size_t at = (bytes_.size() + 15) / 16 * 16;
+    bytes_.resize(at + n * sizeof(T));
+    std::memcpy(bytes_.data() + at, data, n * sizeof(T));
+    return at;
+  }
+  template <typename T>
+  size_t add(const std::vector<T>& v) {
+    return add(v.data(), v.size());
+  }
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
 
-template <typename T>
-const T* as(const std::shared_ptr<Storage>& s) {
-  return static_cast<const T*>(s->data());
-}
+ private:
+  std::vector<uint8_t> bytes_;
+};
 
 }  // namespace
 
 Tensor GpuAugmenter::run(const Dataset& ds, const int64_t* indices, int count, uint64_t seed,
-                         int epoch) const {
+                         int epoch) {
   OSPREY_CHECK(ds.h == source_.h && ds.w == source_.w && ds.c == source_.c,
                "GpuAugmenter: dataset '", ds.name, "' has ", ds.h, "x", ds.w, "x", ds.c,
                " images, the augmenter was made for ", source_.h, "x", source_.w, "x", source_.c);
   check_batch_indices(ds, indices, count, "GpuAugmenter");
+  if (!uploader_) uploader_ = std::make_unique<BatchUploader>();
   const cudaStream_t stream = cuda::compute_stream();
-  const int64_t isz = ds.image_size();
-  Tensor raw = Tensor::empty({count, ds.h, ds.w, ds.c}, DType::u8);
-  for (int i = 0; i < count; ++i)
-    std::copy_n(ds.pixels.data() + indices[i] * isz, isz, raw.data<uint8_t>() + i * isz);
-  Tensor a = Tensor::empty({count, in_.h, in_.w, in_.c}, DType::f32, Device::cuda);
-  cuda::unit_float_from_u8(int64_t(count) * in_.h * in_.w, ds.c, in_.c,
-                           raw.to(Device::cuda).ptr<uint8_t>(), a.ptr<float>(), stream);
+  const std::vector<AugmentStep>& steps = pipeline_.steps();
 
+  // Host side: the source images, every sample's draws, each step's parameter array.
+  Blob blob;
+  const int64_t isz = ds.image_size();
+  std::vector<uint8_t> raw(size_t(count * isz));
+  for (int i = 0; i < count; ++i)
+    std::copy_n(ds.pixels.data() + indices[i] * isz, isz, raw.data() + i * isz);
+  const size_t raw_at = blob.add(raw);
   std::vector<std::vector<StepDraw>> draws(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) draws[size_t(i)] = pipeline_.draw(in_, seed, epoch, indices[i]);
+  std::vector<size_t> param_at(steps.size(), 0), param2_at(steps.size(), 0);
   ImageShape s = in_;
-  const std::vector<AugmentStep>& steps = pipeline_.steps();
   for (size_t k = 0; k < steps.size(); ++k) {
     const AugmentStep& st = steps[k];
-    const ImageShape o = pipeline_.step_output_shape(k, s);
-    const int64_t pixels = int64_t(count) * s.h * s.w;
-    Tensor b;  // the step's output when it does not work in place
-    auto next = [&] { b = Tensor::empty({count, o.h, o.w, o.c}, DType::f32, Device::cuda); };
-    auto boxes = [&] {
-      std::vector<cuda::AugmentBox> v;
-      for (const auto& d : draws)
-        v.push_back({d[k].box.top, d[k].box.left, d[k].box.height, d[k].box.width});
-      return upload(v);
-    };
     switch (st.kind) {
-      case Kind::kResize:
-        next();
-        cuda::resized_crop_bilinear(count, s.h, s.w, s.c, nullptr, o.h, o.w, a.ptr<float>(),
-                                    b.ptr<float>(), stream);
-        break;
-      case Kind::kCenterCrop: {
-        const tf::CropBox box = tf::center_crop_box(s.h, s.w, o.h, o.w);
-        next();
-        cuda::pad_crop(count, s.h, s.w, s.c, 0, st.fill, nullptr, box.top, box.left, o.h, o.w,
-                       a.ptr<float>(), b.ptr<float>(), stream);
-        break;
-      }
-      case Kind::kRandomResizedCrop: {
-        const auto box = boxes();
-        next();
-        cuda::resized_crop_bilinear(count, s.h, s.w, s.c, as<cuda::AugmentBox>(box), o.h, o.w,
-                                    a.ptr<float>(), b.ptr<float>(), stream);
-        break;
-      }
+      case Kind::kRandomResizedCrop:
       case Kind::kPadCrop: {
-        const auto box = boxes();
-        next();
-        cuda::pad_crop(count, s.h, s.w, s.c, st.pad, st.fill, as<cuda::AugmentBox>(box), 0, 0, o.h,
-                       o.w, a.ptr<float>(), b.ptr<float>(), stream);
+        std::vector<cuda::AugmentBox> boxes;
+        for (const auto& d : draws)
+          boxes.push_back({d[k].box.top, d[k].box.left, d[k].box.height, d[k].box.width});
+        param_at[k] = blob.add(boxes);
         break;
       }
       case Kind::kHFlip: {
         std::vector<uint8_t> flip;
         for (const auto& d : draws) flip.push_back(d[k].flip ? 1 : 0);
-        const auto f = upload(flip);
-        next();
-        cuda::hflip(count, s.h, s.w, s.c, as<uint8_t>(f), a.ptr<float>(), b.ptr<float>(), stream);
+        param_at[k] = blob.add(flip);
         break;
       }
       case Kind::kColorJitter: {
@@ -123,22 +103,17 @@ Tensor GpuAugmenter::run(const Dataset& ds, const int64_t* indices, int count, u
           p.factor[2] = j.saturation, p.factor[3] = j.hue;
           params.push_back(p);
         }
-        const auto p = upload(params);
-        cuda::color_jitter(count, int64_t(s.h) * s.w, s.c, as<cuda::JitterParams>(p),
-                           a.ptr<float>(), stream);
+        param_at[k] = blob.add(params);
         break;
       }
       case Kind::kRotation: {
-        std::vector<double2> cs;
+        std::vector<double2> cos_sin;
         for (const auto& d : draws) {
           double c, sn;
           tf::rotation_cos_sin(d[k].degrees, c, sn);
-          cs.push_back(make_double2(c, sn));
+          cos_sin.push_back(make_double2(c, sn));
         }
-        const auto r = upload(cs);
-        next();
-        cuda::rotate(count, s.h, s.w, s.c, as<double2>(r), st.fill, st.bilinear, a.ptr<float>(),
-                     b.ptr<float>(), stream);
+        param_at[k] = blob.add(cos_sin);
         break;
       }
       case Kind::kNormalize: {
@@ -147,10 +122,71 @@ Tensor GpuAugmenter::run(const Dataset& ds, const int64_t* indices, int count, u
           mean.push_back(st.mean[st.mean.size() == 1 ? 0 : size_t(q)]);
           stdv.push_back(st.std[st.std.size() == 1 ? 0 : size_t(q)]);
         }
-        const auto m = upload(mean), sd = upload(stdv);
-        cuda::normalize(pixels, s.c, as<float>(m), as<float>(sd), a.ptr<float>(), stream);
+        param_at[k] = blob.add(mean);
+        param2_at[k] = blob.add(stdv);
         break;
       }
+      case Kind::kResize:
+      case Kind::kCenterCrop:
+        break;
+    }
+    s = pipeline_.step_output_shape(k, s);
+  }
+
+  // Device side: one upload, then the steps as batched kernels on the compute stream.
+  const Tensor uploaded = uploader_->upload_bytes(blob.bytes().data(), blob.bytes().size());
+  const uint8_t* base = uploaded.ptr<uint8_t>();
+  auto param = [&](size_t at) { return static_cast<const void*>(base + at); };
+  Tensor a = Tensor::empty({count, in_.h, in_.w, in_.c}, DType::f32, Device::cuda);
+  cuda::unit_float_from_u8(int64_t(count) * in_.h * in_.w, ds.c, in_.c, base + raw_at,
+                           a.ptr<float>(), stream);
+  s = in_;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const AugmentStep& st = steps[k];
+    const ImageShape o = pipeline_.step_output_shape(k, s);
+    Tensor b;  // the step's output when it does not work in place
+    auto out = [&] {
+      b = Tensor::empty({count, o.h, o.w, o.c}, DType::f32, Device::cuda);
+      return b.ptr<float>();
+    };
+    const auto* boxes = static_cast<const cuda::AugmentBox*>(param(param_at[k]));
+    switch (st.kind) {
+      case Kind::kResize:
+        cuda::resized_crop_bilinear(count, s.h, s.w, s.c, nullptr, o.h, o.w, a.ptr<float>(), out(),
+                                    stream);
+        break;
+      case Kind::kCenterCrop: {
+        const tf::CropBox box = tf::center_crop_box(s.h, s.w, o.h, o.w);
+        cuda::pad_crop(count, s.h, s.w, s.c, 0, st.fill, nullptr, box.top, box.left, o.h, o.w,
+                       a.ptr<float>(), out(), stream);
+        break;
+      }
+      case Kind::kRandomResizedCrop:
+        cuda::resized_crop_bilinear(count, s.h, s.w, s.c, boxes, o.h, o.w, a.ptr<float>(), out(),
+                                    stream);
+        break;
+      case Kind::kPadCrop:
+        cuda::pad_crop(count, s.h, s.w, s.c, st.pad, st.fill, boxes, 0, 0, o.h, o.w, a.ptr<float>(),
+                       out(), stream);
+        break;
+      case Kind::kHFlip:
+        cuda::hflip(count, s.h, s.w, s.c, static_cast<const uint8_t*>(param(param_at[k])),
+                    a.ptr<float>(), out(), stream);
+        break;
+      case Kind::kColorJitter:
+        cuda::color_jitter(count, int64_t(s.h) * s.w, s.c,
+                           static_cast<const cuda::JitterParams*>(param(param_at[k])),
+                           a.ptr<float>(), stream);
+        break;
+      case Kind::kRotation:
+        cuda::rotate(count, s.h, s.w, s.c, static_cast<const double2*>(param(param_at[k])), st.fill,
+                     st.bilinear, a.ptr<float>(), out(), stream);
+        break;
+      case Kind::kNormalize:
+        cuda::normalize(int64_t(count) * s.h * s.w, s.c,
+                        static_cast<const float*>(param(param_at[k])),
+                        static_cast<const float*>(param(param2_at[k])), a.ptr<float>(), stream);
+        break;
     }
     if (b.defined()) a = b;
     s = o;
@@ -160,7 +196,7 @@ Tensor GpuAugmenter::run(const Dataset& ds, const int64_t* indices, int count, u
 
 #else
 
-Tensor GpuAugmenter::run(const Dataset&, const int64_t*, int, uint64_t, int) const {
+Tensor GpuAugmenter::run(const Dataset&, const int64_t*, int, uint64_t, int) {
   fail("GpuAugmenter: this osprey was built without CUDA (augment on the cpu instead)");
 }
 

@@ -5,10 +5,12 @@
 // host only draws the parameters. Needs a CUDA build; run() fails clearly otherwise.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "data/augment.h"
 #include "data/dataset.h"
+#include "engine/device.h"
 #include "engine/tensor.h"
 
 namespace osprey::data {
@@ -21,11 +23,14 @@ class GpuAugmenter {
 
   // Dataset samples indices[0, count) with the draws of (seed, epoch, dataset index): the
   // batch augment_batch would make, as an f32 NHWC cuda tensor (queued on the compute stream).
-  Tensor run(const Dataset& ds, const int64_t* indices, int count, uint64_t seed, int epoch) const;
+  // One asynchronous upload per batch (the source images and all the draws): the host does not
+  // wait for the GPU.
+  Tensor run(const Dataset& ds, const int64_t* indices, int count, uint64_t seed, int epoch);
 
  private:
   AugmentPipeline pipeline_;
-  ImageShape source_, in_, out_;  // in_: after channel replication
+  ImageShape source_, in_, out_;             // in_: after channel replication
+  std::unique_ptr<BatchUploader> uploader_;  // made on the first run (needs a GPU)
 };
 
 }  // namespace osprey::data

@@ -146,12 +146,20 @@ Tensor BatchUploader::upload(const float* host, const Shape& shape) {
   impl_->uploader.upload(t.raw(), host, t.nbytes());
   return t;
 }
+Tensor BatchUploader::upload_bytes(const void* host, size_t bytes) {
+  Tensor t = Tensor::empty({int64_t(bytes)}, DType::u8, Device::cuda);
+  impl_->uploader.upload(t.raw(), host, bytes);
+  return t;
+}
 #else
 struct BatchUploader::Impl {};
 BatchUploader::BatchUploader() {
   fail("BatchUploader: this osprey was built without CUDA");
 }
 Tensor BatchUploader::upload(const float*, const Shape&) {
+  fail("BatchUploader: this osprey was built without CUDA");
+}
+Tensor BatchUploader::upload_bytes(const void*, size_t) {
   fail("BatchUploader: this osprey was built without CUDA");
 }
 #endif

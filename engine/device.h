@@ -46,6 +46,8 @@ class BatchUploader {
   BatchUploader& operator=(const BatchUploader&) = delete;
   // A cuda tensor of `shape` holding host[0, numel); host may be reused at once.
   Tensor upload(const float* host, const Shape& shape);
+  // The same for raw bytes: a u8 cuda tensor of `bytes` elements.
+  Tensor upload_bytes(const void* host, size_t bytes);
 
  private:
   struct Impl;

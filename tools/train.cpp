@@ -210,11 +210,12 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   if (lead) {
     std::printf(
         "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
-        "classes), %lld parameters, %d rank%s x %d threads, %s%s%s\n",
+        "classes), %lld parameters, %d rank%s x %d threads, %s%s%s%s%s\n",
         model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
         data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
         (long long)model->params().num_elements(), world, world > 1 ? "s" : "", threads,
-        device_description(device).c_str(),
+        device_description(device).c_str(), cfg.precision == "bf16" ? ", bf16 activations" : "",
+        gpu_augment ? ", augmentation on the GPU" : "",
         world > 1 ? (", " + std::string(grad_comm.name())).c_str() : "",
         resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
     std::fflush(stdout);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 
 namespace osprey::dist {
@@ -43,6 +44,7 @@ std::vector<double> measure_segment_costs(Model& model, const Tensor& sample) {
     auto t0 = std::chrono::steady_clock::now();
     Tensor out = model.forward_segment(i, in);
     autograd::backward(out, Tensor::full(out.shape(), 1.0f / float(out.numel())));
+    synchronize(out.device());  // a GPU's work is queued: time it, not its launch
     costs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     h = out;
   }
@@ -87,16 +89,17 @@ void sync_pipeline_state(Model& model, const PipelinePlan& plan, Communicator& p
       int64_t begin = store.params()[size_t(p0)].offset;
       int64_t end =
           p1 < int(store.params().size()) ? store.params()[size_t(p1)].offset : store.flat_size();
-      for (const Tensor& flat : flats) pipe.broadcast(flat.data<float>() + begin, end - begin, s);
+      for (const Tensor& flat : flats) pipe.broadcast(flat.ptr<float>() + begin, end - begin, s);
     }
     int b0 = model.segment_buffers(plan.first[size_t(s)]).first;
     int b1 = model.segment_buffers(plan.first[size_t(s) + 1] - 1).second;
     for (int b = b0; b < b1; ++b) {
       const Tensor& t = store.buffers()[size_t(b)].value;
+      // The communicators take host or GPU buffers (staged through host memory if need be).
       if (t.dtype() == DType::i64)
-        pipe.broadcast(t.data<int64_t>(), t.numel(), s);
+        pipe.broadcast(t.ptr<int64_t>(), t.numel(), s);
       else
-        pipe.broadcast(t.data<float>(), t.numel(), s);
+        pipe.broadcast(t.ptr<float>(), t.numel(), s);
     }
   }
 }
@@ -120,15 +123,18 @@ void PipelineSchedule::send_tensor(const Tensor& t, int dest) {
   header.insert(header.end(), t.shape().begin(), t.shape().end());
   header.resize(5, 0);
   comm_.send(header.data(), 5, dest);
-  comm_.send(t.data<float>(), t.numel(), dest);
+  OSPREY_CHECK(t.dtype() == DType::f32, "pipeline: stages exchange f32 activations, not ",
+               dtype_name(t.dtype()));
+  comm_.send(t.ptr<float>(), t.numel(), dest);
 }
 
 Tensor PipelineSchedule::recv_tensor(int source) {
   std::vector<int64_t> header(5);
   comm_.recv(header.data(), 5, source);
   OSPREY_CHECK(header[0] >= 1 && header[0] <= 4, "pipeline: bad tensor header from rank ", source);
-  Tensor t = Tensor::empty(Shape(header.begin() + 1, header.begin() + 1 + header[0]));
-  comm_.recv(t.data<float>(), t.numel(), source);
+  Tensor t = Tensor::empty(Shape(header.begin() + 1, header.begin() + 1 + header[0]), DType::f32,
+                           model_.device());
+  comm_.recv(t.ptr<float>(), t.numel(), source);
   return t;
 }
 
@@ -152,7 +158,7 @@ double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int m
     Tensor out = run_segments(f.input);
     if (last_stage()) {
       Tensor loss = ops::softmax_cross_entropy(out, labels.rows(j * mb, mb), label_smoothing);
-      loss_sum += double(loss.data<float>()[0]);
+      loss_sum += double(loss.to_vector()[0]);
       f.output = loss;
     } else {
       send_tensor(out, stage() + 1);

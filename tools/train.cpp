@@ -128,8 +128,6 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   std::unique_ptr<Model> model = create_model_for(cfg, input);
   model->rng() = Rng(cfg.seed ^ 0xd20b0u);
   const Device device = resolve_device(cfg.device);
-  OSPREY_CHECK(device == Device::cpu || !pipelined,
-               "pipeline stages run on the cpu only (set device=cpu)");
   OSPREY_CHECK(device == Device::cpu || !cfg.sync_batchnorm || world == 1,
                "synchronized BatchNorm runs on the cpu only (set device=cpu)");
   // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
@@ -186,7 +184,8 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   dist::PipelinePlan plan;
   if (pipelined) {
     Tensor sample =
-        Tensor::full({lo.batch_size / cfg.micro_batches, input.h, input.w, input.c}, 0.5f);
+        Tensor::full({lo.batch_size / cfg.micro_batches, input.h, input.w, input.c}, 0.5f)
+            .to(device);
     plan = dist::plan_pipeline(*model, sample, cfg.pipeline_stages, comm);
     dist::broadcast_state(model->params(), comm);  // the measurement touched BN statistics
     pipeline = std::make_unique<dist::PipelineSchedule>(*model, plan, *groups.pipe);
@@ -276,7 +275,7 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
                                        cfg.label_smoothing));
         has_loss = pipeline->last_stage();
         Tensor g = model->params().flat_grad();  // other stages' parts are zero
-        groups.group->allreduce_average_async(g.data<float>(), g.numel());
+        groups.group->allreduce_average_async(g.ptr<float>(), g.numel());
         groups.group->wait_all();
       } else {
         loss = ops::softmax_cross_entropy(model->forward(x), Tensor::from_labels(batch.labels),

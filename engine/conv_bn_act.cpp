@@ -4,9 +4,11 @@
 #include <optional>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/dispatch.h"
 #include "engine/flat_ops.h"
 #include "engine/profiler.h"
+#include "engine/storage.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
@@ -96,11 +98,7 @@ class ConvBnActRun {
                         var_.ptr<float>());
       });
       total_m_ = m;
-      if (l.sync) {
-        OSPREY_CHECK(device == Device::cpu,
-                     "synchronized BatchNorm is implemented for cpu tensors only");
-        synchronize_statistics(*l.sync, m, k);
-      }
+      if (l.sync) synchronize_statistics(*l.sync, m, k);
       OSPREY_DISPATCH(device, batchnorm_update_running, total_m_, k, mean_.ptr<float>(),
                       var_.ptr<float>(), l.momentum, l.running_mean.ptr<float>(),
                       l.running_var.ptr<float>());
@@ -144,6 +142,8 @@ class ConvBnActRun {
       OSPREY_DISPATCH(device, batchnorm_act_backward, m, k, z_.ptr<bf16>(), dy.ptr<bf16>(),
                       mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
                       l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<bf16>(), dgamma, dbeta);
+    else if (device == Device::cuda && l.sync && training_)
+      synchronized_backward_on_cuda(l, cross, m, k, dy, dz, dgamma, dbeta);
     else if (device == Device::cuda)
       OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), dy.ptr<float>(),
                        mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
@@ -200,11 +200,32 @@ class ConvBnActRun {
     });
   }
 
+  // The CUDA backward in its two halves with the cross-process sum between them (the CPU
+  // kernel calls the same sum itself, through `cross`).
+  void synchronized_backward_on_cuda(const ConvBnAct& l, const cpu::CrossProcessSum& cross,
+                                     int64_t m, int k, const Tensor& dy, const Tensor& dz,
+                                     float* dgamma, float* dbeta) {
+    auto sums_device = Storage::allocate(2 * size_t(k) * sizeof(double), Device::cuda);
+    double* sums = static_cast<double*>(sums_device->data());
+    OSPREY_CUDA_CALL(batchnorm_act_backward_sums, m, k, z_.ptr<float>(), dy.ptr<float>(),
+                     mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                     l.beta.ptr<float>(), l.eps, l.act, sums, dgamma, dbeta);
+    std::vector<double> host(2 * size_t(k));
+    copy_bytes(host.data(), sums, host.size() * sizeof(double));
+    cross.fn(host.data(), int64_t(host.size()), cross.ctx);
+    copy_bytes(sums, host.data(), host.size() * sizeof(double));
+    OSPREY_CUDA_CALL(batchnorm_act_backward_dx, m, k, z_.ptr<float>(), dy.ptr<float>(),
+                     mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                     l.beta.ptr<float>(), l.eps, l.act, sums, cross.total_m, dz.ptr<float>());
+  }
+
   // Turns this process's mean and biased variance over m rows into those of every process's
-  // rows: per-channel sums of x and x^2 and the row count, summed across processes.
+  // rows: per-channel sums of x and x^2 and the row count, summed across processes (on the
+  // host: 2k + 1 numbers).
   void synchronize_statistics(const BatchNormSync& sync, int64_t m, int k) {
-    float* mean = mean_.data<float>();
-    float* var = var_.data<float>();
+    std::vector<float> mean_host = mean_.to_vector(), var_host = var_.to_vector();
+    float* mean = mean_host.data();
+    float* var = var_host.data();
     std::vector<double> s(2 * size_t(k) + 1);
     for (int j = 0; j < k; ++j) {
       s[size_t(j)] = double(mean[j]) * double(m);
@@ -218,6 +239,8 @@ class ConvBnActRun {
       mean[j] = float(mu);
       var[j] = float(std::max(0.0, s[size_t(k + j)] / double(total_m_) - mu * mu));
     }
+    mean_.copy_from(Tensor::from_data({k}, mean_host));
+    var_.copy_from(Tensor::from_data({k}, var_host));
   }
 
  private:

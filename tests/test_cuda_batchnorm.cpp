@@ -142,3 +142,43 @@ TEST_CASE("cuda batchnorm statistics of an empty batch are zeros") {
   REQUIRE(mean.download() == std::vector<float>(5, 0.0f));
   REQUIRE(var.download() == std::vector<float>(5, 0.0f));
 }
+
+// Synchronized BatchNorm's split backward against the CPU op's CrossProcessSum, with a "sum over
+// processes" that triples the sums and doubles the row count (any change of both must reach dx
+// the same way on both devices).
+TEST_CASE("cuda batchnorm backward in two halves matches the cpu's cross-process sum") {
+  for (const Case& k : {Case{63, 13}, Case{225, 144}, Case{4913, 32}}) {
+    INFO("m " << k.m << " c " << k.c);
+    const size_t n = size_t(k.m) * k.c;
+    const auto x = random_floats(n, 501, 1.0f, 4.0f), dy = random_floats(n, 502);
+    const auto gamma = random_floats(k.c, 503, 0.5f, 3.0f), beta = random_floats(k.c, 504);
+    std::vector<float> mean(k.c), var(k.c), y(n), dx_cpu(n), dg_cpu(k.c, 0.1f), db_cpu(k.c, 0.2f);
+    osprey::cpu::batchnorm_stats(k.m, k.c, x.data(), mean.data(), var.data());
+    osprey::cpu::batchnorm_act_forward(k.m, k.c, x.data(), mean.data(), var.data(), gamma.data(),
+                                       beta.data(), kEps, Activation::relu6, y.data());
+    osprey::cpu::CrossProcessSum others;
+    others.fn = [](double* d, int64_t count, void*) {
+      for (int64_t i = 0; i < count; ++i) d[i] *= 3.0;
+    };
+    others.total_m = 2 * k.m;
+    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), y.data(), dy.data(), mean.data(),
+                                        var.data(), gamma.data(), kEps, Activation::relu6, true,
+                                        dx_cpu.data(), dg_cpu.data(), db_cpu.data(), &others);
+    DeviceBuffer<float> x_d(x), dy_d(dy), g_d(gamma), b_d(beta), mean_d(mean), var_d(var), dx(n),
+        dg(std::vector<float>(k.c, 0.1f)), db(std::vector<float>(k.c, 0.2f));
+    DeviceBuffer<double> sums(2 * size_t(k.c));
+    dx.poison(), sums.poison();
+    osprey::cuda::batchnorm_act_backward_sums(k.m, k.c, x_d.ptr, dy_d.ptr, mean_d.ptr, var_d.ptr,
+                                              g_d.ptr, b_d.ptr, kEps, Activation::relu6, sums.ptr,
+                                              dg.ptr, db.ptr, nullptr);
+    std::vector<double> s = sums.download();
+    for (double& v : s) v *= 3.0;
+    sums.upload(s);
+    osprey::cuda::batchnorm_act_backward_dx(k.m, k.c, x_d.ptr, dy_d.ptr, mean_d.ptr, var_d.ptr,
+                                            g_d.ptr, b_d.ptr, kEps, Activation::relu6, sums.ptr,
+                                            2 * k.m, dx.ptr, nullptr);
+    REQUIRE(rel_l2(dx.download(), dx_cpu) < 1e-5);
+    REQUIRE(rel_l2(dg.download(), dg_cpu) < 1e-5);
+    REQUIRE(rel_l2(db.download(), db_cpu) < 1e-5);
+  }
+}

@@ -128,8 +128,6 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   std::unique_ptr<Model> model = create_model_for(cfg, input);
   model->rng() = Rng(cfg.seed ^ 0xd20b0u);
   const Device device = resolve_device(cfg.device);
-  OSPREY_CHECK(device == Device::cpu || !cfg.sync_batchnorm || world == 1,
-               "synchronized BatchNorm runs on the cpu only (set device=cpu)");
   // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
   // (it stages them through host memory, so ranks may share a GPU).
   std::unique_ptr<dist::Communicator> nccl =

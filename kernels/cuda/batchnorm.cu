@@ -205,12 +205,25 @@ __global__ void __launch_bounds__(kThreads)
   if (part) block_partials<V, 2>(acc, red, c, c0, active, part);
 }
 
+// dx = a * dz - b * (x - mean) - d: coef = [b][d] from the per-channel sums s = sum(dz) and
+// q = sum(dz * (x - mean)) over m rows.
+__device__ __forceinline__ void dx_coefficients(int k, int c, double s, double q, i64 m,
+                                                const float* var, const float* gamma, float eps,
+                                                float* coef) {
+  const double is_d = 1.0 / sqrt(double(var[k]) + double(eps));
+  const float is = float(is_d), a = float(is_d * (gamma ? gamma[k] : 1.0f));
+  const double inv_m = 1.0 / double(m);
+  coef[k] = float(double(a) * double(is) * double(is) * q * inv_m);
+  coef[c + k] = float(double(a) * s * inv_m);
+}
+
 // Sums the partials per channel, accumulates dgamma/dbeta and, for the training-mode dx pass,
-// folds the constants: dx = a * dz - b * (x - mean) - d, coef = [b][d].
+// folds the constants (coef, when not null); sums_out (when not null) receives [s][q] for a
+// cross-process sum before the dx pass.
 __global__ void sums_finish_kernel(i64 m, int c, int parts, const double* __restrict__ part,
                                    const float* __restrict__ var, const float* __restrict__ gamma,
-                                   float eps, float* dgamma, float* dbeta,
-                                   float* __restrict__ coef) {
+                                   float eps, float* dgamma, float* dbeta, float* __restrict__ coef,
+                                   double* __restrict__ sums_out) {
   __shared__ double red[2][8][32];
   const int k = blockIdx.x * 32 + threadIdx.x;
   double s = 0.0, q = 0.0;
@@ -225,15 +238,19 @@ __global__ void sums_finish_kernel(i64 m, int c, int parts, const double* __rest
   if (threadIdx.y != 0 || k >= c) return;
   s = q = 0.0;
   for (int j = 0; j < 8; ++j) s += red[0][j][threadIdx.x], q += red[1][j][threadIdx.x];
-  const double is_d = 1.0 / sqrt(double(var[k]) + double(eps));
-  const float is = float(is_d), a = float(is_d * (gamma ? gamma[k] : 1.0f));
+  const float is = float(1.0 / sqrt(double(var[k]) + double(eps)));
   if (dbeta) dbeta[k] += float(s);
   if (dgamma) dgamma[k] += float(q * double(is));
-  if (coef) {
-    const double inv_m = 1.0 / double(m);
-    coef[k] = float(double(a) * double(is) * double(is) * q * inv_m);
-    coef[c + k] = float(double(a) * s * inv_m);
-  }
+  if (coef) dx_coefficients(k, c, s, q, m, var, gamma, eps, coef);
+  if (sums_out) sums_out[k] = s, sums_out[c + k] = q;
+}
+
+// coef from sums [s][q] over total_m rows (all processes' rows of a synchronized BatchNorm).
+__global__ void coefficients_kernel(i64 total_m, int c, const double* __restrict__ sums,
+                                    const float* __restrict__ var, const float* __restrict__ gamma,
+                                    float eps, float* __restrict__ coef) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k < c) dx_coefficients(k, c, sums[k], sums[c + k], total_m, var, gamma, eps, coef);
 }
 
 template <int V, Activation A, typename T>
@@ -336,7 +353,7 @@ void backward_impl(i64 m, int c, const T* x, const T* dy, const float* mean, con
   cudaCheck(cudaGetLastError());
   if (need_sums) {
     sums_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, part, var, gamma, eps,
-                                                                  dgamma, dbeta, coef);
+                                                                  dgamma, dbeta, coef, nullptr);
     cudaCheck(cudaGetLastError());
     cudaCheck(cudaFreeAsync(part, stream));
   }
@@ -348,6 +365,47 @@ void backward_impl(i64 m, int c, const T* x, const T* dy, const float* mean, con
     cudaCheck(cudaGetLastError());
     cudaCheck(cudaFreeAsync(coef, stream));
   }
+}
+
+// Synchronized BatchNorm's backward, first half: this process's sums and parameter gradients.
+template <int V>
+void backward_sums_impl(i64 m, int c, const float* x, const float* dy, const float* mean,
+                        const float* var, const float* gamma, const float* beta, float eps,
+                        Activation act, double* sums, float* dgamma, float* dbeta,
+                        cudaStream_t stream) {
+  const Layout l = layout_for(m, c, V);
+  double* part = nullptr;
+  cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
+  const size_t smem = sizeof(double) * 2 * V * kThreads;
+  with_act(act, [&](auto a) {
+    sums_kernel<V, decltype(a)::value, false, float>
+        <<<dim3(l.gx, l.gy), dim3(l.bx, l.by), smem, stream>>>(
+            m, c, x, dy, mean, var, gamma, beta, eps, static_cast<float*>(nullptr), part);
+  });
+  cudaCheck(cudaGetLastError());
+  sums_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, part, var, gamma, eps,
+                                                                dgamma, dbeta, nullptr, sums);
+  cudaCheck(cudaGetLastError());
+  cudaCheck(cudaFreeAsync(part, stream));
+}
+
+// Second half: dx from every process's sums (total_m rows).
+template <int V>
+void backward_dx_impl(i64 m, int c, const float* x, const float* dy, const float* mean,
+                      const float* var, const float* gamma, const float* beta, float eps,
+                      Activation act, const double* sums, i64 total_m, float* dx,
+                      cudaStream_t stream) {
+  const Layout l = layout_for(m, c, V);
+  float* coef = nullptr;
+  cudaCheck(cudaMallocAsync(&coef, sizeof(float) * 2 * c, stream));
+  coefficients_kernel<<<(c + 255) / 256, 256, 0, stream>>>(total_m, c, sums, var, gamma, eps, coef);
+  cudaCheck(cudaGetLastError());
+  with_act(act, [&](auto a) {
+    dx_kernel<V, decltype(a)::value, float><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), 0, stream>>>(
+        m, c, x, dy, mean, var, gamma, beta, eps, coef, dx);
+  });
+  cudaCheck(cudaGetLastError());
+  cudaCheck(cudaFreeAsync(coef, stream));
 }
 
 template <typename T>
@@ -426,6 +484,34 @@ void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, con
                             cudaStream_t stream) {
   backward_any(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta,
                stream);
+}
+
+void batchnorm_act_backward_sums(int64_t m, int c, const float* x, const float* dy,
+                                 const float* mean, const float* var, const float* gamma,
+                                 const float* beta, float eps, Activation act, double* sums,
+                                 float* dgamma, float* dbeta, cudaStream_t stream) {
+  if (c <= 0) return;
+  if (m <= 0) {
+    cudaCheck(cudaMemsetAsync(sums, 0, sizeof(double) * 2 * c, stream));
+    return;
+  }
+  if (c % 4 == 0 && vec::aligned4(x) && vec::aligned4(dy))
+    backward_sums_impl<4>(m, c, x, dy, mean, var, gamma, beta, eps, act, sums, dgamma, dbeta,
+                          stream);
+  else
+    backward_sums_impl<1>(m, c, x, dy, mean, var, gamma, beta, eps, act, sums, dgamma, dbeta,
+                          stream);
+}
+
+void batchnorm_act_backward_dx(int64_t m, int c, const float* x, const float* dy, const float* mean,
+                               const float* var, const float* gamma, const float* beta, float eps,
+                               Activation act, const double* sums, int64_t total_m, float* dx,
+                               cudaStream_t stream) {
+  if (m <= 0 || c <= 0 || !dx) return;
+  if (c % 4 == 0 && vec::aligned4(x) && vec::aligned4(dy) && vec::aligned4(dx))
+    backward_dx_impl<4>(m, c, x, dy, mean, var, gamma, beta, eps, act, sums, total_m, dx, stream);
+  else
+    backward_dx_impl<1>(m, c, x, dy, mean, var, gamma, beta, eps, act, sums, total_m, dx, stream);
 }
 
 void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,

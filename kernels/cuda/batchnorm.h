@@ -27,6 +27,19 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, c
                             const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, cudaStream_t stream);
+// Synchronized BatchNorm (training mode, f32): the backward in two halves with the
+// cross-process sum between them, as the CPU op's CrossProcessSum. The first writes this
+// process's per-channel sums [sum dz][sum dz * (x - mean)] to sums (2c device doubles) and
+// accumulates dgamma and dbeta from them; the caller replaces sums by their totals over all
+// processes (total_m rows); the second then writes dx.
+void batchnorm_act_backward_sums(int64_t m, int c, const float* x, const float* dy,
+                                 const float* mean, const float* var, const float* gamma,
+                                 const float* beta, float eps, Activation act, double* sums,
+                                 float* dgamma, float* dbeta, cudaStream_t stream);
+void batchnorm_act_backward_dx(int64_t m, int c, const float* x, const float* dy, const float* mean,
+                               const float* var, const float* gamma, const float* beta, float eps,
+                               Activation act, const double* sums, int64_t total_m, float* dx,
+                               cudaStream_t stream);
 // bf16 activations (kernels/cpu/bf16.h): statistics, parameters and gradients of gamma and
 // beta stay f32; arithmetic in float/double (as the CPU overloads in kernels/cpu/batchnorm.h).
 void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var, cudaStream_t stream);

@@ -33,13 +33,19 @@ namespace {
 // batch costs one asynchronous upload (BatchUploader) and no synchronisation with the GPU.
 class Blob {
  public:
-  // Appends n elements of T at a 16-byte aligned offset; returns the offset.
+  // Room for `bytes` at a 16-byte aligned offset; returns the offset (fill it through at()).
+  size_t append(size_t bytes) {
+    const size_t offset = (bytes_.size() + 15) / 16 * 16;
+    bytes_.resize(offset + bytes);
+    return offset;
+  }
+  uint8_t* at(size_t offset) { return bytes_.data() + offset; }
+  // Appends n elements of T; returns their offset.
   template <typename T>
   size_t add(const T* data, size_t n) {
-    const size_t at = (bytes_.size() + 15) / 16 * 16;
-    bytes_.resize(at + n * sizeof(T));
-    std::memcpy(bytes_.data() + at, data, n * sizeof(T));
-    return at;
+    const size_t offset = append(n * sizeof(T));
+    std::memcpy(at(offset), data, n * sizeof(T));
+    return offset;
   }
   template <typename T>
   size_t add(const std::vector<T>& v) {
@@ -66,10 +72,9 @@ Tensor GpuAugmenter::run(const Dataset& ds, const int64_t* indices, int count, u
   // Host side: the source images, every sample's draws, each step's parameter array.
   Blob blob;
   const int64_t isz = ds.image_size();
-  std::vector<uint8_t> raw(size_t(count * isz));
+  const size_t raw_at = blob.append(size_t(count * isz));
   for (int i = 0; i < count; ++i)
-    std::copy_n(ds.pixels.data() + indices[i] * isz, isz, raw.data() + i * isz);
-  const size_t raw_at = blob.add(raw);
+    std::copy_n(ds.pixels.data() + indices[i] * isz, isz, blob.at(raw_at) + i * isz);
   std::vector<std::vector<StepDraw>> draws(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) draws[size_t(i)] = pipeline_.draw(in_, seed, epoch, indices[i]);
   std::vector<size_t> param_at(steps.size(), 0), param2_at(steps.size(), 0);

@@ -291,7 +291,8 @@ class InvertedResidualNode : public autograd::Node {
       if (block_.recompute_hidden) {
         Tensor h = runs_[i - 1].recompute_output(block_.layers[i - 1]);
         runs_[i].set_input(h);
-        if (h.device() == Device::cpu) runs_[i - 1].set_output(h);  // the cpu's mask
+        // The cpu's f32 backward reads its mask from the output (the others recompute it).
+        if (h.device() == Device::cpu && h.dtype() == DType::f32) runs_[i - 1].set_output(h);
       }
       Tensor dx = Tensor::empty(runs_[i].input_shape(), x.dtype(), x.device());
       runs_[i].backward(block_.layers[i], g, dx);

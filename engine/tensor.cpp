@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "kernels/cpu/elementwise.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/runtime.h"
@@ -138,8 +139,7 @@ std::vector<float> Tensor::to_vector() const {
   const Tensor host = to(Device::cpu);
   if (dtype() == DType::bf16) {
     std::vector<float> v(static_cast<size_t>(numel()));
-    const bf16* p = host.data<bf16>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = to_float(p[i]);
+    cpu::cast(numel(), host.data<bf16>(), v.data());
     return v;
   }
   const float* p = host.data<float>();

@@ -45,6 +45,19 @@ inline double max_rel_error(const std::vector<float>& got, const std::vector<dou
   return err;
 }
 
+// ||a - b|| / max(||b||, tiny) over the whole array; NaN anywhere gives infinity.
+inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
 inline void require_close(const std::vector<float>& got, const std::vector<double>& want,
                           double tol, const std::string& what) {
   REQUIRE(got.size() == want.size());

@@ -20,6 +20,7 @@
 #include "engine/optim.h"
 #include "models/registry.h"
 #include "tests/block_fixture.h"
+#include "tests/op_reference.h"
 #include "tests/test_support.h"
 #include "tests/tiny_idx.h"
 #include "tools/evaluate.h"
@@ -77,15 +78,6 @@ std::vector<float> train(const std::string& model_name, dist::Communicator& comm
   return model->params().flat_data().to_vector();
 }
 
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, n = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    n += double(b[i]) * b[i];
-  }
-  return std::sqrt(d / n);
-}
-
 }  // namespace
 
 TEST_CASE("N ranks x B/N samples equal 1 rank x B samples after 3 Adam steps") {
@@ -97,7 +89,7 @@ TEST_CASE("N ranks x B/N samples equal 1 rank x B samples after 3 Adam steps") {
     std::vector<float> ours = train("simple_cnn", *g_comm, 12, 3, buckets);
     INFO("ranks " << g_comm->size() << " bucket caps " << buckets.first_bucket_bytes << "/"
                   << buckets.bucket_bytes);
-    REQUIRE(relative_error(ours, reference) < 1e-5);
+    REQUIRE(osprey_test::rel_l2(ours, reference) < 1e-5);
   }
 }
 
@@ -158,7 +150,7 @@ TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradien
   for (float& v : dx) v /= float(n);
   ref_rows.assign(reference.back().begin() + int64_t(g_comm->rank() * local * row),
                   reference.back().begin() + int64_t((g_comm->rank() + 1) * local * row));
-  REQUIRE(relative_error(dx, ref_rows) < 1e-5);
+  REQUIRE(osprey_test::rel_l2(dx, ref_rows) < 1e-5);
 }
 
 TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same micro-batches") {
@@ -226,8 +218,8 @@ TEST_CASE("a 2-stage pipeline (x replicas) equals the unsplit model on the same 
   dist::sync_pipeline_state(*model, plan, *pipe, opt.get());
   INFO("stages " << stages << " replicas " << replicas << ", plan starts stage 1 at segment "
                  << plan.first[1]);
-  REQUIRE(relative_error(model->params().flat_data().to_vector(),
-                         reference->params().flat_data().to_vector()) < 1e-5);
+  REQUIRE(osprey_test::rel_l2(model->params().flat_data().to_vector(),
+                              reference->params().flat_data().to_vector()) < 1e-5);
 }
 
 TEST_CASE("pipeline stages balance measured costs") {

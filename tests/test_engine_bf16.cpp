@@ -9,23 +9,14 @@
 #include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "tests/block_fixture.h"
+#include "tests/op_reference.h"
 
 using namespace osprey;
+using osprey_test::rel_l2;
 using tests::random_layer;
 using tests::random_tensor;
 
 namespace {
-
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
-}
 
 // x with every value rounded to bf16 (still f32), so both precisions start from the same input.
 Tensor bf16_valued(const Tensor& x) {

@@ -16,12 +16,6 @@ DepthwiseShape make(int n, int h, int w, int c, int kh, int kw, int stride, int 
   return s;
 }
 
-size_t in_size(const DepthwiseShape& s) {
-  return size_t(s.n) * s.h * s.w * s.c;
-}
-size_t out_size(const DepthwiseShape& s) {
-  return size_t(s.n) * s.oh() * s.ow() * s.c;
-}
 size_t w_size(const DepthwiseShape& s) {
   return size_t(s.kh) * s.kw * s.c;
 }
@@ -36,7 +30,7 @@ std::string name(const DepthwiseShape& s) {
 // Direct loops: every output, every tap, padding skipped.
 std::vector<double> ref_forward(const DepthwiseShape& s, const std::vector<double>& x,
                                 const std::vector<double>& w, const std::vector<double>& b) {
-  std::vector<double> y(out_size(s));
+  std::vector<double> y(size_t(s.output_numel()));
   for (int n = 0; n < s.n; ++n)
     for (int p = 0; p < s.oh(); ++p)
       for (int q = 0; q < s.ow(); ++q)
@@ -58,7 +52,7 @@ std::vector<double> ref_forward(const DepthwiseShape& s, const std::vector<doubl
 void ref_backward(const DepthwiseShape& s, const std::vector<double>& x,
                   const std::vector<double>& w, const std::vector<double>& dy,
                   std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) {
-  dx.assign(in_size(s), 0.0), dw.assign(w_size(s), 0.0), db.assign(s.c, 0.0);
+  dx.assign(size_t(s.input_numel()), 0.0), dw.assign(w_size(s), 0.0), db.assign(s.c, 0.0);
   for (int n = 0; n < s.n; ++n)
     for (int p = 0; p < s.oh(); ++p)
       for (int q = 0; q < s.ow(); ++q)
@@ -104,9 +98,10 @@ TEST_CASE("depthwise forward matches the reference", "[depthwise]") {
   std::vector<DepthwiseShape> all = small_cases();
   all.insert(all.end(), large_cases().begin(), large_cases().end());
   for (const DepthwiseShape& s : all) {
-    const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto x = random_floats(size_t(s.input_numel()), seed++),
+               w = random_floats(w_size(s), seed++);
     const auto b = random_floats(s.c, seed++);
-    std::vector<float> y(out_size(s), NAN);
+    std::vector<float> y(size_t(s.output_numel()), NAN);
     osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
     require_close(y, ref_forward(s, to_double(x), to_double(w), to_double(b)), 1e-5, name(s));
     osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
@@ -117,9 +112,10 @@ TEST_CASE("depthwise forward matches the reference", "[depthwise]") {
 TEST_CASE("depthwise backward matches finite differences; dw and db accumulate", "[depthwise]") {
   uint32_t seed = 100;
   for (const DepthwiseShape& s : small_cases()) {
-    const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);
-    const auto b = random_floats(s.c, seed++), r = random_floats(out_size(s), seed++);
-    std::vector<float> dx(in_size(s), NAN), dw(w_size(s), 0.25f), db(s.c, -0.5f);
+    const auto x = random_floats(size_t(s.input_numel()), seed++),
+               w = random_floats(w_size(s), seed++);
+    const auto b = random_floats(s.c, seed++), r = random_floats(size_t(s.output_numel()), seed++);
+    std::vector<float> dx(size_t(s.input_numel()), NAN), dw(w_size(s), 0.25f), db(s.c, -0.5f);
     osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), r.data(), dx.data(), dw.data(),
                                            db.data());
     auto xd = to_double(x), wd = to_double(w), bd = to_double(b);
@@ -135,9 +131,10 @@ TEST_CASE("depthwise backward matches finite differences; dw and db accumulate",
 TEST_CASE("depthwise backward matches the reference on MobileNetV2-like shapes", "[depthwise]") {
   uint32_t seed = 200;
   for (const DepthwiseShape& s : large_cases()) {
-    const auto x = random_floats(in_size(s), seed++), w = random_floats(w_size(s), seed++);
-    const auto dy = random_floats(out_size(s), seed++);
-    std::vector<float> dx(in_size(s), NAN), dw(w_size(s), 1.0f), db(s.c, 2.0f);
+    const auto x = random_floats(size_t(s.input_numel()), seed++),
+               w = random_floats(w_size(s), seed++);
+    const auto dy = random_floats(size_t(s.output_numel()), seed++);
+    std::vector<float> dx(size_t(s.input_numel()), NAN), dw(w_size(s), 1.0f), db(s.c, 2.0f);
     osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
                                            db.data());
     std::vector<double> rdx, rdw, rdb;
@@ -151,14 +148,14 @@ TEST_CASE("depthwise backward matches the reference on MobileNetV2-like shapes",
 TEST_CASE("depthwise backward skips null outputs", "[depthwise]") {
   for (const DepthwiseShape& s : {make(3, 5, 7, 17, 3, 3, 2, 1), large_cases()[0]}) {
     INFO(name(s));
-    const auto x = random_floats(in_size(s), 300), w = random_floats(w_size(s), 301);
-    const auto dy = random_floats(out_size(s), 302);
+    const auto x = random_floats(size_t(s.input_numel()), 300), w = random_floats(w_size(s), 301);
+    const auto dy = random_floats(size_t(s.output_numel()), 302);
     auto run = [&](float* dx, float* dw, float* db) {
       osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx, dw, db);
     };
-    std::vector<float> dx(in_size(s)), dw(w_size(s)), db(s.c);
+    std::vector<float> dx(size_t(s.input_numel())), dw(w_size(s)), db(s.c);
     run(dx.data(), dw.data(), db.data());
-    std::vector<float> dx2(in_size(s), NAN), dw2(w_size(s)), db2(s.c);
+    std::vector<float> dx2(size_t(s.input_numel()), NAN), dw2(w_size(s)), db2(s.c);
     run(dx2.data(), nullptr, nullptr);
     REQUIRE(dx2 == dx);
     run(nullptr, dw2.data(), nullptr);
@@ -173,12 +170,12 @@ TEST_CASE("depthwise results do not depend on the thread count", "[depthwise]") 
   const int saved = omp_get_max_threads();
   for (const DepthwiseShape& s : large_cases()) {
     INFO(name(s));
-    const auto x = random_floats(in_size(s), 400), w = random_floats(w_size(s), 401);
-    const auto b = random_floats(s.c, 402), dy = random_floats(out_size(s), 403);
+    const auto x = random_floats(size_t(s.input_numel()), 400), w = random_floats(w_size(s), 401);
+    const auto b = random_floats(s.c, 402), dy = random_floats(size_t(s.output_numel()), 403);
     std::vector<float> y[2], dx[2], dw[2], db[2];
     for (int t = 0; t < 2; ++t) {
       omp_set_num_threads(t + 1);
-      y[t].resize(out_size(s)), dx[t].resize(in_size(s));
+      y[t].resize(size_t(s.output_numel())), dx[t].resize(size_t(s.input_numel()));
       dw[t].assign(w_size(s), 0.0f), db[t].assign(s.c, 0.0f);
       osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), b.data(), y[t].data());
       osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx[t].data(),

@@ -38,19 +38,6 @@ float* rounded(int slot, int64_t n, const float* w) {
   return v;
 }
 
-int64_t input_size(const Conv2dShape& s) {
-  return int64_t(s.n) * s.h * s.w * s.c;
-}
-int64_t output_size(const Conv2dShape& s) {
-  return int64_t(s.n) * s.oh() * s.ow() * s.k;
-}
-int64_t input_size(const DepthwiseShape& s) {
-  return int64_t(s.n) * s.h * s.w * s.c;
-}
-int64_t output_size(const DepthwiseShape& s) {
-  return int64_t(s.n) * s.oh() * s.ow() * s.c;
-}
-
 }  // namespace
 
 void cast(int64_t n, const float* x, bf16* y) {
@@ -76,33 +63,33 @@ void axpy(int64_t n, float alpha, const bf16* x, bf16* y) {
 void conv2d_forward(const Conv2dShape& s, const bf16* x, const float* w, const float* bias,
                     bf16* y) {
   const int64_t nw = int64_t(s.k) * s.kh * s.kw * s.c;
-  float* yf = scratch(2, output_size(s));
-  conv2d_forward(s, widen(0, input_size(s), x), rounded(1, nw, w), bias, yf);
-  cast(output_size(s), yf, y);
+  float* yf = scratch(2, s.output_numel());
+  conv2d_forward(s, widen(0, s.input_numel(), x), rounded(1, nw, w), bias, yf);
+  cast(s.output_numel(), yf, y);
 }
 
-void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const bf16* dy,
-                     bf16* dx, float* dw, float* db) {
+void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const bf16* dy, bf16* dx,
+                     float* dw, float* db) {
   const int64_t nw = int64_t(s.k) * s.kh * s.kw * s.c;
-  float* dxf = dx ? scratch(3, input_size(s)) : nullptr;
-  conv2d_backward(s, widen(0, input_size(s), x), rounded(1, nw, w), widen(2, output_size(s), dy),
-                  dxf, dw, db);
-  if (dx) cast(input_size(s), dxf, dx);
+  float* dxf = dx ? scratch(3, s.input_numel()) : nullptr;
+  conv2d_backward(s, widen(0, s.input_numel(), x), rounded(1, nw, w),
+                  widen(2, s.output_numel(), dy), dxf, dw, db);
+  if (dx) cast(s.input_numel(), dxf, dx);
 }
 
 void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
                               const float* bias, bf16* y) {
-  float* yf = scratch(1, output_size(s));
-  depthwise_conv2d_forward(s, widen(0, input_size(s), x), w, bias, yf);
-  cast(output_size(s), yf, y);
+  float* yf = scratch(1, s.output_numel());
+  depthwise_conv2d_forward(s, widen(0, s.input_numel(), x), w, bias, yf);
+  cast(s.output_numel(), yf, y);
 }
 
 void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,
                                const bf16* dy, bf16* dx, float* dw, float* db) {
-  float* dxf = dx ? scratch(2, input_size(s)) : nullptr;
-  depthwise_conv2d_backward(s, widen(0, input_size(s), x), w, widen(1, output_size(s), dy), dxf,
+  float* dxf = dx ? scratch(2, s.input_numel()) : nullptr;
+  depthwise_conv2d_backward(s, widen(0, s.input_numel(), x), w, widen(1, s.output_numel(), dy), dxf,
                             dw, db);
-  if (dx) cast(input_size(s), dxf, dx);
+  if (dx) cast(s.input_numel(), dxf, dx);
 }
 
 void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var) {
@@ -125,8 +112,8 @@ void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, con
   float* yf = scratch(1, m * c);  // the float output, for the mask
   batchnorm_act_forward(m, c, xf, mean, var, gamma, beta, eps, act, yf);
   float* dxf = dx ? scratch(3, m * c) : nullptr;
-  batchnorm_act_backward(m, c, xf, yf, widen(2, m * c, dy), mean, var, gamma, eps, act,
-                         batch_stats, dxf, dgamma, dbeta);
+  batchnorm_act_backward(m, c, xf, yf, widen(2, m * c, dy), mean, var, gamma, eps, act, batch_stats,
+                         dxf, dgamma, dbeta);
   if (dx) cast(m * c, dxf, dx);
 }
 

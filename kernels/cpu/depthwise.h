@@ -13,6 +13,8 @@ struct DepthwiseShape {
   // 0 when the window does not fit (C++ division would round a negative span up to 1).
   int oh() const { return h + 2 * pad < kh ? 0 : (h + 2 * pad - kh) / stride + 1; }
   int ow() const { return w + 2 * pad < kw ? 0 : (w + 2 * pad - kw) / stride + 1; }
+  int64_t input_numel() const { return int64_t(n) * h * w * c; }
+  int64_t output_numel() const { return int64_t(n) * oh() * ow() * c; }
 };
 
 // Weights are [KH][KW][C] so the innermost loop runs over contiguous channels, like the NHWC

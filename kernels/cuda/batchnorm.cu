@@ -116,13 +116,13 @@ __global__ void __launch_bounds__(kThreads)
   block_partials<V, 2>(acc, red, c, c0, active, part);
 }
 
-template <typename T>
-__global__ void stats_finish_kernel(i64 m, int c, int parts, const T* __restrict__ x,
-                                    const double* __restrict__ part, float* __restrict__ mean,
-                                    float* __restrict__ var) {
+// Second stage of the [s][q] per-channel partials part[g][2][c] (g < parts), blocks of 32
+// channels x 8 partial strides: the totals of channel k in a fixed order. True in the one thread
+// per channel that holds them (threadIdx.y == 0); every thread must call it.
+__device__ bool sum_partial_pairs(int c, int parts, const double* __restrict__ part, int k,
+                                  double& s, double& q) {
   __shared__ double red[2][8][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;
-  double s = 0.0, q = 0.0;
+  s = 0.0, q = 0.0;
   if (k < c)
     for (int g = threadIdx.y; g < parts; g += 8) {
       s += part[(i64{g} * 2) * c + k];
@@ -131,9 +131,19 @@ __global__ void stats_finish_kernel(i64 m, int c, int parts, const T* __restrict
   red[0][threadIdx.y][threadIdx.x] = s;
   red[1][threadIdx.y][threadIdx.x] = q;
   __syncthreads();
-  if (threadIdx.y != 0 || k >= c) return;
+  if (threadIdx.y != 0 || k >= c) return false;
   s = q = 0.0;
   for (int j = 0; j < 8; ++j) s += red[0][j][threadIdx.x], q += red[1][j][threadIdx.x];
+  return true;
+}
+
+template <typename T>
+__global__ void stats_finish_kernel(i64 m, int c, int parts, const T* __restrict__ x,
+                                    const double* __restrict__ part, float* __restrict__ mean,
+                                    float* __restrict__ var) {
+  const int k = blockIdx.x * 32 + threadIdx.x;
+  double s, q;
+  if (!sum_partial_pairs(c, parts, part, k, s, q)) return;
   const double mu = s / double(m);
   mean[k] = float(double(vec::load1(x + k)) + mu);
   var[k] = float(fmax(q / double(m) - mu * mu, 0.0));
@@ -145,6 +155,27 @@ __device__ __forceinline__ float scale_of(const float* var, const float* gamma, 
   return float(invstd * (gamma ? gamma[k] : 1.0f));
 }
 
+// A thread's V channels' mean, scale and shift (the forward's pre-activation constants, which
+// the backward's mask and dx reuse).
+template <int V>
+struct ChannelAffine {
+  float mu[V], scale[V], shift[V];
+};
+
+template <int V>
+__device__ __forceinline__ ChannelAffine<V> channel_affine(int c0, const float* mean,
+                                                           const float* var, const float* gamma,
+                                                           const float* beta, float eps) {
+  ChannelAffine<V> f;
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    f.mu[k] = mean[c0 + k];
+    f.scale[k] = scale_of(var, gamma, c0 + k, eps);
+    f.shift[k] = beta ? beta[c0 + k] : 0.0f;
+  }
+  return f;
+}
+
 template <int V, Activation A, typename T>
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(i64 m, int c, const T* x, const float* __restrict__ mean,
@@ -152,18 +183,13 @@ __global__ void __launch_bounds__(kThreads)
                    const float* __restrict__ beta, float eps, T* y) {
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   if (c0 >= c) return;
-  float mu[V], sc[V], sh[V];
-#pragma unroll
-  for (int k = 0; k < V; ++k) {
-    mu[k] = mean[c0 + k];
-    sc[k] = scale_of(var, gamma, c0 + k, eps);
-    sh[k] = beta ? beta[c0 + k] : 0.0f;
-  }
+  const ChannelAffine<V> f = channel_affine<V>(c0, mean, var, gamma, beta, eps);
   for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
        r += i64{gridDim.x} * blockDim.y) {
     Vec<V> v = load<V>(x + r * c + c0);
 #pragma unroll
-    for (int k = 0; k < V; ++k) v.v[k] = activate<A>(pre_activation(v.v[k], mu[k], sc[k], sh[k]));
+    for (int k = 0; k < V; ++k)
+      v.v[k] = activate<A>(pre_activation(v.v[k], f.mu[k], f.scale[k], f.shift[k]));
     store(y + r * c + c0, v);
   }
 }
@@ -180,13 +206,7 @@ __global__ void __launch_bounds__(kThreads)
   const bool active = c0 < c;
   double acc[2][V] = {};
   if (active) {
-    float mu[V], a[V], sh[V];
-#pragma unroll
-    for (int k = 0; k < V; ++k) {
-      mu[k] = mean[c0 + k];
-      a[k] = scale_of(var, gamma, c0 + k, eps);
-      sh[k] = beta ? beta[c0 + k] : 0.0f;
-    }
+    const ChannelAffine<V> f = channel_affine<V>(c0, mean, var, gamma, beta, eps);
     for (i64 r = blockIdx.x * i64{blockDim.y} + threadIdx.y; r < m;
          r += i64{gridDim.x} * blockDim.y) {
       const i64 o = r * c + c0;
@@ -194,10 +214,11 @@ __global__ void __launch_bounds__(kThreads)
       Vec<V> out;
 #pragma unroll
       for (int k = 0; k < V; ++k) {
-        const float dz = masked<A>(pre_activation(xv.v[k], mu[k], a[k], sh[k]), g.v[k]);
+        const float dz =
+            masked<A>(pre_activation(xv.v[k], f.mu[k], f.scale[k], f.shift[k]), g.v[k]);
         acc[0][k] += dz;
-        acc[1][k] = fma(double(dz), double(xv.v[k] - mu[k]), acc[1][k]);
-        out.v[k] = a[k] * dz;
+        acc[1][k] = fma(double(dz), double(xv.v[k] - f.mu[k]), acc[1][k]);
+        out.v[k] = f.scale[k] * dz;
       }
       if (kWriteDx) store(dx + o, out);
     }
@@ -224,20 +245,9 @@ __global__ void sums_finish_kernel(i64 m, int c, int parts, const double* __rest
                                    const float* __restrict__ var, const float* __restrict__ gamma,
                                    float eps, float* dgamma, float* dbeta, float* __restrict__ coef,
                                    double* __restrict__ sums_out) {
-  __shared__ double red[2][8][32];
   const int k = blockIdx.x * 32 + threadIdx.x;
-  double s = 0.0, q = 0.0;
-  if (k < c)
-    for (int g = threadIdx.y; g < parts; g += 8) {
-      s += part[(i64{g} * 2) * c + k];
-      q += part[(i64{g} * 2 + 1) * c + k];
-    }
-  red[0][threadIdx.y][threadIdx.x] = s;
-  red[1][threadIdx.y][threadIdx.x] = q;
-  __syncthreads();
-  if (threadIdx.y != 0 || k >= c) return;
-  s = q = 0.0;
-  for (int j = 0; j < 8; ++j) s += red[0][j][threadIdx.x], q += red[1][j][threadIdx.x];
+  double s, q;
+  if (!sum_partial_pairs(c, parts, part, k, s, q)) return;
   const float is = float(1.0 / sqrt(double(var[k]) + double(eps)));
   if (dbeta) dbeta[k] += float(s);
   if (dgamma) dgamma[k] += float(q * double(is));
@@ -260,12 +270,10 @@ __global__ void __launch_bounds__(kThreads)
               const float* __restrict__ beta, float eps, const float* __restrict__ coef, T* dx) {
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   if (c0 >= c) return;
-  float mu[V], a[V], sh[V], b[V], d[V];
+  const ChannelAffine<V> f = channel_affine<V>(c0, mean, var, gamma, beta, eps);
+  float b[V], d[V];
 #pragma unroll
   for (int k = 0; k < V; ++k) {
-    mu[k] = mean[c0 + k];
-    a[k] = scale_of(var, gamma, c0 + k, eps);
-    sh[k] = beta ? beta[c0 + k] : 0.0f;
     b[k] = coef[c0 + k];
     d[k] = coef[c + c0 + k];
   }
@@ -276,8 +284,8 @@ __global__ void __launch_bounds__(kThreads)
     Vec<V> out;
 #pragma unroll
     for (int k = 0; k < V; ++k) {
-      const float dz = masked<A>(pre_activation(xv.v[k], mu[k], a[k], sh[k]), g.v[k]);
-      out.v[k] = a[k] * dz - b[k] * (xv.v[k] - mu[k]) - d[k];
+      const float dz = masked<A>(pre_activation(xv.v[k], f.mu[k], f.scale[k], f.shift[k]), g.v[k]);
+      out.v[k] = f.scale[k] * dz - b[k] * (xv.v[k] - f.mu[k]) - d[k];
     }
     store(dx + o, out);
   }

@@ -41,6 +41,10 @@ __device__ __forceinline__ float bf16_high(uint32_t w) {
 __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
   return uint32_t(to_bf16(lo).bits) | (uint32_t(to_bf16(hi).bits) << 16);
 }
+// Four bf16 channels packed in 64 bits, as floats.
+__device__ __forceinline__ Vec<4> bf16_quad(uint2 t) {
+  return Vec<4>{{bf16_low(t.x), bf16_high(t.x), bf16_low(t.y), bf16_high(t.y)}};
+}
 
 // Plain (coherent) loads: for buffers the same kernel may also write (in-place ops).
 template <int V>
@@ -56,15 +60,10 @@ __device__ __forceinline__ Vec<V> load(const float* p) {
 }
 template <int V>
 __device__ __forceinline__ Vec<V> load(const bf16* p) {
-  Vec<V> r;
-  if constexpr (V == 4) {
-    const uint2 t = *reinterpret_cast<const uint2*>(p);
-    r.v[0] = bf16_low(t.x), r.v[1] = bf16_high(t.x), r.v[2] = bf16_low(t.y),
-    r.v[3] = bf16_high(t.y);
-  } else {
-    r.v[0] = to_float(*p);
-  }
-  return r;
+  if constexpr (V == 4)
+    return bf16_quad(*reinterpret_cast<const uint2*>(p));
+  else
+    return Vec<V>{{to_float(*p)}};
 }
 
 // Loads through the read-only (non-coherent) cache: only for buffers no thread of the kernel
@@ -82,15 +81,10 @@ __device__ __forceinline__ Vec<V> load_readonly(const float* p) {
 }
 template <int V>
 __device__ __forceinline__ Vec<V> load_readonly(const bf16* p) {
-  Vec<V> r;
-  if constexpr (V == 4) {
-    const uint2 t = __ldg(reinterpret_cast<const uint2*>(p));
-    r.v[0] = bf16_low(t.x), r.v[1] = bf16_high(t.x), r.v[2] = bf16_low(t.y),
-    r.v[3] = bf16_high(t.y);
-  } else {
-    r.v[0] = bf16_low(__ldg(reinterpret_cast<const unsigned short*>(p)));
-  }
-  return r;
+  if constexpr (V == 4)
+    return bf16_quad(__ldg(reinterpret_cast<const uint2*>(p)));
+  else
+    return Vec<V>{{bf16_low(__ldg(reinterpret_cast<const unsigned short*>(p)))}};
 }
 
 template <int V>

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Everything a GPU session checks and measures, in phases that each fit one 10-minute device
-# command. Build here, bundle, then on the GPU machine (see ../shared/device/README.md):
-#   bash ../shared/device/bundle.sh /tmp/devstage build/osprey build/tests/test_cuda \
-#     build/tests/test_gpu build/tests/test_dist_gpu build/bench/bench_depthwise
-#   tar cJf .device/bundle.tar.xz -C /tmp/devstage . && cp -r /usr/share/datasets/fashion-mnist .device/data
-#   run (carry .device): mkdir -p /tmp/d && tar xJf .device/bundle.tar.xz -C /tmp/d &&
-#                        BIN=/tmp/d bash bench/gpu_session.sh tests
+# command, run from a checkout on the GPU machine. Where that machine cannot build (no Debian
+# -dev packages), build on a CPU machine with CUDA and copy over, into BIN, build/osprey,
+# build/tests/test_cuda, test_gpu, test_dist_gpu and build/bench/bench_depthwise, and into BIN/lib
+# the libraries `ldd` shows it lacks (OpenBLAS, libgfortran, ...; not CUDA, NCCL or MPI, which must
+# be the GPU machine's own); the Fashion-MNIST files go to DATA. Then e.g.
+#   BIN=/tmp/d DATA=/tmp/fashion-mnist bash bench/gpu_session.sh tests
 # Phases: tests (GPU test binaries), verify (golden files, f32 and bf16), kernels (depthwise
 # vs cuDNN), train (throughput and memory vs PyTorch, profile, inference, GPU loader),
 # fmnist [precision] (the 15-epoch accuracy run). Output goes to $OUT (or ./gpu_out).
@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-/tmp/d}
 OUT=${OUT:-gpu_out}
-GOLDEN=${GOLDEN:-../shared/golden}
+GOLDEN=tests/golden
 DATA=${DATA:-.device/data}
 if [[ ! "${1:-}" =~ ^(tests|verify|kernels|train|fmnist)$ ]]; then
   echo "usage: bench/gpu_session.sh tests|verify|kernels|train|fmnist [f32|bf16]" >&2
@@ -64,8 +64,8 @@ case "${1:-}" in
         --set std=[0.353] --set augment_device=$dev --batches 20 >> "$OUT/loader_224.jsonl"
     done
     python3 bench/torch_bf16_reference_error.py --device cuda "$GOLDEN/mnv2_w0.5_c10_b2_64" \
-      "$GOLDEN/mnv2_cifar_w1.0_c10_b4_32" tests/golden/mnv2_cifar_w0.35_c3_b2_40 \
-      tests/golden/mnv2_w0.25_c100_b3_48 > "$OUT/torch_bf16_reference_error.jsonl"
+      "$GOLDEN/mnv2_cifar_w1.0_c10_b4_32" "$GOLDEN/mnv2_cifar_w0.35_c3_b2_40" \
+      "$GOLDEN/mnv2_w0.25_c100_b3_48" > "$OUT/torch_bf16_reference_error.jsonl"
     ;;
   fmnist)
     step fmnist "${2:-f32}"

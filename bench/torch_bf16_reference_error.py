@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch's own bf16 autocast error on the golden references: what `osprey verify --dtype bf16`
-is compared with. Loads PREFIX.params/.ref.safetensors (shared/golden), runs torchvision's
+is compared with. Loads PREFIX.params/.ref.safetensors (tests/golden), runs torchvision's
 MobileNetV2 with torch.autocast(bfloat16) on the given device, and prints one JSON line per
 reference with the relative L2 error of each quantity against the float64 reference, measured
 as `osprey verify` measures it (parameter gradients relative to the norm of all of them).
@@ -9,28 +9,14 @@ usage: bench/torch_bf16_reference_error.py [--device cpu|cuda] PREFIX...
 """
 import argparse
 import json
-import struct
+import os
+import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
-import torchvision
 
-_DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    out = {}
-    for k, v in header.items():
-        a, b = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=_DTYPES[v["dtype"]]).copy()
-                                  .reshape(v["shape"]))
-    return out, meta
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torch_models import load_safetensors, mobilenet_v2  # noqa: E402
 
 
 def rel(a, b):
@@ -39,13 +25,10 @@ def rel(a, b):
 
 
 def check(prefix, device):
-    params, meta = read_safetensors(prefix + ".params.safetensors")
-    ref, _ = read_safetensors(prefix + ".ref.safetensors")
-    m = torchvision.models.mobilenet_v2(num_classes=int(meta["classes"]),
-                                        width_mult=float(meta["width"]))
-    if meta["model"] == "mobilenet_v2_cifar":
-        m.features[0][0].stride = (1, 1)
-        m.features[2].conv[1][0].stride = (1, 1)
+    params, meta = load_safetensors(prefix + ".params.safetensors")
+    ref, _ = load_safetensors(prefix + ".ref.safetensors")
+    m = mobilenet_v2(int(meta["classes"]), float(meta["width"]),
+                     cifar=meta["model"] == "mobilenet_v2_cifar")
     m.load_state_dict(params)
     m = m.to(device)
     for mod in m.modules():

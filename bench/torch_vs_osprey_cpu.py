@@ -2,7 +2,7 @@
 """Times training steps (forward, cross-entropy, backward, Adam) on synthetic data in PyTorch
 and in `osprey bench train`, with the same model, batch, thread count and step count, and
 prints both figures and their ratio as JSON lines. Run with Debian's /usr/bin/python3 (torch,
-torchvision). Models: simple_cnn (1x28x28, as in shared/golden) and mobilenet_v2_cifar
+torchvision). Models: simple_cnn (1x28x28) and mobilenet_v2_cifar
 (torchvision's mobilenet_v2 with the CIFAR stem, 3x32x32).
 
 usage: bench/torch_vs_osprey_cpu.py [--model simple_cnn] [--osprey build/osprey] [--batch 64]
@@ -12,27 +12,17 @@ conditions.
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
+import sys
 import time
 
 import torch
 import torch.nn as nn
 
-
-class SimpleCNN(nn.Module):  # as in shared/golden/make_golden.py
-    def __init__(self, cin, classes, hw):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(64 * (hw // 4) * (hw // 4), 128)
-        self.fc2 = nn.Linear(128, classes)
-
-    def forward(self, x):
-        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torch_models import SimpleCNN, mobilenet_v2  # noqa: E402
 
 MODELS = {"simple_cnn": (1, 28), "mobilenet_v2_cifar": (3, 32)}
 
@@ -40,11 +30,7 @@ MODELS = {"simple_cnn": (1, 28), "mobilenet_v2_cifar": (3, 32)}
 def make_model(name, channels, size, classes):
     if name == "simple_cnn":
         return SimpleCNN(channels, classes, size)
-    import torchvision
-    m = torchvision.models.mobilenet_v2(num_classes=classes)
-    m.features[0][0].stride = (1, 1)
-    m.features[2].conv[1][0].stride = (1, 1)
-    return m
+    return mobilenet_v2(classes, cifar=True)
 
 
 def torch_images_per_s(name, batch, steps, warmup, classes=10):

@@ -10,20 +10,21 @@ usage: bench/torch_vs_osprey_gpu.py [--osprey build/osprey] [--steps 30] [--warm
 """
 import argparse
 import json
+import os
 import subprocess
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torchvision
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torch_models import mobilenet_v2  # noqa: E402
+
 
 def make_model(name, classes):
-    m = torchvision.models.mobilenet_v2(num_classes=classes)
-    if name == "mobilenet_v2_cifar":
-        m.features[0][0].stride = (1, 1)
-        m.features[2].conv[1][0].stride = (1, 1)
-    return m
+    return mobilenet_v2(classes, cifar=name == "mobilenet_v2_cifar")
 
 
 def torch_run(name, size, batch, steps, warmup, bf16, classes=10):

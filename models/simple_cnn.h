@@ -1,6 +1,6 @@
 // The small CNN of the seed project: conv3x3(in->32) ReLU maxpool2, conv3x3(32->64) ReLU
 // maxpool2, flatten, fc(->128) ReLU, fc(->classes). Names and PyTorch layouts as in
-// shared/golden/README.md; fc1 reads the NHWC flatten, so its weight converts from C,H,W order.
+// tests/golden/README.md; fc1 reads the NHWC flatten, so its weight converts from C,H,W order.
 #pragma once
 #include "engine/model.h"
 

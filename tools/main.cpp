@@ -68,8 +68,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   std::string prefix;
   tools::VerifyOptions vo;
   verify
-      ->add_option("prefix", prefix,
-                   "Reference prefix, e.g. ../shared/golden/simple_cnn_c1_k10_b4_28")
+      ->add_option("prefix", prefix, "Reference prefix, e.g. tests/golden/simple_cnn_c1_k10_b4_28")
       ->required();
   verify->add_option("--model", vo.model, "Model name (default: the reference's metadata)");
   verify->add_option("--classes", vo.classes, "Class count (default: metadata)");

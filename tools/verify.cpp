@@ -14,7 +14,7 @@
 namespace osprey::tools {
 namespace {
 
-// Tolerances of shared/golden/README.md for an fp32 engine.
+// Tolerances of tests/golden/README.md for an fp32 engine.
 constexpr double kOutputTol = 1e-4;
 constexpr double kGradTol = 1e-3;
 // bf16 activations against the float64 references: twice the worst error of PyTorch's own bf16

@@ -1,5 +1,5 @@
 // `osprey verify`: runs a model on a PyTorch reference file and reports the relative L2 error
-// of every quantity against the tolerances in shared/golden/README.md.
+// of every quantity against the tolerances in tests/golden/README.md.
 #pragma once
 #include <string>
 #include <vector>

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of `osprey serve`: starts it on a free loopback port with a checkpoint, POSTs a PNG
 # to /api/predict from 32 concurrent connections for a bounded time with wrk (Debian's wrk),
-# polls /api/health throughout, and prints requests/s, p50/p99 latency and the error counts.
+# polls /api/health throughout, and prints requests/s, p50/p99 latency and the error counts
+# (a 503 "server busy" answer counts in errors(status); docs/serving.md lists the limits).
 # usage: bench/serve_load.sh CHECKPOINT IMAGE.png [SECONDS=10] [CONNECTIONS=32]
 #        (OSPREY=path/to/osprey)
 set -euo pipefail

@@ -7,6 +7,7 @@
 
 #include "data/augment.h"
 #include "engine/error.h"
+#include "engine/parse.h"
 
 namespace osprey::data {
 namespace {
@@ -26,7 +27,22 @@ struct Where {
 
 std::string show(const json& v) {
   std::string s = v.dump();
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  return printable(s.size() > 60 ? s.substr(0, 57) + "..." : s);
+}
+
+// dump() and copies recurse, so transforms nested past kMaxJsonDepth could overflow the stack.
+// Text read from files is depth-checked before parsing; this walk (iterative) also covers
+// values built elsewhere.
+void check_depth(const json& root) {
+  std::vector<std::pair<const json*, int>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    OSPREY_CHECK(depth <= kMaxJsonDepth, "augmentation: JSON nested deeper than ", kMaxJsonDepth,
+                 " levels");
+    if (v->is_structured())
+      for (const json& e : *v) stack.emplace_back(&e, depth + 1);
+  }
 }
 
 double number(const Where& at, const json& obj, const char* key, double def, double lo, double hi) {
@@ -181,7 +197,7 @@ AugmentStep parse_step(const json& obj, size_t index) {
     OSPREY_CHECK(st.mean.size() == st.std.size(), prefix, " (normalize): has ", st.mean.size(),
                  " mean value(s) but ", st.std.size(), " std value(s)");
   } else {
-    fail(prefix, ": unknown type '", type,
+    fail(prefix, ": unknown type '", printable(type),
          "' (valid: resize, center_crop, random_resized_crop, hflip, color_jitter, rotation, "
          "pad_crop, normalize)");
   }
@@ -193,8 +209,8 @@ AugmentStep parse_step(const json& obj, size_t index) {
       known = known || item.key() == k;
       valid += std::string(valid.empty() ? "" : ", ") + k;
     }
-    OSPREY_CHECK(known, prefix, " (", type, "): unknown key '", item.key(), "' (valid: ", valid,
-                 ")");
+    OSPREY_CHECK(known, prefix, " (", printable(type), "): unknown key '", printable(item.key()),
+                 "' (valid: ", valid, ")");
   }
   return st;
 }
@@ -241,6 +257,7 @@ json step_json(const AugmentStep& st) {
 }  // namespace
 
 AugmentPipeline AugmentPipeline::from_json(const json& list) {
+  check_depth(list);
   OSPREY_CHECK(list.is_array(), "augmentation: expected a JSON array of transforms, got ",
                show(list));
   AugmentPipeline p;
@@ -253,20 +270,22 @@ AugmentPipeline AugmentPipeline::from_json(const json& list) {
 }
 
 AugmentPipeline AugmentPipeline::from_json_file(const std::string& path) {
+  const std::string file = "augmentation file '" + printable(path) + "'";
   std::ifstream in(path);
-  OSPREY_CHECK(in, "augmentation file '", path, "': cannot open");
+  OSPREY_CHECK(in, file, ": cannot open");
   std::stringstream text;
   text << in.rdbuf();
+  check_json_depth(text.str(), file);
   json j;
   try {
     j = json::parse(text.str());
   } catch (const json::parse_error& e) {
-    fail("augmentation file '", path, "': invalid JSON at byte ", e.byte, ": ", e.what());
+    fail(file, ": invalid JSON at byte ", e.byte, ": ", e.what());
   }
   try {
     return from_json(j);
   } catch (const Error& e) {
-    fail("augmentation file '", path, "': ", e.what());
+    fail(file, ": ", e.what());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/parse.h"
 
 namespace osprey::data {
 namespace {
@@ -37,22 +38,24 @@ const std::vector<std::string>& cifar10_class_names() {
 
 void read_cifar10_batch(const std::string& path, Dataset& ds) {
   OSPREY_CHECK(ds.n == 0 || (ds.h == kSide && ds.w == kSide && ds.c == 3),
-               "read_cifar10_batch: dataset '", ds.name, "' does not hold 32x32x3 images");
+               "read_cifar10_batch: dataset '", printable(ds.name),
+               "' does not hold 32x32x3 images");
   std::vector<uint8_t> bytes = read_file_bytes(path, "CIFAR-10 file");
+  const std::string file = printable(path);
   const int64_t size = int64_t(bytes.size());
   if (size == 0)
-    fail("CIFAR-10 file ", path, ": is empty, expected records of ", kRecord, " bytes");
+    fail("CIFAR-10 file ", file, ": is empty, expected records of ", kRecord, " bytes");
   if (size % kRecord != 0)
-    fail("CIFAR-10 file ", path, ": size ", size, " bytes is not a multiple of the ", kRecord,
+    fail("CIFAR-10 file ", file, ": size ", size, " bytes is not a multiple of the ", kRecord,
          "-byte record (1 label byte + 3072 pixel bytes): record ", size / kRecord,
          " starting at offset ", size / kRecord * kRecord, " is truncated to ", size % kRecord,
          " bytes");
   const int64_t records = size / kRecord;
-  OSPREY_CHECK(ds.n + records <= INT32_MAX, "CIFAR-10 file ", path, ": too many images");
+  OSPREY_CHECK(ds.n + records <= INT32_MAX, "CIFAR-10 file ", file, ": too many images");
   for (int64_t r = 0; r < records; ++r) {
     const uint8_t label = bytes[size_t(r * kRecord)];
     if (label > 9)
-      fail("CIFAR-10 file ", path, ": record ", r, " (label byte at offset ", r * kRecord,
+      fail("CIFAR-10 file ", file, ": record ", r, " (label byte at offset ", r * kRecord,
            ") has label ", int(label), ", expected 0..9");
   }
 
@@ -76,7 +79,7 @@ void read_cifar10_batch(const std::string& path, Dataset& ds) {
 
 Dataset load_cifar10(const std::string& dir, bool train) {
   std::error_code ec;
-  OSPREY_CHECK(fs::is_directory(dir, ec), "CIFAR-10 directory ", dir,
+  OSPREY_CHECK(fs::is_directory(dir, ec), "CIFAR-10 directory ", printable(dir),
                " does not exist or is not a directory");
   const std::vector<std::string> names = split_files(train);
   fs::path base(dir);
@@ -84,7 +87,8 @@ Dataset load_cifar10(const std::string& dir, bool train) {
   if (!is_file(base / names[0]) && is_file(base / "cifar-10-batches-bin" / names[0]))
     base /= "cifar-10-batches-bin";
   for (const std::string& name : names)
-    OSPREY_CHECK(is_file(base / name), "CIFAR-10 directory ", base.string(), ": missing ", name,
+    OSPREY_CHECK(is_file(base / name), "CIFAR-10 directory ", printable(base.string()),
+                 ": missing ", name,
                  " (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin from the "
                  "binary version, cifar-10-binary.tar.gz)");
   Dataset ds;

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/parse.h"
 
 namespace osprey::data {
 namespace {
@@ -31,9 +32,9 @@ std::string hex32(uint32_t v) {
 // check) and garbage after the stream.
 class Source {
  public:
-  explicit Source(const std::string& path) : path_(path), in_(kInSize) {
+  explicit Source(const std::string& path) : path_(printable(path)), in_(kInSize) {
     file_ = std::fopen(path.c_str(), "rb");
-    if (!file_) fail("file ", path, ": cannot open: ", std::strerror(errno));
+    if (!file_) fail("file ", path_, ": cannot open: ", std::strerror(errno));
     fill_input();
     gzip_ = avail_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
     if (!gzip_) return;
@@ -41,7 +42,7 @@ class Source {
     zs_.avail_in = unsigned(avail_);
     // 16 + MAX_WBITS: gzip wrapper only, with its CRC-32 and length checked by inflate.
     if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK)
-      fail("file ", path, ": cannot initialize zlib: ", zs_.msg ? zs_.msg : "out of memory");
+      fail("file ", path_, ": cannot initialize zlib: ", zs_.msg ? zs_.msg : "out of memory");
     zinit_ = true;
   }
   ~Source() {
@@ -179,20 +180,20 @@ std::vector<uint32_t> read_header(Source& src, const std::string& path, uint32_t
   if (got == 4) {
     uint32_t magic = be32(hdr);
     if (magic != want_magic)
-      fail("file ", path, ": bad magic ", hex32(magic), " at offset 0, expected ",
+      fail("file ", printable(path), ": bad magic ", hex32(magic), " at offset 0, expected ",
            hex32(want_magic), " (IDX ", what, ")");
     got += src.read(hdr + 4, header_bytes - 4);
   }
   if (got < header_bytes)
-    fail("file ", path, ": truncated header: expected ", header_bytes, " bytes, got ", got,
-         src.truncation_note());
+    fail("file ", printable(path), ": truncated header: expected ", header_bytes, " bytes, got ",
+         got, src.truncation_note());
   static const char* const kNames[] = {"count", "rows", "cols"};
   std::vector<uint32_t> dims(ndims);
   for (int i = 0; i < ndims; ++i) {
     dims[i] = be32(hdr + 4 + 4 * i);
     const uint32_t limit = i == 0 ? uint32_t(INT32_MAX) : kMaxDim;
     if (dims[i] == 0 || dims[i] > limit)
-      fail("file ", path, ": bad ", kNames[i], " ", dims[i], " at offset ", 4 + 4 * i,
+      fail("file ", printable(path), ": bad ", kNames[i], " ", dims[i], " at offset ", 4 + 4 * i,
            ": must be in [1, ", limit, "]");
   }
   return dims;
@@ -213,8 +214,8 @@ void read_payload(Source& src, const std::string& path, uint64_t n, const char* 
     have += got;
     if (have < next) {
       out.resize(have);
-      fail("file ", path, ": truncated: expected ", n, " bytes of ", what, " after offset ", start,
-           ", got ", have, src.truncation_note());
+      fail("file ", printable(path), ": truncated: expected ", n, " bytes of ", what,
+           " after offset ", start, ", got ", have, src.truncation_note());
     }
   }
   src.expect_end();
@@ -261,8 +262,8 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path)
     // Checked before reading the payload: a mismatch usually means mixed-up files, and that
     // is a better message than the truncation or trailing-bytes error it would also cause.
     if (int64_t(dims[0]) != ds.n)
-      fail("label/image count mismatch: images file ", images_path, " has ", ds.n,
-           " images but labels file ", labels_path, " has ", dims[0], " labels");
+      fail("label/image count mismatch: images file ", printable(images_path), " has ", ds.n,
+           " images but labels file ", printable(labels_path), " has ", dims[0], " labels");
     read_payload(src, labels_path, dims[0], "label data", raw_labels);
   }
   // uint8 labels are always < 256, so num_classes is at most 256.
@@ -281,12 +282,12 @@ Dataset load_idx_dataset(const std::string& dir, bool train, const std::string& 
   const std::filesystem::path d(dir);
   std::error_code ec;
   if (!std::filesystem::is_directory(d, ec))
-    fail("dataset directory ", dir, " does not exist or is not a directory (looked for ",
+    fail("dataset directory ", printable(dir), " does not exist or is not a directory (looked for ",
          looked_for, ")");
   const std::string images = find_in(d, images_name);
   const std::string labels = find_in(d, labels_name);
   if (images.empty() || labels.empty())
-    fail("dataset directory ", dir, ": missing ",
+    fail("dataset directory ", printable(dir), ": missing ",
          images.empty() ? images_name + " (or " + images_name + ".gz)" : "",
          images.empty() && labels.empty() ? " and " : "",
          labels.empty() ? labels_name + " (or " + labels_name + ".gz)" : "");

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <exception>
 #include <filesystem>
+#include <new>
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/parse.h"
 
 namespace osprey::data {
 namespace {
@@ -22,9 +24,9 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool (*keep)(const fs:
   std::vector<fs::path> out;
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
-  if (ec) fail("image folder ", dir.string(), ": cannot list: ", ec.message());
+  if (ec) fail("image folder ", printable(dir.string()), ": cannot list: ", ec.message());
   for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (ec) fail("image folder ", dir.string(), ": cannot list: ", ec.message());
+    if (ec) fail("image folder ", printable(dir.string()), ": cannot list: ", ec.message());
     if (!hidden(it->path()) && keep(it->path())) out.push_back(it->path());
   }
   std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
@@ -46,9 +48,9 @@ bool is_file(const fs::path& p) {
 }  // namespace
 
 Dataset load_image_folder(const std::string& dir, int channels, int height, int width) {
-  OSPREY_CHECK(channels == 1 || channels == 3, "image folder ", dir,
-               ": channels must be 1 or 3, got ", channels);
-  OSPREY_CHECK(is_dir(dir), "image folder ", dir, " does not exist or is not a directory");
+  const std::string folder = "image folder " + printable(dir);
+  OSPREY_CHECK(channels == 1 || channels == 3, folder, ": channels must be 1 or 3, got ", channels);
+  OSPREY_CHECK(is_dir(dir), folder, " does not exist or is not a directory");
   Dataset ds;
   fs::path root(dir);
   if (!root.has_filename()) root = root.parent_path();  // "dir/" has an empty filename
@@ -57,13 +59,14 @@ Dataset load_image_folder(const std::string& dir, int channels, int height, int 
   std::vector<std::pair<fs::path, int64_t>> files;
   for (const fs::path& class_dir : sorted_entries(dir, is_dir)) {
     const std::vector<fs::path> images = sorted_entries(class_dir, is_file);
-    OSPREY_CHECK(!images.empty(), "image folder ", dir, ": class folder ", class_dir.string(),
+    OSPREY_CHECK(!images.empty(), folder, ": class folder ", printable(class_dir.string()),
                  " holds no image files");
     for (const fs::path& f : images) files.emplace_back(f, int64_t(ds.class_names.size()));
     ds.class_names.push_back(class_dir.filename().string());
   }
-  OSPREY_CHECK(!files.empty(), "image folder ", dir,
+  OSPREY_CHECK(!files.empty(), folder,
                " has no class subfolders (expected dir/<class>/<image>, one folder per class)");
+  OSPREY_CHECK(files.size() <= size_t(INT32_MAX), folder, ": too many images (", files.size(), ")");
   ds.num_classes = int(ds.class_names.size());
   ds.n = int(files.size());
   ds.c = channels;
@@ -75,7 +78,14 @@ Dataset load_image_folder(const std::string& dir, int channels, int height, int 
   ds.h = fixed ? height : first.h;
   ds.w = fixed ? width : first.w;
   const int64_t isz = ds.image_size();
-  ds.pixels.resize(size_t(ds.n * isz));
+  // n x the image size can pass what memory holds: one message instead of std::bad_alloc.
+  const int64_t total = checked_mul(ds.n, isz, folder + ": " + std::to_string(ds.n) + " images");
+  try {
+    ds.pixels.resize(size_t(total));
+  } catch (const std::bad_alloc&) {
+    fail(folder, ": ", ds.n, " images of ", ds.h, "x", ds.w, "x", ds.c, " need ", total,
+         " bytes, more than this machine can allocate");
+  }
   ds.labels.resize(size_t(ds.n));
 
   // Errors are kept per file and the first in file order is reported, so the message does not
@@ -87,8 +97,8 @@ Dataset load_image_folder(const std::string& dir, int channels, int height, int 
       const std::string path = files[size_t(i)].first.string();
       Image img = i == 0 ? std::move(first) : load_image(path, channels);
       if (!fixed && (img.h != ds.h || img.w != ds.w))
-        fail("image folder ", dir, ": ", path, " is ", img.h, "x", img.w, " but the first image ",
-             files[0].first.string(), " is ", ds.h, "x", ds.w,
+        fail(folder, ": ", printable(path), " is ", img.h, "x", img.w, " but the first image ",
+             printable(files[0].first.string()), " is ", ds.h, "x", ds.w,
              "; give a height and width to resize every image");
       if (img.h != ds.h || img.w != ds.w) img = resize_image(img, ds.h, ds.w);
       std::copy(img.pixels.begin(), img.pixels.end(), ds.pixels.begin() + i * isz);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "engine/error.h"
+#include "engine/parse.h"
 
 namespace osprey::data {
 namespace {
@@ -15,7 +16,7 @@ constexpr int kColumns = 2 + kPixels;  // names, labels, 1..784
 
 // The location every message names.
 struct At {
-  const std::string& path;
+  std::string path;  // printable: it goes into messages
   int64_t line;
 };
 
@@ -57,7 +58,8 @@ std::string next_field(const At& at, const std::string& s, size_t& pos, bool& mo
     }
     if (pos < s.size() && s[pos] != ',')
       fail("TMNIST file ", at.path, " line ", at.line, ", column ", column,
-           ": unexpected character '", s[pos], "' after a closing quote");
+           ": unexpected character '", printable(std::string(1, s[pos])),
+           "' after a closing quote");
   } else {
     const size_t end = std::min(s.find(',', pos), s.size());
     out.assign(s, pos, end - pos);
@@ -76,7 +78,8 @@ uint8_t pixel_value(const At& at, std::string_view text, int column) {
   };
   int value = 0;
   for (char ch : text) {
-    if (ch < '0' || ch > '9') fail(where(), "'", text, "' is not an integer");
+    if (ch < '0' || ch > '9')
+      fail(where(), "'", printable(std::string(text)), "' is not an integer");
     value = std::min(1000, value * 10 + (ch - '0'));  // saturate: any value > 255 is reported
   }
   if (text.empty()) fail(where(), "empty, expected an integer 0..255");
@@ -92,7 +95,7 @@ void check_header(const At& at, const std::string& line) {
     const std::string got = next_field(at, line, pos, more, col);
     const std::string want = col == 1 ? "names" : col == 2 ? "labels" : std::to_string(col - 2);
     if (got != want)
-      fail("TMNIST file ", at.path, " line 1: bad header: column ", col, " is '", got,
+      fail("TMNIST file ", at.path, " line 1: bad header: column ", col, " is '", printable(got),
            "', expected '", want, "' (the header is names,labels,1,2,...,784)");
   }
   if (more) column_count_error(at, line);
@@ -111,7 +114,8 @@ const std::vector<std::string>& tmnist_class_names() {
 
 Dataset load_tmnist(const std::string& csv_path) {
   std::ifstream in(csv_path, std::ios::binary);
-  OSPREY_CHECK(in, "TMNIST file ", csv_path, ": cannot open");
+  const std::string file = printable(csv_path);
+  OSPREY_CHECK(in, "TMNIST file ", file, ": cannot open");
   Dataset ds;
   ds.name = "tmnist";
   ds.h = ds.w = kSide;
@@ -120,7 +124,7 @@ Dataset load_tmnist(const std::string& csv_path) {
   ds.class_names = tmnist_class_names();
 
   std::string line;
-  At at{csv_path, 0};
+  At at{file, 0};
   bool header = false;
   while (std::getline(in, line)) {
     ++at.line;
@@ -139,7 +143,7 @@ Dataset load_tmnist(const std::string& csv_path) {
     if (!more) column_count_error(at, line);
     const std::string label = next_field(at, line, pos, more, 2);
     if (label.size() != 1 || label[0] < '!' || label[0] > '~')
-      fail("TMNIST file ", csv_path, " line ", at.line, ", column 2: label '", label,
+      fail("TMNIST file ", file, " line ", at.line, ", column 2: label '", printable(label),
            "' is not one of the 94 printable ASCII characters '!'..'~'");
     ds.labels.push_back(label[0] - '!');
     const size_t base = ds.pixels.size();
@@ -158,12 +162,12 @@ Dataset load_tmnist(const std::string& csv_path) {
       pos = more ? end + 1 : end;
     }
     if (more) column_count_error(at, line);
-    OSPREY_CHECK(ds.labels.size() < size_t(INT32_MAX), "TMNIST file ", csv_path, ": too many rows");
+    OSPREY_CHECK(ds.labels.size() < size_t(INT32_MAX), "TMNIST file ", file, ": too many rows");
   }
-  OSPREY_CHECK(!in.bad(), "TMNIST file ", csv_path, ": read error after line ", at.line);
-  OSPREY_CHECK(header, "TMNIST file ", csv_path,
+  OSPREY_CHECK(!in.bad(), "TMNIST file ", file, ": read error after line ", at.line);
+  OSPREY_CHECK(header, "TMNIST file ", file,
                ": is empty, expected the header names,labels,1,2,...,784");
-  OSPREY_CHECK(!ds.labels.empty(), "TMNIST file ", csv_path, ": has a header but no data rows");
+  OSPREY_CHECK(!ds.labels.empty(), "TMNIST file ", file, ": has a header but no data rows");
   ds.n = int(ds.labels.size());
   return ds;
 }

@@ -1,10 +1,14 @@
 #include "dist/communicator.h"
 
+#include <chrono>
 #include <climits>
+#include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/parse.h"
 
 #ifdef OSPREY_HAVE_MPI
 #include <mpi.h>
@@ -85,16 +89,78 @@ int mpi_count(int64_t count) {
   return int(count);
 }
 
+// Every MPI call of the communicator is non-blocking and waited for here, so that a rank whose
+// peers never arrive (one died, hung, or runs another number of steps) fails naming itself and
+// the operation after the timeout instead of waiting forever; the CLI then aborts the job.
+class Waiter {
+ public:
+  explicit Waiter(double timeout_s) : timeout_s_(timeout_s) {}
+  double timeout_s() const { return timeout_s_; }
+  // Whether a wait has timed out: the ranks are out of step for good.
+  bool expired() const { return expired_; }
+  // Throws after the timeout; the request is then left behind (MPI cannot cancel a collective).
+  void wait(MPI_Request& request, const std::string& what) const {
+    bool timed_out = false;
+    MPI_CHECK(poll(request, &timed_out));
+    expired_ = expired_ || timed_out;
+    if (timed_out)
+      fail("rank ", world_rank(), ": ", what, " has waited more than ", timeout_s_,
+           " s for the other ranks (OSPREY_COLLECTIVE_TIMEOUT_S): a rank has died or hung, or "
+           "the ranks run different programs or settings");
+  }
+  // False when the timeout passed first (or MPI failed); never throws.
+  bool wait_quietly(MPI_Request& request) const {
+    bool timed_out = false;
+    return poll(request, &timed_out) == MPI_SUCCESS && !timed_out;
+  }
+
+ private:
+  static int world_rank() {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+  }
+  // MPI_Wait with a deadline: an MPI return code, and whether the deadline passed first.
+  int poll(MPI_Request& request, bool* timed_out) const {
+    using clock = std::chrono::steady_clock;
+    if (timeout_s_ <= 0) return MPI_Wait(&request, MPI_STATUS_IGNORE);
+    const auto start = clock::now();
+    const auto deadline = start + std::chrono::duration<double>(timeout_s_);
+    for (;;) {
+      int done = 0;
+      int rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS || done) return rc;
+      const auto now = clock::now();
+      if (now >= deadline) {
+        *timed_out = true;
+        return MPI_SUCCESS;
+      }
+      // Poll as MPI_Wait does for the first second (a non-blocking collective progresses only
+      // inside MPI calls, so its rounds must not wait on sleeps), then gently: a wait that long
+      // is a rank busy elsewhere (rank 0 writing a checkpoint) or a stalled job.
+      if (now - start < std::chrono::seconds(1))
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  double timeout_s_;
+  mutable bool expired_ = false;
+};
+
 class MpiCommunicator : public Communicator {
  public:
   // Takes ownership of comm unless it is MPI_COMM_WORLD.
-  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+  MpiCommunicator(MPI_Comm comm, double timeout_s) : comm_(comm), waiter_(timeout_s) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }
   ~MpiCommunicator() override {
-    // Never leave a collective in flight behind (an exception unwound past wait_all).
-    for (auto& p : pending_) MPI_Wait(&p.request, MPI_STATUS_IGNORE);
+    // Never leave a collective in flight behind (an exception unwound past wait_all), but
+    // never wait past the timeout either: the error that unwinds must reach the CLI, which
+    // aborts the job.
+    for (auto& p : pending_)
+      if (waiter_.expired() || !waiter_.wait_quietly(p.request)) break;
     if (comm_ != MPI_COMM_WORLD) MPI_Comm_free(&comm_);
   }
   int rank() const override { return rank_; }
@@ -117,59 +183,64 @@ class MpiCommunicator : public Communicator {
   void wait_all() override {
     const float inv = 1.0f / float(size_);
     for (auto& p : pending_) {
-      MPI_CHECK(MPI_Wait(&p.request, MPI_STATUS_IGNORE));
+      waiter_.wait(p.request, "a gradient all-reduce of " + std::to_string(p.count) + " floats");
       for (int64_t i = 0; i < p.count; ++i) p.data[i] *= inv;
       if (p.device) copy_bytes(p.device, p.data, float_bytes(p.count));
     }
     pending_.clear();
   }
   void allreduce_sum(double* data, int64_t count) override {
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, comm_));
+    MPI_Request r;
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, comm_, &r));
+    waiter_.wait(r, "an all-reduce (sum) of " + std::to_string(count) + " doubles");
   }
   void allreduce_sum(int64_t* data, int64_t count) override {
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, comm_));
+    MPI_Request r;
+    MPI_CHECK(
+        MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, comm_, &r));
+    waiter_.wait(r, "an all-reduce (sum) of " + std::to_string(count) + " integers");
   }
   void broadcast(float* data, int64_t count, int root) override {
     if (is_device_pointer(data)) {
       float* host = blocking_stage_.host(count);
       copy_bytes(host, data, float_bytes(count));
-      MPI_CHECK(MPI_Bcast(host, mpi_count(count), MPI_FLOAT, root, comm_));
+      bcast(host, count, MPI_FLOAT, root);
       copy_bytes(data, host, float_bytes(count));
       return;
     }
-    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_FLOAT, root, comm_));
+    bcast(data, count, MPI_FLOAT, root);
   }
   void broadcast(int64_t* data, int64_t count, int root) override {
-    MPI_CHECK(MPI_Bcast(data, mpi_count(count), MPI_INT64_T, root, comm_));
+    bcast(data, count, MPI_INT64_T, root);
   }
   void send(const float* data, int64_t count, int dest) override {
     if (is_device_pointer(data)) {
       float* host = blocking_stage_.host(count);
       copy_bytes(host, data, float_bytes(count));
-      MPI_CHECK(MPI_Send(host, mpi_count(count), MPI_FLOAT, dest, 0, comm_));
+      send_to(host, count, MPI_FLOAT, dest);
       return;
     }
-    MPI_CHECK(MPI_Send(data, mpi_count(count), MPI_FLOAT, dest, 0, comm_));
+    send_to(data, count, MPI_FLOAT, dest);
   }
   void recv(float* data, int64_t count, int source) override {
     if (is_device_pointer(data)) {
       float* host = blocking_stage_.host(count);
-      MPI_CHECK(MPI_Recv(host, mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
+      recv_from(host, count, MPI_FLOAT, source);
       copy_bytes(data, host, float_bytes(count));
       return;
     }
-    MPI_CHECK(MPI_Recv(data, mpi_count(count), MPI_FLOAT, source, 0, comm_, MPI_STATUS_IGNORE));
+    recv_from(data, count, MPI_FLOAT, source);
   }
   void send(const int64_t* data, int64_t count, int dest) override {
-    MPI_CHECK(MPI_Send(data, mpi_count(count), MPI_INT64_T, dest, 0, comm_));
+    send_to(data, count, MPI_INT64_T, dest);
   }
   void recv(int64_t* data, int64_t count, int source) override {
-    MPI_CHECK(MPI_Recv(data, mpi_count(count), MPI_INT64_T, source, 0, comm_, MPI_STATUS_IGNORE));
+    recv_from(data, count, MPI_INT64_T, source);
   }
   std::unique_ptr<Communicator> split(int color, int key) override {
     MPI_Comm sub;
     MPI_CHECK(MPI_Comm_split(comm_, color, key, &sub));
-    return std::make_unique<MpiCommunicator>(sub);
+    return std::make_unique<MpiCommunicator>(sub, waiter_.timeout_s());
   }
 
  private:
@@ -179,7 +250,27 @@ class MpiCommunicator : public Communicator {
     MPI_Request request;
     float* device;  // the GPU buffer the result goes back to, or null
   };
+  void bcast(void* data, int64_t count, MPI_Datatype type, int root) {
+    MPI_Request r;
+    MPI_CHECK(MPI_Ibcast(data, mpi_count(count), type, root, comm_, &r));
+    waiter_.wait(
+        r, "a broadcast of " + std::to_string(count) + " values from rank " + std::to_string(root));
+  }
+  void send_to(const void* data, int64_t count, MPI_Datatype type, int dest) {
+    MPI_Request r;
+    MPI_CHECK(MPI_Isend(data, mpi_count(count), type, dest, 0, comm_, &r));
+    waiter_.wait(r, "a send of " + std::to_string(count) + " values to rank " +
+                        std::to_string(dest) + " of its pipeline");
+  }
+  void recv_from(void* data, int64_t count, MPI_Datatype type, int source) {
+    MPI_Request r;
+    MPI_CHECK(MPI_Irecv(data, mpi_count(count), type, source, 0, comm_, &r));
+    waiter_.wait(r, "a receive of " + std::to_string(count) + " values from rank " +
+                        std::to_string(source) + " of its pipeline");
+  }
+
   MPI_Comm comm_;
+  Waiter waiter_;
   int rank_ = 0, size_ = 1;
   std::vector<Pending> pending_;
   std::vector<std::unique_ptr<PinnedStage>> stages_;  // by position among the pending
@@ -190,6 +281,12 @@ class MpiCommunicator : public Communicator {
 
 }  // namespace
 
+double collective_timeout_s() {
+  const char* text = std::getenv("OSPREY_COLLECTIVE_TIMEOUT_S");
+  if (!text) return kDefaultCollectiveTimeoutS;
+  return parse_double(text, 0.0, 1e9, "environment variable OSPREY_COLLECTIVE_TIMEOUT_S");
+}
+
 std::unique_ptr<Communicator> make_local_communicator() {
   return std::make_unique<LocalCommunicator>();
 }
@@ -197,7 +294,7 @@ std::unique_ptr<Communicator> make_local_communicator() {
 std::unique_ptr<Communicator> make_mpi_communicator(const World& world) {
 #ifdef OSPREY_HAVE_MPI
   OSPREY_CHECK(world.mpi, "MPI communicator requested but MPI is not initialised");
-  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
+  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, collective_timeout_s());
 #else
   (void)world;
   fail("this osprey was built without MPI (apt-get install libopenmpi-dev and rebuild)");

@@ -34,6 +34,12 @@ class Communicator {
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 };
 
+// How long one MPI operation may wait for the other ranks before the rank fails naming itself
+// and the operation (the CLI then aborts the job): OSPREY_COLLECTIVE_TIMEOUT_S seconds, 0 = no
+// limit, kDefaultCollectiveTimeoutS when unset. A malformed value is an error naming the variable.
+constexpr double kDefaultCollectiveTimeoutS = 300.0;
+double collective_timeout_s();
+
 // World size 1: every collective is the identity.
 std::unique_ptr<Communicator> make_local_communicator();
 // MPI_COMM_WORLD of an initialised MPI world (world.mpi); fails in a build without MPI.

@@ -1,7 +1,15 @@
 #include "engine/checkpoint.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <vector>
 
+#include "engine/parse.h"
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
 
@@ -10,11 +18,36 @@ namespace {
 
 const std::string kOptimizerPrefix = "optimizer.";
 
-std::string metadata_value(const SafeTensorsFile& f, const std::string& key) {
-  auto it = f.metadata().find(key);
-  OSPREY_CHECK(it != f.metadata().end(), "checkpoint '", f.path(), "' has no '", key,
+const std::string& metadata_value(const CheckpointMetadata& meta, const std::string& path,
+                                  const std::string& key) {
+  auto it = meta.find(key);
+  OSPREY_CHECK(it != meta.end(), "checkpoint '", printable(path), "' has no '", printable(key),
                "' in its metadata: not an osprey checkpoint, or damaged");
   return it->second;
+}
+
+const std::string& metadata_value(const SafeTensorsFile& f, const std::string& key) {
+  return metadata_value(f.metadata(), f.path(), key);
+}
+
+std::string metadata_what(const std::string& path, const std::string& key) {
+  return "checkpoint '" + printable(path) + "': metadata '" + printable(key) + "'";
+}
+
+// ".NAME.tmp.PID" -> PID, or -1 for any other name.
+long temp_file_pid(const std::string& name) {
+  const std::string tag = ".tmp.";
+  size_t at = name.rfind(tag);
+  if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at == 0) return -1;
+  std::string digits = name.substr(at + tag.size());
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return long(parse_int(digits, 0, 999999999, "temporary file '" + printable(name) + "'"));
+}
+
+bool process_alive(long pid) {
+  return pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM);
 }
 
 }  // namespace
@@ -47,7 +80,8 @@ CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimi
   SafeTensorsFile f = SafeTensorsFile::read(path);
   OSPREY_CHECK(metadata_value(f, "model") == model.name(), "checkpoint '", path, "' holds a ",
                metadata_value(f, "model"), ", not a ", model.name());
-  uint64_t rng_counter = std::stoull(metadata_value(f, "rng_counter"));
+  const uint64_t rng_counter =
+      parse_uint64(metadata_value(f, "rng_counter"), metadata_what(path, "rng_counter"));
   // Check the optimizer part before anything is written, so a failed load changes nothing.
   std::vector<std::pair<std::string, Tensor>> slots;
   int64_t steps = 0;
@@ -55,7 +89,8 @@ CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimi
     OSPREY_CHECK(metadata_value(f, "optimizer") == optimizer->options().kind, "checkpoint '", path,
                  "' was trained with ", metadata_value(f, "optimizer"), ", not ",
                  optimizer->options().kind);
-    steps = std::stoll(metadata_value(f, "optimizer_steps"));
+    steps = parse_int(metadata_value(f, "optimizer_steps"), 0, INT64_MAX,
+                      metadata_what(path, "optimizer_steps"));
     slots = optimizer->state();
     for (const auto& [slot, flat] : slots)
       for (const Parameter& p : model.params().params()) {
@@ -86,6 +121,31 @@ CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimi
 
 CheckpointMetadata read_checkpoint_metadata(const std::string& path) {
   return SafeTensorsFile::read(path).metadata();
+}
+
+int64_t checkpoint_int(const CheckpointMetadata& meta, const std::string& path,
+                       const std::string& key, int64_t lo, int64_t hi) {
+  return parse_int(metadata_value(meta, path, key), lo, hi, metadata_what(path, key));
+}
+
+double checkpoint_double(const CheckpointMetadata& meta, const std::string& path,
+                         const std::string& key, double lo, double hi) {
+  return parse_double(metadata_value(meta, path, key), lo, hi, metadata_what(path, key));
+}
+
+std::vector<std::string> remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> removed;
+  std::error_code ec;
+  const auto hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const long pid = temp_file_pid(e.path().filename().string());
+    if (pid < 0 || !e.is_regular_file(ec)) continue;
+    const bool old = e.last_write_time(ec) < hour_ago && !ec;
+    if (pid != long(::getpid()) && process_alive(pid) && !old) continue;
+    if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
+  }
+  return removed;
 }
 
 }  // namespace osprey

@@ -5,6 +5,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "engine/model.h"
 #include "engine/optim.h"
@@ -24,5 +25,20 @@ CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimi
 
 // The metadata alone (to rebuild the model from the config before loading).
 CheckpointMetadata read_checkpoint_metadata(const std::string& path);
+
+// A numeric metadata value of checkpoint `path`, read strictly (engine/parse.h): the whole text
+// is the number, within [lo, hi]. Missing or anything else ("x", "-1" below lo, "1e99" as an
+// integer) fails naming the file and the key.
+int64_t checkpoint_int(const CheckpointMetadata& meta, const std::string& path,
+                       const std::string& key, int64_t lo, int64_t hi);
+double checkpoint_double(const CheckpointMetadata& meta, const std::string& path,
+                         const std::string& key, double lo, double hi);
+
+// Removes from dir the temporary files that an atomic write (write_file_atomic: ".NAME.tmp.PID")
+// leaves behind when its process is killed mid-write: those whose process is no longer alive on
+// this host, those of this process (it writes nothing while this runs), and any older than an
+// hour (no write takes that long; this also covers processes of another host sharing the
+// directory). Returns the paths removed.
+std::vector<std::string> remove_stale_temp_files(const std::string& dir);
 
 }  // namespace osprey

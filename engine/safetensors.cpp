@@ -9,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/parse.h"
+
 namespace osprey {
 namespace {
 
@@ -48,74 +50,122 @@ T load(const uint8_t* p) {
   return v;
 }
 
+// Shape entries must be JSON integers in [0, 2^63): get<Shape>() would truncate 1.5 and wrap
+// 2^64 - 1 to -1.
+Shape parse_shape(const nlohmann::json& v, const std::string& what) {
+  OSPREY_CHECK(v.is_array(), what, ": shape is not a list");
+  Shape shape;
+  for (const auto& d : v) {
+    OSPREY_CHECK(d.is_number_integer() && (d.is_number_unsigned() || d.get<int64_t>() >= 0) &&
+                     d.get<uint64_t>() <= uint64_t(INT64_MAX),
+                 what, ": shape ", d.dump(), " entry is not a non-negative integer");
+    shape.push_back(d.get<int64_t>());
+  }
+  return shape;
+}
+
+SafeTensorEntry parse_entry(const nlohmann::json& v, const std::string& what,
+                            const std::vector<uint8_t>& data) {
+  OSPREY_CHECK(v.is_object(), what, ": entry is not a JSON object");
+  SafeTensorEntry e;
+  e.dtype = v.at("dtype").get<std::string>();
+  size_t es = element_size(e.dtype);
+  OSPREY_CHECK(es != 0, what, " has unsupported dtype ", printable(e.dtype));
+  e.shape = parse_shape(v.at("shape"), what);
+  const auto& offs = v.at("data_offsets");
+  OSPREY_CHECK(offs.is_array() && offs.size() == 2 && offs[0].is_number_unsigned() &&
+                   offs[1].is_number_unsigned(),
+               what, ": data_offsets is not a pair of non-negative integers");
+  uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
+  OSPREY_CHECK(begin <= end && end <= data.size(), what, " has data offsets [", begin, ", ", end,
+               "] outside the ", data.size(), " data bytes of the file (truncated or corrupt)");
+  int64_t numel = 1;
+  for (int64_t d : e.shape) numel = checked_mul(numel, d, what + " of shape " + shape_str(e.shape));
+  int64_t nbytes = checked_mul(numel, int64_t(es), what + " of shape " + shape_str(e.shape));
+  OSPREY_CHECK(uint64_t(nbytes) == end - begin, what, " of shape ", shape_str(e.shape), " ",
+               e.dtype, " needs ", nbytes, " bytes but its data_offsets hold ", end - begin);
+  e.bytes.assign(data.begin() + int64_t(begin), data.begin() + int64_t(end));
+  return e;
+}
+
 }  // namespace
 
 SafeTensorsFile SafeTensorsFile::read(const std::string& path) {
+  const std::string file = "safetensors file '" + printable(path) + "'";
   std::ifstream in(path, std::ios::binary);
-  OSPREY_CHECK(in.good(), "cannot open safetensors file '", path, "': ", std::strerror(errno));
+  OSPREY_CHECK(in.good(), "cannot open ", file, ": ", std::strerror(errno));
   in.seekg(0, std::ios::end);
   uint64_t file_size = uint64_t(in.tellg());
   in.seekg(0);
-  OSPREY_CHECK(file_size >= 8, "safetensors file '", path, "' is truncated: ", file_size,
+  OSPREY_CHECK(file_size >= 8, file, " is truncated: ", file_size,
                " bytes, not even the 8-byte header length");
   uint8_t len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
   uint64_t header_len = load<uint64_t>(len_bytes);
-  OSPREY_CHECK(header_len <= file_size - 8, "safetensors file '", path, "' is corrupt: header of ",
-               header_len, " bytes but the file has ", file_size, " bytes");
+  OSPREY_CHECK(header_len <= file_size - 8, file, " is corrupt: header of ", header_len,
+               " bytes but the file has ", file_size, " bytes");
   std::string header(header_len, '\0');
   in.read(header.data(), std::streamsize(header_len));
+  check_json_depth(header, file + ": header");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header);
   } catch (const std::exception& e) {
-    fail("safetensors file '", path, "' has an unreadable header: ", e.what());
+    fail(file, " has an unreadable header: ", e.what());
   }
-  OSPREY_CHECK(j.is_object(), "safetensors file '", path, "': header is not a JSON object");
+  OSPREY_CHECK(j.is_object(), file, ": header is not a JSON object");
 
   SafeTensorsFile f;
   f.path_ = path;
   uint64_t data_size = file_size - 8 - header_len;
   std::vector<uint8_t> data(data_size);
   in.read(reinterpret_cast<char*>(data.data()), std::streamsize(data_size));
-  OSPREY_CHECK(in.good() || data_size == 0, "safetensors file '", path, "': read error");
+  OSPREY_CHECK(in.good() || data_size == 0, file, ": read error");
   try {
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "__metadata__") {
+        OSPREY_CHECK(it.value().is_object(), file, ": __metadata__ is not a JSON object");
         for (auto m = it.value().begin(); m != it.value().end(); ++m)
           f.metadata_[m.key()] =
               m.value().is_string() ? m.value().get<std::string>() : m.value().dump();
         continue;
       }
-      const auto& v = it.value();
-      SafeTensorEntry e;
-      e.dtype = v.at("dtype").get<std::string>();
-      e.shape = v.at("shape").get<Shape>();
-      auto offs = v.at("data_offsets").get<std::vector<uint64_t>>();
-      size_t es = element_size(e.dtype);
-      OSPREY_CHECK(es != 0, "safetensors file '", path, "': tensor '", it.key(),
-                   "' has unsupported dtype ", e.dtype);
-      OSPREY_CHECK(offs.size() == 2 && offs[0] <= offs[1] && offs[1] <= data_size,
-                   "safetensors file '", path, "': tensor '", it.key(),
-                   "' has data offsets outside the file (truncated or corrupt)");
-      for (int64_t d : e.shape)
-        OSPREY_CHECK(d >= 0, "safetensors file '", path, "': tensor '", it.key(),
-                     "' has a negative dimension");
-      OSPREY_CHECK(uint64_t(shape_numel(e.shape)) * es == offs[1] - offs[0], "safetensors file '",
-                   path, "': tensor '", it.key(), "' of shape ", shape_str(e.shape), " ", e.dtype,
-                   " does not match its ", offs[1] - offs[0], " data bytes");
-      e.bytes.assign(data.begin() + int64_t(offs[0]), data.begin() + int64_t(offs[1]));
-      f.entries_[it.key()] = std::move(e);
+      f.entries_[it.key()] =
+          parse_entry(it.value(), file + ": tensor '" + printable(it.key()) + "'", data);
     }
   } catch (const nlohmann::json::exception& e) {
-    fail("safetensors file '", path, "' has a malformed header: ", e.what());
+    fail(file, " has a malformed header: ", e.what());
   }
   return f;
 }
 
+const std::string& SafeTensorsFile::metadata_string(const std::string& key) const {
+  auto it = metadata_.find(key);
+  OSPREY_CHECK(it != metadata_.end(), "safetensors file '", printable(path_),
+               "' has no metadata key '", printable(key), "'");
+  return it->second;
+}
+
+int64_t SafeTensorsFile::metadata_int(const std::string& key, int64_t lo, int64_t hi) const {
+  return parse_int(metadata_string(key), lo, hi, metadata_what(key));
+}
+
+uint64_t SafeTensorsFile::metadata_uint64(const std::string& key) const {
+  return parse_uint64(metadata_string(key), metadata_what(key));
+}
+
+double SafeTensorsFile::metadata_double(const std::string& key, double lo, double hi) const {
+  return parse_double(metadata_string(key), lo, hi, metadata_what(key));
+}
+
+std::string SafeTensorsFile::metadata_what(const std::string& key) const {
+  return "safetensors file '" + printable(path_) + "': metadata '" + printable(key) + "'";
+}
+
 const SafeTensorEntry& SafeTensorsFile::entry(const std::string& name) const {
   auto it = entries_.find(name);
-  OSPREY_CHECK(it != entries_.end(), "safetensors file '", path_, "' has no tensor '", name, "'");
+  OSPREY_CHECK(it != entries_.end(), "safetensors file '", printable(path_), "' has no tensor '",
+               printable(name), "'");
   return it->second;
 }
 
@@ -214,7 +264,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp =
       (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // A file or link already at that name is a leftover of a dead process that had our PID, or a
+  // planted link: never write through it.
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   OSPREY_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
   size_t done = 0;
   while (done < bytes.size()) {

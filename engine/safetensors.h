@@ -30,8 +30,17 @@ class SafeTensorsFile {
   std::vector<int64_t> ints(const std::string& name) const;
   Shape shape(const std::string& name) const { return entry(name).shape; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // One "__metadata__" value; fails naming the file and key when it is missing. The numeric
+  // forms need the whole value to be the number, in [lo, hi] (engine/parse.h), and fail naming
+  // the file and key otherwise.
+  const std::string& metadata_string(const std::string& key) const;
+  int64_t metadata_int(const std::string& key, int64_t lo, int64_t hi) const;
+  uint64_t metadata_uint64(const std::string& key) const;
+  double metadata_double(const std::string& key, double lo, double hi) const;
 
  private:
+  std::string metadata_what(const std::string& key) const;
+
   std::string path_;
   std::map<std::string, SafeTensorEntry> entries_;
   std::map<std::string, std::string> metadata_;

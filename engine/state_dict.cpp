@@ -1,7 +1,10 @@
 #include "engine/state_dict.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
+
+#include "engine/parse.h"
 
 namespace osprey {
 namespace {
@@ -27,6 +30,16 @@ void load_params(const ParamStore& store, const std::vector<const Parameter*>& p
 
 }  // namespace
 
+void require_finite(const SafeTensorsFile& file, const std::string& name) {
+  const SafeTensorEntry& e = file.entry(name);
+  if (e.dtype != "F32" && e.dtype != "F64" && e.dtype != "F16" && e.dtype != "BF16") return;
+  std::vector<float> v = file.floats(name);
+  for (size_t i = 0; i < v.size(); ++i)
+    OSPREY_CHECK(std::isfinite(v[i]), "state_dict '", printable(file.path()), "': tensor '",
+                 printable(name), "' holds a non-finite value (", v[i], ") at flat index ", i,
+                 ": refusing to load NaN/Inf weights");
+}
+
 void load_torch_state_dict(const ParamStore& store, const SafeTensorsFile& file, bool strict) {
   for (const Parameter& p : store.params()) {
     OSPREY_CHECK(file.has(p.name), "state_dict '", file.path(), "' has no tensor '", p.name,
@@ -51,6 +64,8 @@ void load_torch_state_dict(const ParamStore& store, const SafeTensorsFile& file,
     OSPREY_CHECK(unknown.empty(), "state_dict '", file.path(),
                  "' has tensors the model does not have: ", unknown);
   }
+  for (const Parameter& p : store.params()) require_finite(file, p.name);
+  for (const Buffer& b : store.buffers()) require_finite(file, b.name);
   // Only after every check passed: a failed load leaves the model untouched.
   std::vector<const Parameter*> all;
   for (const Parameter& p : store.params()) all.push_back(&p);
@@ -85,6 +100,8 @@ std::vector<std::string> load_pretrained_state_dict(const ParamStore& store,
     if (plan(p.name, p.torch_shape())) to_load.push_back(&p);
   for (const Buffer& b : store.buffers())
     if (plan(b.name, b.value.shape())) load_buffers.push_back(&b);
+  for (const Parameter* p : to_load) require_finite(file, p->name);
+  for (const Buffer* b : load_buffers) require_finite(file, b->name);
   load_params(store, to_load, file);
   for (const Buffer* b : load_buffers) copy_buffer(*b, file);
   return fresh;

@@ -20,6 +20,11 @@ std::vector<std::string> load_pretrained_state_dict(const ParamStore& store,
                                                     const SafeTensorsFile& file,
                                                     const std::vector<std::string>& replaceable);
 
+// Fails naming the file, the tensor and the first bad flat index when the floating-point tensor
+// `name` holds a NaN or infinity (integer tensors pass): such weights would load silently and
+// make every prediction NaN. The loaders above check every tensor they load.
+void require_finite(const SafeTensorsFile& file, const std::string& name);
+
 // Adds every parameter to a writer under its torchvision name (prefix + name), PyTorch layout.
 void add_torch_state_dict(const ParamStore& store, SafeTensorsWriter& writer,
                           const std::string& prefix = "");

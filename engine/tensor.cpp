@@ -13,8 +13,10 @@
 namespace osprey {
 
 int64_t shape_numel(const Shape& s) {
+  // Shapes come from files too: a product past int64 would be signed-overflow UB.
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n)) fail("shape ", shape_str(s), " has too many elements");
   return n;
 }
 
@@ -28,6 +30,10 @@ std::string shape_str(const Shape& s) {
 
 Tensor Tensor::unbound(const Shape& shape, DType dtype) {
   for (int64_t d : shape) OSPREY_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  // nbytes() multiplies unchecked, so a tensor whose byte size does not fit is never made.
+  int64_t bytes = 0;
+  OSPREY_CHECK(!__builtin_mul_overflow(shape_numel(shape), int64_t(dtype_size(dtype)), &bytes),
+               "shape ", shape_str(shape), " of ", dtype_name(dtype), " is too large");
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;

@@ -12,7 +12,7 @@
 #include "engine/state_dict.h"
 #include "models/registry.h"
 #include "tests/test_support.h"
-#include "tests/tiny_idx.h"
+#include "tests/tiny_run.h"
 #include "tools/train.h"
 
 using namespace osprey;
@@ -20,36 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TinyRun {
-  fs::path dir;
-  explicit TinyRun(const std::string& tag) {
-    dir = fs::temp_directory_path() / ("osprey_ckpt_" + tag + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir / "data");
-    tests::write_tiny_idx_split(dir / "data", "train", 200, 1);
-    tests::write_tiny_idx_split(dir / "data", "t10k", 40, 2);
-  }
-  ~TinyRun() { fs::remove_all(dir); }
-  tools::TrainConfig config(const std::string& name, const std::string& model) const {
-    tools::TrainConfig cfg;
-    cfg.name = name;
-    cfg.model = model;
-    cfg.width_mult = 0.25f;
-    cfg.dataset = "mnist";
-    cfg.data_dir = (dir / "data").string();
-    cfg.runs_dir = (dir / "runs").string();
-    cfg.epochs = 2;
-    cfg.batch_size = 32;  // 7 batches an epoch, the last one partial
-    cfg.mean = {0.2f};
-    cfg.std = {0.3f};
-    cfg.threads = 2;
-    cfg.progress = false;
-    return cfg;
-  }
-  std::string last(const std::string& name) const {
-    return (dir / "runs" / name / "last.safetensors").string();
-  }
-};
+using tests::TinyRun;
 
 using tests::require_identical_tensors;
 

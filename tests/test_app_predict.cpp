@@ -6,11 +6,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#include <stb/stb_image_write.h>
 
 #include "data/idx.h"
+#include "tests/image_support.h"
 #include "tools/inference.h"
 #include "tools/train.h"
 
@@ -46,7 +44,7 @@ TEST_CASE("predict classifies PNGs of Fashion-MNIST test images from a trained c
   std::vector<std::string> paths;
   for (int i = 0; i < 8; ++i) {
     std::string p = (tmp / ("test" + std::to_string(i) + ".png")).string();
-    REQUIRE(stbi_write_png(p.c_str(), 28, 28, 1, test.pixels.data() + i * 784, 28) != 0);
+    tests::write_png(p, test.pixels.data() + i * 784, 28, 28, 1);
     paths.push_back(p);
   }
   std::vector<tools::Prediction> preds = tools::run_predict(tm, paths, 3, 0.5f);
@@ -67,5 +65,38 @@ TEST_CASE("predict classifies PNGs of Fashion-MNIST test images from a trained c
   std::string text = (tmp / "notes.txt").string();
   { std::ofstream(text) << "not an image"; }
   REQUIRE_THROWS_WITH(tools::run_predict(tm, {text}, 3, 0.5f), Catch::Contains("notes.txt"));
+  fs::remove_all(tmp);
+}
+
+TEST_CASE("predict refuses non-finite scores instead of printing nan%") {
+  // A model whose weights overflow on the input: loading refuses NaN/Inf weights, so the weights
+  // are set in memory here (as a finite but huge checkpoint would overflow them at run time).
+  tools::TrainedModel tm;
+  tm.cfg.model = "simple_cnn";
+  tm.input.h = tm.input.w = 28, tm.input.c = 1, tm.input.num_classes = 10;
+  tm.input.source = {28, 28, 1};
+  for (int k = 0; k < 10; ++k) tm.input.class_names.push_back(std::to_string(k));
+  tm.input.eval_pipeline =
+      nlohmann::json::parse(R"([{"type": "normalize", "mean": [0.5], "std": [0.5]}])");
+  tm.model = tools::create_model_for(tm.cfg, tm.input);
+  tm.model->eval();
+  data::Image img;
+  img.h = img.w = 28, img.c = 1;
+  img.pixels.assign(28 * 28, 200);
+  tm.net = tm.model->inference_net();
+  REQUIRE(tools::predict_images(tm, {img}, 3, 0.5f).size() == 1);  // finite weights: an answer
+
+  Tensor flat = tm.model->params().flat_data();
+  float* w = flat.data<float>();
+  for (int64_t i = 0; i < flat.numel(); ++i) w[i] = 1e30f;
+  tm.net = tm.model->inference_net();
+  REQUIRE_THROWS_WITH(tools::predict_images(tm, {img}, 3, 0.5f),
+                      Catch::Contains("predict: image 1 of 1") && Catch::Contains("not a finite"));
+  fs::path tmp = fs::temp_directory_path() / ("osprey_predict_nan_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  const std::string png = (tmp / "x.png").string();
+  tests::write_png(png, img.pixels.data(), 28, 28, 1);
+  REQUIRE_THROWS_WITH(tools::run_predict(tm, {png}, 3, 0.5f),
+                      Catch::Contains("x.png") && Catch::Contains("not a finite"));
   fs::remove_all(tmp);
 }

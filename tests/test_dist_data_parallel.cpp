@@ -1,6 +1,7 @@
 // Data parallelism under MPI, run by CTest as `mpirun -np 1|2|4 test_dist`: N ranks x B/N
-// samples must give what 1 rank x B samples gives; evaluation counts every sample once; a
-// failing rank stops the job instead of hanging it.
+// samples must give what 1 rank x B samples gives; evaluation counts every sample once; ranks
+// started with different settings fail at once naming the setting; a failing or stalled rank
+// stops the job instead of hanging it.
 #define CATCH_CONFIG_RUNNER
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dist/agreement.h"
 #include "dist/communicator.h"
 #include "dist/gradient_bucketer.h"
 #include "dist/pipeline.h"
@@ -76,6 +78,40 @@ std::vector<float> train(const std::string& model_name, dist::Communicator& comm
     adam->step();
   }
   return model->params().flat_data().to_vector();
+}
+
+// One directory for all ranks (rank 0's pid) holding a tiny IDX dataset, written by rank 0
+// before anyone reads it.
+std::filesystem::path shared_tiny_data(const std::string& tag) {
+  namespace fs = std::filesystem;
+  int64_t pid = g_comm->rank() == 0 ? int64_t(::getpid()) : 0;
+  g_comm->allreduce_sum(&pid, 1);
+  const fs::path dir = fs::temp_directory_path() / ("osprey_dist_" + tag + std::to_string(pid));
+  if (g_comm->rank() == 0) {
+    fs::remove_all(dir);
+    fs::create_directories(dir / "data");
+    tests::write_tiny_idx_split(dir / "data", "train", 200, 1);
+    tests::write_tiny_idx_split(dir / "data", "t10k", 40, 2);
+  }
+  int64_t ready = 0;
+  g_comm->allreduce_sum(&ready, 1);
+  return dir;
+}
+
+tools::TrainConfig tiny_config(const std::filesystem::path& dir) {
+  tools::TrainConfig cfg;
+  cfg.model = "simple_cnn";
+  cfg.dataset = "mnist";
+  cfg.data_dir = (dir / "data").string();
+  cfg.runs_dir = (dir / "runs").string();
+  cfg.epochs = 1;
+  cfg.batch_size = 32;  // 7 batches an epoch (global), the last one partial
+  cfg.mean = {0.2f};
+  cfg.std = {0.3f};
+  cfg.threads = 1;
+  cfg.progress = false;
+  cfg.device = "cpu";
+  return cfg;
 }
 
 }  // namespace
@@ -273,31 +309,11 @@ TEST_CASE("sharded evaluation counts every sample exactly once") {
 // uninterrupted run, bit for bit (shards, bucketed all-reduces and rank 0's checkpoint).
 TEST_CASE("a resumed data-parallel run ends exactly where an uninterrupted one does") {
   namespace fs = std::filesystem;
-  // One directory for all ranks (rank 0's pid), written by rank 0 before anyone reads it.
-  int64_t pid = g_comm->rank() == 0 ? int64_t(::getpid()) : 0;
-  g_comm->allreduce_sum(&pid, 1);
-  const fs::path dir = fs::temp_directory_path() / ("osprey_dist_resume_" + std::to_string(pid));
-  if (g_comm->rank() == 0) {
-    fs::remove_all(dir);
-    fs::create_directories(dir / "data");
-    tests::write_tiny_idx_split(dir / "data", "train", 200, 1);
-    tests::write_tiny_idx_split(dir / "data", "t10k", 40, 2);
-  }
+  const fs::path dir = shared_tiny_data("resume");
   int64_t ready = 0;
-  g_comm->allreduce_sum(&ready, 1);
-  tools::TrainConfig full;
+  tools::TrainConfig full = tiny_config(dir);
   full.name = "full";
-  full.model = "simple_cnn";
-  full.dataset = "mnist";
-  full.data_dir = (dir / "data").string();
-  full.runs_dir = (dir / "runs").string();
   full.epochs = 2;
-  full.batch_size = 32;  // 7 batches an epoch (global), the last one partial
-  full.mean = {0.2f};
-  full.std = {0.3f};
-  full.threads = 1;
-  full.progress = false;
-  full.device = "cpu";
   full.optimizer = "sgd";
   full.lr = 0.05f;
   full.schedule = "onecycle";
@@ -319,25 +335,81 @@ TEST_CASE("a resumed data-parallel run ends exactly where an uninterrupted one d
   if (g_comm->rank() == 0) fs::remove_all(dir);
 }
 
+TEST_CASE("ranks that disagree on a setting all fail at once, naming it and the ranks") {
+  const int rank = g_comm->rank(), last = g_comm->size() - 1;
+  std::vector<dist::Setting> settings = {{"model", "simple_cnn"},
+                                         {"parameter_layout", rank == last ? "b" : "a"}};
+  if (last == 0) {
+    REQUIRE_NOTHROW(dist::require_same_settings(*g_comm, settings));
+    return;
+  }
+  REQUIRE_THROWS_WITH(
+      dist::require_same_settings(*g_comm, settings),
+      Catch::Contains("'parameter_layout' is b on rank " + std::to_string(last) +
+                      " but a on rank 0") &&
+          Catch::Contains("ranks that differ from rank 0: " + std::to_string(last) + ")"));
+  // A rank with a setting the others lack (another build) differs too.
+  settings = {{"model", "simple_cnn"}};
+  if (rank == 1) settings.push_back({"extra", "1"});
+  REQUIRE_THROWS_WITH(dist::require_same_settings(*g_comm, settings),
+                      Catch::Contains("'extra' is 1 on rank 1 but no such setting on rank 0"));
+  settings = {{"model", "simple_cnn"}};
+  REQUIRE_NOTHROW(dist::require_same_settings(*g_comm, settings));
+}
+
+// Before the start-up check, ranks with different limit_train ran different numbers of steps
+// and hung in the first all-reduce that only some of them reached.
+TEST_CASE("training ranks started with different limit_train fail before any step") {
+  namespace fs = std::filesystem;
+  if (g_comm->size() == 1) return;
+  const fs::path dir = shared_tiny_data("agree");
+  int64_t ready = 0;
+  tools::TrainConfig cfg = tiny_config(dir);
+  const int last = g_comm->size() - 1;
+  cfg.limit_train = g_comm->rank() == last ? 150 : 200;
+  REQUIRE_THROWS_WITH(tools::run_train(cfg, "", g_comm.get()),
+                      Catch::Contains("'limit_train' is 150 on rank " + std::to_string(last) +
+                                      " but 200 on rank 0"));
+  REQUIRE_FALSE(fs::exists(dir / "runs"));  // nothing written
+  g_comm->allreduce_sum(&ready, 1);
+  if (g_comm->rank() == 0) fs::remove_all(dir);
+}
+
 int main(int argc, char** argv) {
   g_world = dist::init_world(&argc, &argv);
   g_comm = dist::make_communicator(g_world);
-  // `--fail-on-rank R`: rank R throws while the others wait in a collective; the job must
-  // end (non-zero) instead of hanging.
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--fail-on-rank") {
-      int bad = std::atoi(argv[i + 1]);
-      try {
-        if (g_comm->rank() == bad) fail("rank ", bad, " failed on purpose");
-        double x = 1;
-        g_comm->allreduce_sum(&x, 1);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "rank %d: %s\n", g_comm->rank(), e.what());
-        dist::abort_world(3);
-        return 3;
-      }
-      return 0;
+  // One collective after `before` ran; an error on any rank must end the whole job (exit 3).
+  auto one_collective = [](auto&& before) {
+    try {
+      before();
+      double x = 1;
+      g_comm->allreduce_sum(&x, 1);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "rank %d: %s\n", g_comm->rank(), e.what());
+      dist::abort_world(3);
+      return 3;
     }
+    return 0;
+  };
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string flag = argv[i];
+    const int rank = std::atoi(argv[i + 1]);
+    // `--fail-on-rank R`: rank R throws while the others wait in a collective; the job must
+    // end (non-zero) instead of hanging.
+    if (flag == "--fail-on-rank")
+      return one_collective([&] {
+        if (g_comm->rank() == rank) fail("rank ", rank, " failed on purpose");
+      });
+    // `--stall-on-rank R`: rank R sleeps through a collective the others wait in; with
+    // OSPREY_COLLECTIVE_TIMEOUT_S set they must fail naming themselves and end the job.
+    if (flag == "--stall-on-rank") {
+      if (g_comm->rank() == rank) {
+        ::sleep(60);
+        return 0;
+      }
+      return one_collective([] {});
+    }
+  }
   int rc = Catch::Session().run(argc, argv);
   g_comm.reset();
   dist::finalize_world();

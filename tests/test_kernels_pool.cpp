@@ -136,7 +136,8 @@ TEST_CASE("maxpool backward overwrites dx and sums overlapping windows", "[pool]
 }
 
 TEST_CASE("global average pooling forward and backward", "[pool]") {
-  for (auto [n, hw, c] : {std::tuple{1, 1, 3}, std::tuple{3, 7, 5}, std::tuple{2, 49, 1280}}) {
+  for (auto shape : {std::tuple{1, 1, 3}, std::tuple{3, 7, 5}, std::tuple{2, 49, 1280}}) {
+    const int n = std::get<0>(shape), hw = std::get<1>(shape), c = std::get<2>(shape);
     const auto x = random_floats(size_t(n) * hw * c, 70), r = random_floats(size_t(n) * c, 71);
     std::vector<float> y(size_t(n) * c, NAN), dx(x.size(), NAN);
     osprey::cpu::global_avg_pool_forward(n, hw, c, x.data(), y.data());

@@ -1,10 +1,14 @@
 #include "tools/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
+#include <sstream>
 
 #include "engine/error.h"
+#include "engine/parse.h"
 
 namespace osprey::tools {
 namespace {
@@ -54,14 +58,58 @@ bool type_ok(const json& v) {
   }
 }
 
+// A value for messages: at most 60 characters, control bytes escaped.
+std::string show(const json& v) {
+  std::string s = v.dump();
+  return printable(s.size() > 60 ? s.substr(0, 57) + "..." : s);
+}
+
+// Whether the JSON integer v lies in [lo, hi] (compared exactly: get<int>() would wrap).
+bool in_range(const json& v, int64_t lo, int64_t hi) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    return hi >= 0 && u <= uint64_t(hi) && (lo <= 0 || u >= uint64_t(lo));
+  }
+  const int64_t x = v.get<int64_t>();
+  return x >= lo && x <= hi;
+}
+
+// Numbers must also fit the member: a float key given 1e300 would become infinity.
 template <typename T>
-Field field(T TrainConfig::*member) {
-  return Field{[member](TrainConfig& c, const json& v, const std::string& where) {
-                 if (!type_ok<T>(v)) fail(where, ": '", v.dump(), "' is not ", type_name<T>());
+bool fits(const json& v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::fabs(v.get<double>()) <= double(std::numeric_limits<T>::max());
+  } else if constexpr (std::is_same_v<T, std::vector<float>>) {
+    for (const auto& e : v)
+      if (!fits<float>(e)) return false;
+    return true;
+  } else {
+    return true;
+  }
+}
+
+// Integer members take a range [lo, hi] (by default the member type's), checked before the
+// conversion; the message names the key and the range.
+template <typename T>
+Field field(T TrainConfig::*member, int64_t lo = 0, int64_t hi = 0) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    if (lo == 0 && hi == 0) lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  }
+  return Field{[member, lo, hi](TrainConfig& c, const json& v, const std::string& where) {
+                 if (!type_ok<T>(v)) fail(where, ": '", show(v), "' is not ", type_name<T>());
+                 if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+                   if (!in_range(v, lo, hi))
+                     fail(where, ": ", show(v), " is out of range: must be in [", lo, ", ", hi,
+                          "]");
+                 }
+                 if (!fits<T>(v)) fail(where, ": ", show(v), " is too large for a float");
                  c.*member = v.get<T>();
                },
                [member](const TrainConfig& c) { return json(c.*member); }};
 }
+
+constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
 const std::map<std::string, Field>& fields() {
   static const std::map<std::string, Field> f = {
@@ -70,17 +118,17 @@ const std::map<std::string, Field>& fields() {
       {"dataset", field(&TrainConfig::dataset)},
       {"data_dir", field(&TrainConfig::data_dir)},
       {"test_fraction", field(&TrainConfig::test_fraction)},
-      {"image_size", field(&TrainConfig::image_size)},
-      {"channels", field(&TrainConfig::channels)},
+      {"image_size", field(&TrainConfig::image_size, 0, 1 << 15)},
+      {"channels", field(&TrainConfig::channels, 0, 3)},
       {"augment", field(&TrainConfig::augment)},
-      {"augment_threads", field(&TrainConfig::augment_threads)},
-      {"limit_train", field(&TrainConfig::limit_train)},
-      {"limit_test", field(&TrainConfig::limit_test)},
+      {"augment_threads", field(&TrainConfig::augment_threads, 0, 4096)},
+      {"limit_train", field(&TrainConfig::limit_train, 0, kMaxInt64)},
+      {"limit_test", field(&TrainConfig::limit_test, 0, kMaxInt64)},
       {"mean", field(&TrainConfig::mean)},
       {"std", field(&TrainConfig::std)},
-      {"epochs", field(&TrainConfig::epochs)},
-      {"batch_size", field(&TrainConfig::batch_size)},
-      {"eval_batch_size", field(&TrainConfig::eval_batch_size)},
+      {"epochs", field(&TrainConfig::epochs, 1, 1000000)},
+      {"batch_size", field(&TrainConfig::batch_size, 1, 1 << 20)},
+      {"eval_batch_size", field(&TrainConfig::eval_batch_size, 1, 1 << 20)},
       {"optimizer", field(&TrainConfig::optimizer)},
       {"lr", field(&TrainConfig::lr)},
       {"weight_decay", field(&TrainConfig::weight_decay)},
@@ -90,7 +138,7 @@ const std::map<std::string, Field>& fields() {
       {"momentum", field(&TrainConfig::momentum)},
       {"nesterov", field(&TrainConfig::nesterov)},
       {"schedule", field(&TrainConfig::schedule)},
-      {"step_size", field(&TrainConfig::step_size)},
+      {"step_size", field(&TrainConfig::step_size, 1, kMaxInt)},
       {"gamma", field(&TrainConfig::gamma)},
       {"min_lr", field(&TrainConfig::min_lr)},
       {"pct_start", field(&TrainConfig::pct_start)},
@@ -102,7 +150,7 @@ const std::map<std::string, Field>& fields() {
       {"width_mult", field(&TrainConfig::width_mult)},
       {"dropout", field(&TrainConfig::dropout)},
       {"seed", field(&TrainConfig::seed)},
-      {"threads", field(&TrainConfig::threads)},
+      {"threads", field(&TrainConfig::threads, 0, 4096)},
       {"device", field(&TrainConfig::device)},
       {"tf32", field(&TrainConfig::tf32)},
       {"recompute_activations", field(&TrainConfig::recompute_activations)},
@@ -111,12 +159,12 @@ const std::map<std::string, Field>& fields() {
       {"communicator", field(&TrainConfig::communicator)},
       {"runs_dir", field(&TrainConfig::runs_dir)},
       {"init_from", field(&TrainConfig::init_from)},
-      {"stop_after_steps", field(&TrainConfig::stop_after_steps)},
-      {"first_bucket_bytes", field(&TrainConfig::first_bucket_bytes)},
+      {"stop_after_steps", field(&TrainConfig::stop_after_steps, 0, kMaxInt64)},
+      {"first_bucket_bytes", field(&TrainConfig::first_bucket_bytes, 1, int64_t(1) << 40)},
       {"sync_batchnorm", field(&TrainConfig::sync_batchnorm)},
-      {"pipeline_stages", field(&TrainConfig::pipeline_stages)},
-      {"micro_batches", field(&TrainConfig::micro_batches)},
-      {"bucket_bytes", field(&TrainConfig::bucket_bytes)},
+      {"pipeline_stages", field(&TrainConfig::pipeline_stages, 1, 1024)},
+      {"micro_batches", field(&TrainConfig::micro_batches, 1, 1 << 16)},
+      {"bucket_bytes", field(&TrainConfig::bucket_bytes, 1, int64_t(1) << 40)},
       {"progress", field(&TrainConfig::progress)},
   };
   return f;
@@ -131,7 +179,7 @@ std::string valid_keys() {
 void apply_key(TrainConfig& cfg, const std::string& key, const json& value,
                const std::string& origin) {
   auto it = fields().find(key);
-  OSPREY_CHECK(it != fields().end(), origin, ": unknown config key '", key,
+  OSPREY_CHECK(it != fields().end(), origin, ": unknown config key '", printable(key),
                "' (valid keys: ", valid_keys(), ")");
   it->second.set(cfg, value, origin + ": key '" + key + "'");
 }
@@ -144,26 +192,33 @@ void apply_json(TrainConfig& cfg, const json& j, const std::string& origin) {
 }
 
 TrainConfig load_config_file(const std::string& path) {
+  const std::string origin = "config file '" + printable(path) + "'";
   std::ifstream in(path);
-  OSPREY_CHECK(in.good(), "cannot open config file '", path, "'");
+  OSPREY_CHECK(in.good(), "cannot open ", origin);
+  std::stringstream text;
+  text << in.rdbuf();
+  check_json_depth(text.str(), origin);
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(text.str());
   } catch (const json::exception& e) {
-    fail("config file '", path, "' is not valid JSON: ", e.what());
+    fail(origin, " is not valid JSON: ", e.what());
   }
   TrainConfig cfg;
-  apply_json(cfg, j, "config file '" + path + "'");
+  apply_json(cfg, j, origin);
   return cfg;
 }
 
 void apply_override(TrainConfig& cfg, const std::string& assignment) {
+  std::string shown =
+      printable(assignment.size() > 80 ? assignment.substr(0, 77) + "..." : assignment);
   auto eq = assignment.find('=');
-  OSPREY_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key=value");
+  OSPREY_CHECK(eq != std::string::npos && eq > 0, "--set '", shown, "': expected key=value");
   std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  check_json_depth(text, "--set " + shown);
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;
-  apply_key(cfg, key, value, "--set " + assignment);
+  apply_key(cfg, key, value, "--set " + shown);
 }
 
 json to_json(const TrainConfig& cfg) {
@@ -178,9 +233,16 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+void validate_run_name(const std::string& name) {
+  bool safe = !name.empty() && name.size() <= 255 && name != "." && name != ".." && name[0] != '-';
+  for (unsigned char ch : name) safe = safe && ch >= 0x20 && ch != 0x7f && ch != '/' && ch != '\\';
+  OSPREY_CHECK(safe, "config: name '", printable(name),
+               "' must be one safe path component: 1-255 bytes, not '.' or '..', no leading '-', "
+               "no '/', '\\' or control characters");
+}
+
 void validate(const TrainConfig& c) {
-  OSPREY_CHECK(!c.name.empty() && c.name.find('/') == std::string::npos, "config: name '", c.name,
-               "' must be non-empty and contain no '/'");
+  validate_run_name(c.name);
   OSPREY_CHECK(c.epochs >= 1, "config: epochs must be >= 1, got ", c.epochs);
   OSPREY_CHECK(c.batch_size >= 1 && c.eval_batch_size >= 1, "config: batch sizes must be >= 1");
   OSPREY_CHECK(c.lr > 0, "config: lr must be > 0, got ", c.lr);

@@ -10,6 +10,9 @@
 namespace osprey::tools {
 
 struct TrainConfig {
+  // The run's folder under runs_dir, so one path component (validate_run_name): 1-255 bytes,
+  // not "." or "..", no leading '-' (it would read as an option), no '/', backslash or control
+  // characters.
   std::string name = "fashion_simple_cnn";
   std::string model = "simple_cnn";
   // fashion-mnist | mnist (IDX files in data_dir) | cifar10 (binary batches in data_dir) |
@@ -86,9 +89,13 @@ struct TrainConfig {
 void apply_json(TrainConfig& cfg, const nlohmann::json& j, const std::string& origin);
 TrainConfig load_config_file(const std::string& path);
 // "key=value": the value is read as JSON when it parses (numbers, true, [..]), else a string.
+// Integer keys are range-checked (the range is in the message); JSON nested deeper than
+// kMaxJsonDepth (engine/parse.h) is refused here and in config files.
 void apply_override(TrainConfig& cfg, const std::string& assignment);
 nlohmann::json to_json(const TrainConfig& cfg);
 std::vector<std::string> config_keys();
 void validate(const TrainConfig& cfg);
+// Fails unless name is a safe run folder name (see TrainConfig::name).
+void validate_run_name(const std::string& name);
 
 }  // namespace osprey::tools

@@ -8,10 +8,31 @@
 #include "data/image.h"
 #include "engine/checkpoint.h"
 #include "engine/device.h"
+#include "engine/parse.h"
 #include "kernels/cpu/threads.h"
 #include "tools/train.h"
 
 namespace osprey::tools {
+
+namespace {
+
+// ModelInput::from_json converts with int(...), which would wrap 2^32 + 28 to 28: the sizes
+// from the file are checked as JSON integers first.
+void check_input_sizes(const nlohmann::json& j, const std::string& what) {
+  auto ok = [](const nlohmann::json& v) {
+    return v.is_number_unsigned() && v.get<uint64_t>() >= 1 && v.get<uint64_t>() <= (1u << 16);
+  };
+  OSPREY_CHECK(j.is_object(), what, " is not a JSON object");
+  for (const char* key : {"h", "w", "c", "classes"})
+    OSPREY_CHECK(j.contains(key) && ok(j.at(key)), what, ": '", key,
+                 "' must be an integer in [1, 65536]");
+  OSPREY_CHECK(j.contains("source") && j.at("source").is_array() && j.at("source").size() == 3,
+               what, ": 'source' must be [h, w, c]");
+  for (const auto& v : j.at("source"))
+    OSPREY_CHECK(ok(v), what, ": 'source' values must be integers in [1, 65536]");
+}
+
+}  // namespace
 
 TrainedModel load_trained(const std::string& run_or_file,
                           const std::vector<std::string>& overrides) {
@@ -20,12 +41,19 @@ TrainedModel load_trained(const std::string& run_or_file,
   tm.cfg = config_from_checkpoint(tm.checkpoint);
   for (const std::string& s : overrides) apply_override(tm.cfg, s);
   CheckpointMetadata meta = read_checkpoint_metadata(tm.checkpoint);
+  const std::string file = "checkpoint '" + printable(tm.checkpoint) + "'";
   auto it = meta.find("input");
-  OSPREY_CHECK(it != meta.end(), "checkpoint '", tm.checkpoint,
-               "' does not describe its model input (written by an older osprey?)");
+  OSPREY_CHECK(it != meta.end(), file,
+               " does not describe its model input (written by an older osprey?)");
+  check_json_depth(it->second, file + ": metadata 'input'");
   nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
-  OSPREY_CHECK(!j.is_discarded(), "checkpoint '", tm.checkpoint, "' has an unreadable input");
+  OSPREY_CHECK(!j.is_discarded(), file, " has an unreadable input");
+  check_input_sizes(j, file + ": metadata 'input'");
   tm.input = ModelInput::from_json(j);
+  OSPREY_CHECK(tm.input.class_names.size() == size_t(tm.input.num_classes), file, ": ",
+               tm.input.class_names.size(), " class names for ", tm.input.num_classes, " classes");
+  // Class names come from data files and folder names; they are shown on terminals and pages.
+  for (std::string& name : tm.input.class_names) name = printable(name);
   cpu::set_num_threads(tm.cfg.threads);
   tm.model = create_model_for(tm.cfg, tm.input);
   load_checkpoint(tm.checkpoint, *tm.model, nullptr);
@@ -50,8 +78,8 @@ void print_evaluation(const Evaluation& ev, const ModelInput& input) {
               100.0 * ev.accuracy(), ev.loss);
   std::printf("\n%-24s %8s %8s\n", "class", "samples", "accuracy");
   for (int k = 0; k < ev.num_classes; ++k) {
-    std::string name =
-        k < int(input.class_names.size()) ? input.class_names[size_t(k)] : std::to_string(k);
+    std::string name = k < int(input.class_names.size()) ? printable(input.class_names[size_t(k)])
+                                                         : std::to_string(k);
     std::printf("%-24s %8lld %7.2f%%\n", name.c_str(), (long long)ev.class_count(k),
                 100.0 * ev.class_accuracy(k));
   }
@@ -70,17 +98,21 @@ void print_evaluation(const Evaluation& ev, const ModelInput& input) {
 
 namespace osprey::tools {
 
-std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& paths,
-                                    int top_k, float threshold) {
-  std::vector<data::Image> images;
-  for (const std::string& path : paths) images.push_back(data::load_image(path, tm.input.source.c));
-  std::vector<Prediction> out = predict_images(tm, images, top_k, threshold);
-  for (size_t i = 0; i < out.size(); ++i) out[i].path = paths[i];
-  return out;
+namespace {
+
+// A non-finite score means the weights overflowed on this input (non-finite weights are
+// refused when loaded): an error, not an answer with "nan%".
+void check_finite_logits(const float* l, int k, const std::string& image) {
+  for (int j = 0; j < k; ++j)
+    OSPREY_CHECK(std::isfinite(l[j]), "predict: ", image, ": the model's score for class ", j,
+                 " is ", l[j],
+                 ", not a finite number (the checkpoint's weights overflow on this input)");
 }
 
-std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data::Image>& images,
-                                       int top_k, float threshold) {
+// names[i] (when given) names image i in messages.
+std::vector<Prediction> predict_named(TrainedModel& tm, const std::vector<data::Image>& images,
+                                      const std::vector<std::string>& names, int top_k,
+                                      float threshold) {
   OSPREY_CHECK(top_k >= 1, "predict: top-k must be >= 1");
   OSPREY_CHECK(threshold >= 0 && threshold <= 1, "predict: the threshold must be in [0, 1]");
   const data::ImageShape& src = tm.input.source;
@@ -107,6 +139,10 @@ std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data:
   std::vector<Prediction> out;
   for (int i = 0; i < ds.n; ++i) {
     const float* l = logits.data<float>() + int64_t(i) * k;
+    check_finite_logits(l, k,
+                        i < int(names.size())
+                            ? "image " + printable(names[size_t(i)])
+                            : "image " + std::to_string(i + 1) + " of " + std::to_string(ds.n));
     float mx = *std::max_element(l, l + k);
     std::vector<double> p(static_cast<size_t>(k));
     double sum = 0;
@@ -121,6 +157,22 @@ std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data:
     pr.uncertain = pr.top[0].second < threshold;
     out.push_back(pr);
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Prediction> predict_images(TrainedModel& tm, const std::vector<data::Image>& images,
+                                       int top_k, float threshold) {
+  return predict_named(tm, images, {}, top_k, threshold);
+}
+
+std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& paths,
+                                    int top_k, float threshold) {
+  std::vector<data::Image> images;
+  for (const std::string& path : paths) images.push_back(data::load_image(path, tm.input.source.c));
+  std::vector<Prediction> out = predict_named(tm, images, paths, top_k, threshold);
+  for (size_t i = 0; i < out.size(); ++i) out[i].path = paths[i];
   return out;
 }
 

@@ -21,6 +21,8 @@ struct TrainedModel {
 };
 
 // run_or_file as for `--resume`; overrides ("key=value") adjust the stored config (e.g. data_dir).
+// The stored model input is checked (sizes in range, one class name per class) and its class
+// names are escaped for display (engine/parse.h printable): they come from data files.
 TrainedModel load_trained(const std::string& run_or_file,
                           const std::vector<std::string>& overrides);
 
@@ -35,7 +37,8 @@ struct Prediction {
 };
 
 // Loads each image (PNG/JPEG/...), converts it to the model's input (channels, size, the
-// config's normalisation) and returns the top-k classes by softmax probability.
+// config's normalisation) and returns the top-k classes by softmax probability. A non-finite
+// score (weights that overflow on the image) is an error naming the image, never "nan%".
 std::vector<Prediction> run_predict(TrainedModel& tm, const std::vector<std::string>& images,
                                     int top_k, float threshold);
 // The same for decoded images of any size, with the training images' channel count

@@ -7,6 +7,7 @@
 #include "dist/world.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/parse.h"
 #include "tools/bench.h"
 #include "tools/config.h"
 #include "tools/inference.h"
@@ -133,6 +134,15 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   serve->add_option("--max-body-bytes", so.max_body_bytes, "Largest accepted upload")
       ->capture_default_str();
   serve->add_option("--max-image-side", so.max_image_side, "Largest accepted image side")
+      ->capture_default_str();
+  serve->add_option("--decode-slots", so.decode_slots, "Images decoded at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  serve->add_option("--max-queued", so.max_queued, "Predictions waiting to decode; more get 503")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--max-connections", so.max_connections, "Open connections at once")
+      ->check(CLI::Range(1, 65536))
       ->capture_default_str();
 
   auto* bench = app.add_subcommand("bench", "Benchmarks that print one JSON line each");
@@ -280,11 +290,13 @@ int main(int argc, char** argv) {
     rc = run(argc, argv, *comm);
   } catch (const std::exception& e) {
     std::fflush(stdout);
+    // Messages quote file names and contents: no byte of them may drive the terminal.
+    const std::string message = printable(e.what());
     if (world.size > 1)
       std::fprintf(stderr, "osprey: error on rank %d of %d: %s\n", world.rank, world.size,
-                   e.what());
+                   message.c_str());
     else
-      std::fprintf(stderr, "osprey: error: %s\n", e.what());
+      std::fprintf(stderr, "osprey: error: %s\n", message.c_str());
     // The other ranks may be waiting in a collective for this one: stop the whole job.
     dist::abort_world(1);
     rc = 1;

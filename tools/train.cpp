@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "data/gpu_augment.h"
 #include "data/loader.h"
+#include "dist/agreement.h"
 #include "dist/gradient_bucketer.h"
 #include "dist/nccl_communicator.h"
 #include "dist/pipeline.h"
@@ -17,6 +20,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/parse.h"
 #include "engine/safetensors.h"
 #include "engine/schedule.h"
 #include "engine/state_dict.h"
@@ -38,6 +42,27 @@ struct Position {
   double best_accuracy = -1.0;
 };
 
+Position read_position(const CheckpointMetadata& meta, const std::string& path) {
+  Position pos;
+  pos.epoch = int(checkpoint_int(meta, path, "epoch", 0, INT32_MAX));
+  pos.step_in_epoch = checkpoint_int(meta, path, "step_in_epoch", 0, INT64_MAX);
+  pos.global_step = checkpoint_int(meta, path, "global_step", 0, INT64_MAX);
+  pos.best_accuracy = checkpoint_double(meta, path, "best_accuracy", -1.0, 1.0);
+  return pos;
+}
+
+// The files of runs/<name>/.
+struct RunFiles {
+  fs::path dir;
+  std::string config, metrics, last, best;
+  explicit RunFiles(const TrainConfig& cfg)
+      : dir(fs::path(cfg.runs_dir) / cfg.name),
+        config((dir / "config.json").string()),
+        metrics((dir / "metrics.jsonl").string()),
+        last((dir / "last.safetensors").string()),
+        best((dir / "best.safetensors").string()) {}
+};
+
 void append_line(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
   out << line << '\n';
@@ -45,16 +70,98 @@ void append_line(const std::string& path, const std::string& line) {
   OSPREY_CHECK(out.good(), "cannot append to '", path, "'");
 }
 
+// After a resume from a checkpoint of `completed` epochs, metrics.jsonl gets exactly one line per
+// epoch 1..completed. Lines of later epochs (their checkpoint was never written, or an older
+// checkpoint is resumed: the run repeats those epochs), duplicates (the last one wins) and lines
+// cut by a kill are dropped; the line of epoch `completed` is the checkpoint's own copy, so a
+// kill between the checkpoint and the append loses nothing.
+void reconcile_metrics(const std::string& path, int completed, const std::string& checkpoint_line) {
+  std::map<int64_t, std::string> by_epoch;
+  auto take = [&](const std::string& line, const std::string& what) {
+    check_json_depth(line, what);
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") ||
+        !j["epoch"].is_number_integer())
+      return;
+    const int64_t e = j["epoch"].get<int64_t>();
+    if (e >= 1 && e <= completed) by_epoch[e] = line;
+  };
+  std::ifstream in(path);
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    take(line, "'" + path + "' line " + std::to_string(++n));
+  if (!checkpoint_line.empty()) take(checkpoint_line, "the checkpoint's metrics line");
+  std::string out;
+  for (const auto& kv : by_epoch) out += kv.second + "\n";
+  write_file_atomic(path, out);
+}
+
+// Before anything is written: the run directory, stale temporary files of killed writes gone,
+// the resolved config, and the metrics of a fresh run removed or of a resumed one reconciled.
+void prepare_run_dir(const RunFiles& files, const TrainConfig& cfg, bool resumed, int completed,
+                     const std::string& checkpoint_line) {
+  fs::create_directories(files.dir);
+  std::vector<std::string> stale = remove_stale_temp_files(files.dir.string());
+  if (!stale.empty())
+    std::printf("removed %zu stale temporary file%s of interrupted writes from %s\n", stale.size(),
+                stale.size() == 1 ? "" : "s", files.dir.string().c_str());
+  write_file_atomic(files.config, to_json(cfg).dump(2) + "\n");
+  if (resumed)
+    reconcile_metrics(files.metrics, completed, checkpoint_line);
+  else
+    fs::remove(files.metrics);
+}
+
+// metrics_line: the metrics.jsonl line of the last completed epoch, kept in the checkpoint so
+// that the two cannot disagree (reconcile_metrics).
 void save(const std::string& path, const Model& model, const Optimizer& opt, const TrainConfig& cfg,
-          const ModelInput& input, const Position& pos, double accuracy) {
-  save_checkpoint(path, model, &opt,
-                  {{"epoch", std::to_string(pos.epoch)},
-                   {"step_in_epoch", std::to_string(pos.step_in_epoch)},
-                   {"global_step", std::to_string(pos.global_step)},
-                   {"best_accuracy", std::to_string(pos.best_accuracy)},
-                   {"test_accuracy", std::to_string(accuracy)},
-                   {"config", to_json(cfg).dump()},
-                   {"input", input.to_json().dump()}});
+          const ModelInput& input, const Position& pos, double accuracy,
+          const std::string& metrics_line) {
+  CheckpointMetadata meta = {{"epoch", std::to_string(pos.epoch)},
+                             {"step_in_epoch", std::to_string(pos.step_in_epoch)},
+                             {"global_step", std::to_string(pos.global_step)},
+                             {"best_accuracy", std::to_string(pos.best_accuracy)},
+                             {"test_accuracy", std::to_string(accuracy)},
+                             {"config", to_json(cfg).dump()},
+                             {"input", input.to_json().dump()}};
+  if (!metrics_line.empty()) meta["metrics"] = metrics_line;
+  save_checkpoint(path, model, &opt, meta);
+}
+
+// What every rank must agree on before the first collective that depends on it. Paths and
+// thread counts may differ between nodes; every other config key may not.
+std::vector<dist::Setting> settings_to_agree(const TrainConfig& cfg, const DataSplits& data,
+                                             const ModelInput& input, Model& model,
+                                             const data::BatchLoader& loader, const Position& pos,
+                                             Device device) {
+  static const std::set<std::string> per_rank = {
+      "name", "data_dir", "runs_dir", "threads", "progress", "augment_threads", "init_from"};
+  std::vector<dist::Setting> s;
+  const nlohmann::json keys = to_json(cfg);
+  for (const auto& kv : keys.items())
+    if (!per_rank.count(kv.key()))
+      s.push_back(
+          {kv.key(), kv.value().is_string() ? kv.value().get<std::string>() : kv.value().dump()});
+  // The bucket plan of these parameters and caps (no hooks: a one-rank communicator).
+  std::unique_ptr<dist::Communicator> solo = dist::make_local_communicator();
+  const dist::GradientBucketer buckets(model.params(), *solo,
+                                       {cfg.first_bucket_bytes, cfg.bucket_bytes});
+  std::string plan;
+  for (const auto& b : buckets.buckets())
+    plan += std::to_string(b.begin) + "-" + std::to_string(b.end) + ",";
+  auto n = [](int64_t v) { return std::to_string(v); };
+  s.insert(s.end(), {{"training_device", device_name(device)},
+                     {"train_images", n(data.train.n)},
+                     {"test_images", n(data.test.n)},
+                     {"model_input", n(input.h) + "x" + n(input.w) + "x" + n(input.c) + ", " +
+                                         n(input.num_classes) + " classes"},
+                     {"steps_per_epoch", n(loader.batches_per_epoch())},
+                     {"parameters", n(model.params().num_elements())},
+                     {"parameter_layout", dist::layout_digest(model.params())},
+                     {"bucket_plan", dist::digest(plan)},
+                     {"start", "epoch " + n(pos.epoch) + " step " + n(pos.step_in_epoch) +
+                                   " (global " + n(pos.global_step) + ")"}});
+  return s;
 }
 
 OptimizerOptions optimizer_options(const TrainConfig& cfg) {
@@ -84,13 +191,27 @@ ScheduleOptions schedule_options(const TrainConfig& cfg) {
 }  // namespace
 
 std::string resolve_checkpoint(const std::string& run_or_file, const std::string& runs_dir) {
-  for (const fs::path& candidate :
-       {fs::path(run_or_file), fs::path(run_or_file) / "last.safetensors",
-        fs::path(runs_dir) / run_or_file / "last.safetensors"})
-    if (fs::is_regular_file(candidate)) return candidate.string();
+  if (fs::is_regular_file(run_or_file)) return run_or_file;
+  const fs::path in_runs = fs::path(runs_dir) / run_or_file;
+  for (const fs::path& dir : {fs::path(run_or_file), in_runs}) {
+    if (!fs::is_directory(dir)) continue;
+    // last is written after best (an epoch that improves saves both), so it is the newest
+    // unless its write failed (a full disk, a kill): then best, the same state or an older one,
+    // is the one to resume; a resumed run repeats what is missing.
+    std::string why;
+    for (const fs::path& candidate : {dir / "last.safetensors", dir / "best.safetensors"}) {
+      if (!fs::is_regular_file(candidate)) continue;
+      try {
+        read_checkpoint_metadata(candidate.string());
+        return candidate.string();
+      } catch (const Error& e) {
+        if (why.empty()) why = e.what();
+      }
+    }
+    OSPREY_CHECK(why.empty(), "no readable checkpoint in '", dir.string(), "': ", why);
+  }
   fail("no checkpoint at '", run_or_file, "' (looked for the file itself, ", run_or_file,
-       "/last.safetensors and ", (fs::path(runs_dir) / run_or_file / "last.safetensors").string(),
-       ")");
+       "/{last,best}.safetensors and ", in_runs.string(), "/{last,best}.safetensors)");
 }
 
 TrainConfig config_from_checkpoint(const std::string& path) {
@@ -98,6 +219,7 @@ TrainConfig config_from_checkpoint(const std::string& path) {
   auto it = meta.find("config");
   OSPREY_CHECK(it != meta.end(), "checkpoint '", path, "' has no training config in its metadata");
   TrainConfig cfg;
+  check_json_depth(it->second, "checkpoint '" + printable(path) + "': metadata 'config'");
   nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
   OSPREY_CHECK(!j.is_discarded(), "checkpoint '", path, "' has an unreadable config");
   apply_json(cfg, j, "checkpoint '" + path + "'");
@@ -128,11 +250,6 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   std::unique_ptr<Model> model = create_model_for(cfg, input);
   model->rng() = Rng(cfg.seed ^ 0xd20b0u);
   const Device device = resolve_device(cfg.device);
-  // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
-  // (it stages them through host memory, so ranks may share a GPU).
-  std::unique_ptr<dist::Communicator> nccl =
-      dist::make_gradient_communicator(comm, device, cfg.communicator);
-  dist::Communicator& grad_comm = nccl ? *nccl : comm;
   allow_tf32(cfg.tf32);
   model->set_recompute_activations(cfg.recompute_activations);
   model->set_activation_dtype(cfg.precision == "bf16" ? DType::bf16 : DType::f32);
@@ -140,12 +257,11 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   auto optimizer = make_optimizer(model->params(), optimizer_options(cfg));
 
   Position pos;
+  std::string last_metrics;  // the metrics line of the last completed epoch
   if (!resume_from.empty()) {
     CheckpointMetadata meta = load_checkpoint(resume_from, *model, optimizer.get());
-    pos.epoch = std::stoi(meta.at("epoch"));
-    pos.step_in_epoch = std::stoll(meta.at("step_in_epoch"));
-    pos.global_step = std::stoll(meta.at("global_step"));
-    pos.best_accuracy = std::stod(meta.at("best_accuracy"));
+    pos = read_position(meta, resume_from);
+    if (meta.count("metrics")) last_metrics = meta.at("metrics");
   } else if (!cfg.init_from.empty()) {
     auto fresh = load_pretrained_state_dict(model->params(), SafeTensorsFile::read(cfg.init_from),
                                             model->classifier_prefixes());
@@ -153,6 +269,30 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
       std::printf("initialised from %s%s\n", cfg.init_from.c_str(),
                   fresh.empty() ? "" : " (new classifier for this class count)");
   }
+
+  data::LoaderOptions lo = loader_options(cfg, pipes);
+  lo.batch_size = cfg.batch_size / groups.replicas;
+  lo.rank = groups.replica, lo.world = groups.replicas;
+  // GPU augmentation: the loader only picks the samples, the GPU makes their images.
+  OSPREY_CHECK(cfg.augment_device == "cpu" || device == Device::cuda,
+               "augment_device cuda needs the training to run on cuda (device is ",
+               device_name(device), ")");
+  lo.images = cfg.augment_device == "cpu";
+  data::BatchLoader loader(data.train, lo);
+  OSPREY_CHECK(pos.step_in_epoch <= loader.batches_per_epoch(), "checkpoint '", resume_from,
+               "': step_in_epoch ", pos.step_in_epoch, " is beyond the ",
+               loader.batches_per_epoch(),
+               " batches of an epoch of this config (were batch_size or limit_train changed?)");
+  // Every rank checks, before any collective that depends on them, that the others run the
+  // same steps on the same model: different settings would hang the job instead.
+  dist::require_same_settings(comm,
+                              settings_to_agree(cfg, data, input, *model, loader, pos, device));
+
+  // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
+  // (it stages them through host memory, so ranks may share a GPU).
+  std::unique_ptr<dist::Communicator> nccl =
+      dist::make_gradient_communicator(comm, device, cfg.communicator);
+  dist::Communicator& grad_comm = nccl ? *nccl : comm;
   if (cfg.sync_batchnorm && world > 1)
     model->set_batchnorm_sync(std::make_shared<BatchNormSync>(
         BatchNormSync{[&comm](double* data, int64_t n) { comm.allreduce_sum(data, n); }}));
@@ -164,15 +304,6 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   dist::GradientBucketer bucketer(model->params(), pipelined ? *solo : grad_comm,
                                   {cfg.first_bucket_bytes, cfg.bucket_bytes});
 
-  data::LoaderOptions lo = loader_options(cfg, pipes);
-  lo.batch_size = cfg.batch_size / groups.replicas;
-  lo.rank = groups.replica, lo.world = groups.replicas;
-  // GPU augmentation: the loader only picks the samples, the GPU makes their images.
-  OSPREY_CHECK(cfg.augment_device == "cpu" || device == Device::cuda,
-               "augment_device cuda needs the training to run on cuda (device is ",
-               device_name(device), ")");
-  lo.images = cfg.augment_device == "cpu";
-  data::BatchLoader loader(data.train, lo);
   std::unique_ptr<data::GpuAugmenter> gpu_augment;
   if (!lo.images)
     gpu_augment = std::make_unique<data::GpuAugmenter>(
@@ -194,15 +325,8 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
   };
   LrSchedule schedule(schedule_options(cfg), cfg.lr, cfg.epochs, loader.batches_per_epoch());
 
-  fs::path run_dir = fs::path(cfg.runs_dir) / cfg.name;
-  std::string metrics_path = (run_dir / "metrics.jsonl").string();
-  if (lead) {
-    fs::create_directories(run_dir);
-    write_file_atomic((run_dir / "config.json").string(), to_json(cfg).dump(2) + "\n");
-    if (resume_from.empty()) fs::remove(metrics_path);
-  }
-  std::string last_path = (run_dir / "last.safetensors").string();
-  std::string best_path = (run_dir / "best.safetensors").string();
+  const RunFiles files(cfg);
+  if (lead) prepare_run_dir(files, cfg, !resume_from.empty(), pos.epoch, last_metrics);
 
   if (lead) {
     std::printf(
@@ -308,12 +432,12 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
         bar.finish();
         sync_stages();
         if (!lead) return accuracy;
-        save(last_path, *model, *optimizer, cfg, input, pos, accuracy);
+        save(files.last, *model, *optimizer, cfg, input, pos, accuracy, last_metrics);
         std::printf(
             "stopped after %lld steps (epoch %d, step %lld); resume with "
             "`osprey train --resume %s`\n",
             (long long)pos.global_step, pos.epoch + 1, (long long)pos.step_in_epoch,
-            run_dir.string().c_str());
+            files.dir.string().c_str());
         return accuracy;
       }
     }
@@ -343,17 +467,16 @@ double run_train(const TrainConfig& cfg, const std::string& resume_from,
         "%.1f s\n",
         pos.epoch + 1, cfg.epochs, train_loss, ev.loss, 100.0 * accuracy, images_per_s, seconds);
     std::fflush(stdout);
-    append_line(metrics_path, nlohmann::json{{"epoch", pos.epoch + 1},
-                                             {"train_loss", train_loss},
-                                             {"test_loss", ev.loss},
-                                             {"test_acc", accuracy},
-                                             {"test_samples", ev.samples},
-                                             {"images_per_s", images_per_s},
-                                             {"seconds", seconds},
-                                             {"lr", optimizer->lr()}}
-                                  .dump());
-    if (improved) save(best_path, *model, *optimizer, cfg, input, next, accuracy);
-    save(last_path, *model, *optimizer, cfg, input, next, accuracy);
+    last_metrics = nlohmann::json{{"epoch", pos.epoch + 1},     {"train_loss", train_loss},
+                                  {"test_loss", ev.loss},       {"test_acc", accuracy},
+                                  {"test_samples", ev.samples}, {"images_per_s", images_per_s},
+                                  {"seconds", seconds},         {"lr", optimizer->lr()}}
+                       .dump();
+    // best, then last, then the metrics line: a write that fails (a full disk) or a kill
+    // leaves every file resumable, and the line is also in the checkpoints (reconcile_metrics).
+    if (improved) save(files.best, *model, *optimizer, cfg, input, next, accuracy, last_metrics);
+    save(files.last, *model, *optimizer, cfg, input, next, accuracy, last_metrics);
+    append_line(files.metrics, last_metrics);
   }
   return accuracy;
 }

@@ -6,6 +6,7 @@
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/ops.h"
+#include "engine/parse.h"
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
 #include "kernels/cpu/threads.h"
@@ -29,9 +30,13 @@ constexpr double kNotJudged = std::numeric_limits<double>::infinity();
 
 std::string meta(const SafeTensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
-  OSPREY_CHECK(it != f.metadata().end(), "reference '", f.path(), "' has no '", key,
+  OSPREY_CHECK(it != f.metadata().end(), "reference '", printable(f.path()), "' has no '", key,
                "' in its metadata; pass it on the command line");
   return it->second;
+}
+
+std::string meta_what(const SafeTensorsFile& f, const std::string& key) {
+  return "reference '" + printable(f.path()) + "': metadata '" + key + "'";
 }
 
 Tensor nchw_to_nhwc(const std::vector<float>& v, const Shape& s) {
@@ -110,16 +115,22 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   SafeTensorsFile ref = SafeTensorsFile::read(opts.ref_path);
   SafeTensorsFile params = SafeTensorsFile::read(opts.params_path);
   Shape in_shape = ref.shape("input");
-  OSPREY_CHECK(in_shape.size() == 4, "reference '", opts.ref_path, "': input has shape ",
+  OSPREY_CHECK(in_shape.size() == 4, "reference '", printable(opts.ref_path), "': input has shape ",
                shape_str(in_shape), ", expected NCHW");
+  for (int64_t d : in_shape)  // a zero dimension would let the others be anything
+    OSPREY_CHECK(d >= 1 && d <= (1 << 16), "reference '", printable(opts.ref_path),
+                 "': input has shape ", shape_str(in_shape), ", dimensions must be in [1, 65536]");
 
   models::ModelSpec spec;
   spec.name = opts.model.empty() ? meta(ref, "model") : opts.model;
-  spec.num_classes = opts.classes > 0 ? opts.classes : std::stoi(meta(ref, "classes"));
+  spec.num_classes =
+      opts.classes > 0
+          ? opts.classes
+          : int(parse_int(meta(ref, "classes"), 1, 1 << 16, meta_what(ref, "classes")));
   if (opts.width > 0)
     spec.width_mult = opts.width;
   else if (ref.metadata().count("width"))
-    spec.width_mult = std::stof(meta(ref, "width"));
+    spec.width_mult = float(parse_double(meta(ref, "width"), 1e-3, 1e3, meta_what(ref, "width")));
   spec.in_channels = int(in_shape[1]);
   spec.height = int(in_shape[2]);
   spec.width = int(in_shape[3]);

@@ -206,6 +206,30 @@ struct DirectKernels {
 };
 
 #if defined(__GNUC__) && defined(__x86_64__)
+#if defined(__clang__)
+// clang (the fuzz and sanitizer builds) knows neither the psABI levels nor f16c/movbe/lzcnt in
+// __builtin_cpu_supports, so its variants name the features they use and check exactly those.
+#define OSPREY_ISA_V4 "avx512f,avx512vl,avx512bw,avx512dq,avx512cd,avx2,fma,bmi,bmi2"
+#define OSPREY_ISA_V3 "avx2,fma,bmi,bmi2"
+bool cpu_has_v4() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("bmi2");
+}
+bool cpu_has_v3() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+}
+#else
+#define OSPREY_ISA_V4 "arch=x86-64-v4"
+#define OSPREY_ISA_V3 "arch=x86-64-v3"
+bool cpu_has_v4() {
+  return __builtin_cpu_supports("x86-64-v4");
+}
+bool cpu_has_v3() {
+  return __builtin_cpu_supports("x86-64-v3");
+}
+#endif
 #define OSPREY_ISA(name, isa, V, P, KV)                                                            \
   __attribute__((target(isa))) void out_row_##name(const Band& b, int kh, int ow, int n,           \
                                                    const float* wt, const float* bias, float* y) { \
@@ -215,8 +239,8 @@ struct DirectKernels {
                                                     const float* dy, float* dwt) {                 \
     grad_row<V, P, KV>(b, kh, ow, n, dy, dwt);                                                     \
   }
-OSPREY_ISA(avx512, "arch=x86-64-v4", Vec16, 6, 4)
-OSPREY_ISA(avx2, "arch=x86-64-v3", Vec8, 4, 2)
+OSPREY_ISA(avx512, OSPREY_ISA_V4, Vec16, 6, 4)
+OSPREY_ISA(avx2, OSPREY_ISA_V3, Vec8, 4, 2)
 #undef OSPREY_ISA
 #endif
 
@@ -232,8 +256,8 @@ const DirectKernels& direct_kernels() {
   static const DirectKernels k = [] {
 #if defined(__GNUC__) && defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return DirectKernels{out_row_avx512, grad_row_avx512};
-    if (__builtin_cpu_supports("x86-64-v3")) return DirectKernels{out_row_avx2, grad_row_avx2};
+    if (cpu_has_v4()) return DirectKernels{out_row_avx512, grad_row_avx512};
+    if (cpu_has_v3()) return DirectKernels{out_row_avx2, grad_row_avx2};
 #endif
     return DirectKernels{out_row_base, grad_row_base};
   }();

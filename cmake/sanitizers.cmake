@@ -1,0 +1,25 @@
+# Instrumented CPU builds (tools/sanitize.sh, tools/fuzz.sh). OSPREY_SANITIZE lists the
+# sanitizers every target is compiled and linked with ("address,undefined" or "thread");
+# OSPREY_FUZZ (clang) adds libFuzzer's coverage instrumentation and builds tests/fuzz.
+set(OSPREY_SANITIZE "" CACHE STRING "Sanitizers for every target: address,undefined | thread")
+option(OSPREY_FUZZ "Build the libFuzzer targets of tests/fuzz (clang)" OFF)
+if(OSPREY_SANITIZE OR OSPREY_FUZZ)
+  if(OSPREY_CUDA)
+    message(FATAL_ERROR "sanitizer and fuzz builds are CPU builds: add -DOSPREY_CUDA=OFF")
+  endif()
+  add_compile_options(-fno-omit-frame-pointer -g)
+endif()
+if(OSPREY_SANITIZE)
+  add_compile_options(-fsanitize=${OSPREY_SANITIZE})
+  add_link_options(-fsanitize=${OSPREY_SANITIZE})
+  if(OSPREY_SANITIZE MATCHES undefined)
+    # A UBSan report is a failure, not a warning to scroll past.
+    add_compile_options(-fno-sanitize-recover=all)
+  endif()
+endif()
+if(OSPREY_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "OSPREY_FUZZ needs clang: -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "data/gpu_augment.h"
@@ -70,7 +71,11 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   dist::PipelineGroups groups = dist::split_pipeline(comm, stages);
   const int replicas = groups.replicas;
   std::unique_ptr<dist::PipelineSchedule> schedule;
-  dist::GradientBucketer bucketer(model->params(), stages > 1 ? *groups.group : grad_comm);
+  // Pipeline stages average their gradients over the replica group once per step (below); a
+  // bucketer on that group would also launch its own all-reduces from the hooks of every
+  // micro-batch's backward, interleaved differently on each replica (MPI_ERR_TRUNCATE).
+  std::optional<dist::GradientBucketer> bucketer;
+  if (stages == 1) bucketer.emplace(model->params(), grad_comm);
 
   Rng rng(42 + uint64_t(comm.rank() / stages));  // each data-parallel replica its own shard
   Tensor x = random_batch(o, rng);
@@ -93,7 +98,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
     } else {
       Tensor loss = ops::softmax_cross_entropy(model->forward(x), y);
       loss.backward();
-      bucketer.finish();
+      bucketer->finish();
     }
     optimizer->step();
   };

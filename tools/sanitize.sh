@@ -4,10 +4,12 @@
 # then CTest there. `thread`: GCC with ThreadSanitizer into build-tsan, then the tests of the
 # threaded parts that OpenMP does not drive (the batch loader, the server).
 # usage: tools/sanitize.sh [address|thread]
-# ThreadSanitizer cannot see inside Debian's libgomp (not instrumented), so OpenMP's own
-# barriers look like races to it: the thread run sets OMP_NUM_THREADS=1, which keeps every
-# OpenMP region on its calling thread, and so checks our threads (loader, prefetch, server
-# workers, batching) and not OpenMP's.
+# ThreadSanitizer cannot see inside Debian's libgomp (not instrumented), so the happens-before
+# edges of OpenMP's own barriers are invisible and every access of an OpenMP worker to memory its
+# parent wrote looks like a race. The thread run therefore sets OMP_THREAD_LIMIT=1 (even a
+# num_threads(n) region then runs on its calling thread alone): it checks our own threads (batch
+# loader, prefetch, server loop and workers, batching), not OpenMP's, whose kernels the suites'
+# results and ASan check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-address}
@@ -23,7 +25,7 @@ case $mode in
     bash tools/install_deps.sh
     BUILD_DIR=build-tsan bash tools/build.sh -DOSPREY_CUDA=OFF -DOSPREY_MPI=OFF \
       -DOSPREY_SANITIZE=thread
-    OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    OMP_NUM_THREADS=1 OMP_THREAD_LIMIT=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
       ctest --test-dir build-tsan --output-on-failure -R '^test_data$|^test_app$' --timeout 900
     ;;
   *) echo "usage: tools/sanitize.sh [address|thread]" >&2; exit 2 ;;

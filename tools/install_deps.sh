@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Osprey builds, tests and trains with (docs/architecture.md).
 # Idempotent: does nothing when every package is already installed. Needs root (or sudo).
+# usage: tools/install_deps.sh [EXTRA_PACKAGE...]   (e.g. the sanitizer build's clang)
 set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
@@ -13,6 +14,7 @@ packages=(
 # or any Node >= 18 already on the machine.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+packages+=("$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

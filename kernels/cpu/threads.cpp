@@ -3,10 +3,15 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
+
 namespace osprey::cpu {
 
 int set_num_threads(int n) {
   if (n <= 0) n = omp_get_num_procs();
+  // OMP_THREAD_LIMIT caps every OpenMP team; OpenBLAS, told of more threads than its team will
+  // get, splits a GEMM into parts nobody runs and spins forever.
+  n = std::min(n, omp_get_thread_limit());
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
   return n;

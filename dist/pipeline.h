@@ -49,9 +49,10 @@ class PipelineSchedule {
   // One training step's forward and backward over the micro-batches of x (read on stage 0)
   // and labels (read on the last stage); each micro-batch's loss is weighted by its share of
   // the batch. Parameter gradients of this stage's segments accumulate (zero them before).
-  // Returns the batch's mean loss on the last stage, 0 elsewhere.
+  // Returns the batch's mean loss on the last stage, 0 elsewhere; `correct` (when given) gets
+  // the batch's top-1 hits on the last stage, 0 elsewhere.
   double train_step(const Tensor& x, const Tensor& labels, int micro_batches,
-                    float label_smoothing = 0.0f);
+                    float label_smoothing = 0.0f, int64_t* correct = nullptr);
 
   int stage() const { return comm_.rank(); }
   bool first_stage() const { return stage() == 0; }

@@ -27,5 +27,8 @@ Tensor cast(const Tensor& x, DType dtype);
 // logits [N,K] f32, labels [N] i64 in [0,K) -> scalar mean loss.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                              float label_smoothing = 0.0f);
+// How many rows of logits [N,K] have their largest value (the first, on ties) at the label:
+// a host-side count for metrics, not differentiable (reads the logits back from a GPU).
+int64_t count_top1(const Tensor& logits, const Tensor& labels);
 
 }  // namespace osprey::ops

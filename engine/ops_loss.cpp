@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -74,6 +76,23 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float l
     autograd::record(std::move(node));
   }
   return out;
+}
+
+int64_t count_top1(const Tensor& logits, const Tensor& labels) {
+  OSPREY_CHECK(logits.ndim() == 2 && logits.dtype() == DType::f32 && labels.dtype() == DType::i64 &&
+                   labels.numel() == logits.dim(0),
+               "count_top1: need f32 logits [N, K] and N int64 labels, got ",
+               shape_str(logits.shape()), " and ", labels.numel(), " labels");
+  const Tensor l = logits.to(Device::cpu), y = labels.to(Device::cpu);
+  const int64_t n = l.dim(0), k = l.dim(1);
+  const float* p = l.data<float>();
+  const int64_t* lab = y.data<int64_t>();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = p + i * k;
+    correct += std::max_element(row, row + k) - row == lab[i];
+  }
+  return correct;
 }
 
 }  // namespace osprey::ops

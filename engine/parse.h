@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <system_error>
 
@@ -116,6 +118,18 @@ inline int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
   if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r))
     fail(what, ": size ", a, " + ", b, " overflows");
   return r;
+}
+
+// The shortest decimal that reads back as v, so a JSON file says 0.001 for 1e-3f rather than
+// the float's exact binary value 0.0010000000474974513.
+inline double shortest_decimal(float v) {
+  if (!std::isfinite(v)) return double(v);
+  char text[32];
+  for (int digits = 1; digits <= 9; ++digits) {  // 9 significant digits always round-trip
+    std::snprintf(text, sizeof text, "%.*g", digits, double(v));
+    if (std::strtof(text, nullptr) == v) break;
+  }
+  return std::strtod(text, nullptr);
 }
 
 }  // namespace osprey

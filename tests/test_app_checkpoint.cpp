@@ -44,7 +44,7 @@ TEST_CASE("resuming mid-epoch gives exactly the uninterrupted run") {
       tools::TrainConfig resumed = tools::config_from_checkpoint(run.last("part"));
       REQUIRE(resumed.stop_after_steps == 4);
       resumed.stop_after_steps = 0;
-      tools::run_train(resumed, run.last("part"));
+      tools::run_train(resumed, tools::TrainOptions::resuming(run.last("part")));
       require_identical_tensors(run.last("full"), run.last("part"));
     }
   }

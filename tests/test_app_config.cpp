@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "tools/cli_suggest.h"
 #include "tools/config.h"
 
 using namespace osprey;
@@ -31,8 +32,10 @@ TEST_CASE("overrides parse numbers, booleans, lists and strings") {
 TEST_CASE("unknown keys and wrong types are refused by name") {
   TrainConfig c;
   REQUIRE_THROWS_WITH(tools::apply_override(c, "epoch=3"),
-                      Catch::Contains("unknown config key 'epoch'") &&
-                          Catch::Contains("valid keys:") && Catch::Contains("epochs"));
+                      Catch::Contains("unknown config key 'epoch' (did you mean 'epochs'?)") &&
+                          Catch::Contains("osprey config --list"));
+  REQUIRE_THROWS_AS(tools::apply_override(c, "epoch=3"), tools::UsageError);
+  REQUIRE_THROWS_AS(tools::apply_override(c, "epochs=2.5"), tools::UsageError);
   REQUIRE_THROWS_WITH(tools::apply_override(c, "epochs=2.5"),
                       Catch::Contains("'epochs'") && Catch::Contains("not an integer"));
   REQUIRE_THROWS_WITH(tools::apply_override(c, "lr=fast"),
@@ -83,14 +86,16 @@ TEST_CASE("validation names the bad value") {
   REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("mean and std"));
   c = TrainConfig{};
   c.precision = "fp16";
-  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("precision 'fp16'"));
+  REQUIRE_THROWS_WITH(tools::validate(c),
+                      Catch::Contains("config: key 'precision': 'fp16' is not one of f32, bf16"));
+  REQUIRE_THROWS_AS(tools::validate(c), tools::UsageError);
   c.precision = "bf16";
   tools::validate(c);
   c.pipeline_stages = 2;
   REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("bf16 does not run with pipeline"));
   c = TrainConfig{};
   c.augment_device = "gpu";
-  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("augment_device 'gpu'"));
+  REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("key 'augment_device': 'gpu'"));
   c.augment_device = "cuda";
   tools::validate(c);  // device auto
   c.device = "cpu";

@@ -37,7 +37,10 @@ TEST_CASE("integer keys are range-checked before conversion (no silent truncatio
 }
 
 TEST_CASE("run names must be one safe path component") {
-  for (const std::string bad : {"", ".", "..", "a/b", "../x", "a\\b", "-rf", "a\nb", "\x1b[2J"}) {
+  // "" is the default: the run is named <model>_<dataset>_<N>; as a folder name it is refused.
+  REQUIRE_NOTHROW(tools::validate(TrainConfig{}));
+  REQUIRE_THROWS_WITH(tools::validate_run_name(""), Catch::Contains("config: name"));
+  for (const std::string bad : {".", "..", "a/b", "../x", "a\\b", "-rf", "a\nb", "\x1b[2J"}) {
     TrainConfig c;
     c.name = bad;
     REQUIRE_THROWS_WITH(tools::validate(c), Catch::Contains("config: name"));

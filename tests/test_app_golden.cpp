@@ -23,7 +23,7 @@ void require_pass(const std::string& prefix) {
     INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err << " tol " << row.tolerance);
     CHECK(row.ok());
   }
-  REQUIRE(r.passed());
+  REQUIRE(r.verdict() == tools::Verdict::pass);
 }
 
 Tensor nchw_to_nhwc(const std::vector<float>& v, const Shape& s) {
@@ -111,38 +111,40 @@ TEST_CASE("three AdamW steps match torch.optim.AdamW") {
 }
 
 // MobileNetV2 against PyTorch references: the CIFAR-10 model as trained, and other widths, class
-// counts, stems and input sizes. Forward quantities (logits, loss, BN running statistics) are held
-// to tests/golden/README.md's tolerances. Gradients are held to 1e-1, not 1e-3, because these
-// references are ill-conditioned for any fp32 engine: some ReLU6 pre-activations lie within
-// float32 rounding (1e-7..4e-5) of a clamp boundary, fp32 puts them on the other side, and
-// train-mode BatchNorm backward spreads each flipped mask element over its channel (m = 8..64
-// values per channel in the deep layers). PyTorch itself in fp32 is off by up to 3.6e-2
-// (mnv2_cifar_w1.0_c10_b4_32, input gradient, 6 flipped elements), 6.1e-2
-// (mnv2_cifar_w0.35_c3_b2_40, features.0.1.bias) and 9.5e-3 (mnv2_w0.25_c100_b3_48); our
-// engine flips one element of mnv2_w0.5_c10_b2_64 (features.17 expand, channel 282, 4.1e-5
-// from the boundary in float64). docs/verification.md has the measurements. Wiring bugs give
-// O(1) errors, which 1e-1 still catches; the fused kernels' gradients are checked to 1e-5
-// against finite differences in test_kernels, and the coarse nodes in test_engine.
+// counts, stems and input sizes. Forward quantities (logits, loss) and BN running statistics are
+// held to tests/golden/README.md's tolerances. Gradients cannot meet 1e-3 on these tiny batches
+// in fp32 (PyTorch's own fp32 does not): some ReLU6 inputs lie within fp32 rounding of 0 or 6,
+// and which of them land on the other side depends on summation order. So a gradient over 1e-3
+// is held to the reference's fp32 chance bound instead (tools/verify.h, docs/verification.md):
+// 3 x the largest error that PyTorch's fp32 and simulated fp32 roundings gave any gradient of
+// that reference, stored in the file by make_golden.py (2.9e-2 to 1.9e-1 on these four). Wiring
+// bugs give O(1) errors; the fused kernels' gradients are checked to 1e-5 against finite
+// differences in test_kernels, and the coarse nodes in test_engine.
 TEST_CASE("mobilenet_v2 matches PyTorch on the golden files") {
   for (std::string prefix :
        {kGolden + "/mnv2_cifar_w1.0_c10_b4_32", kGolden + "/mnv2_w0.5_c10_b2_64",
         kGolden + "/mnv2_cifar_w0.35_c3_b2_40", kGolden + "/mnv2_w0.25_c100_b3_48"}) {
     tools::VerifyReport r = tools::run_verify(tools::verify_options_from_prefix(prefix));
+    const tools::ChanceBounds bounds = tools::chance_bounds_of(r.rows);
+    INFO(prefix << ": gradient fp32 chance bound " << bounds.gradient);
+    REQUIRE(bounds.gradient > 0.0);  // the reference carries its fp32 chance
+    REQUIRE(bounds.gradient < 0.25);
     int grads = 0, stats = 0, folded = 0;
     for (const auto& row : r.rows) {
       INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err);
       folded += row.quantity == "inference_logits";  // BatchNorm folded, blocks fused
-      if (row.quantity.rfind("grad", 0) == 0) {
+      if (row.kind == tools::RowKind::gradient) {
         ++grads;
-        CHECK(row.rel_err < 1e-1);
+        CHECK(tools::row_status(row, bounds) != tools::RowStatus::fail);
       } else {
-        stats += row.quantity.rfind("after_train_forward", 0) == 0;
+        stats += row.kind == tools::RowKind::statistic;
         CHECK(row.ok());
       }
     }
     REQUIRE(folded == 1);
     REQUIRE(grads == 159);     // the input and 158 parameters
     REQUIRE(stats == 2 * 52);  // running mean and variance of 52 BatchNorms
+    REQUIRE(r.verdict() != tools::Verdict::fail);
   }
 }
 
@@ -160,11 +162,12 @@ TEST_CASE("mobilenet_v2 with bf16 activations passes the golden files at bf16 to
     for (const auto& row : r.rows) {
       INFO(prefix << ": " << row.quantity << " rel_l2 " << row.rel_err << " tol " << row.tolerance);
       CHECK(row.ok());
+      CHECK(std::isnan(row.fp32_chance));  // the fp32 chance describes fp32 activations only
       judged += std::isfinite(row.tolerance);
       // The eval-mode forward is the well-conditioned one: bf16 keeps it within 1%.
       if (row.quantity == "eval_logits") CHECK(row.rel_err < 1e-2);
     }
     REQUIRE(judged == 4 + 2 * 52);  // eval, inference, train logits, loss; running statistics
-    REQUIRE(r.passed());
+    REQUIRE(r.verdict() == tools::Verdict::pass);
   }
 }

@@ -31,7 +31,7 @@ TEST_CASE("predict classifies PNGs of Fashion-MNIST test images from a trained c
   cfg.epochs = 1;
   cfg.threads = 2;
   cfg.progress = false;
-  double accuracy = tools::run_train(cfg);
+  double accuracy = tools::run_train(cfg).accuracy;
   REQUIRE(accuracy > 0.6);
 
   data::Dataset test = data::load_idx_dataset(dir, false, "fashion-mnist");

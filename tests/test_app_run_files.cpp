@@ -39,22 +39,6 @@ std::vector<int> epochs_of(const fs::path& metrics) {
   return out;
 }
 
-// A copy of checkpoint `from` with metadata `key` set to `value`.
-void rewrite_metadata(const std::string& from, const std::string& to, const std::string& key,
-                      const std::string& value) {
-  SafeTensorsFile f = SafeTensorsFile::read(from);
-  SafeTensorsWriter w;
-  for (const std::string& name : f.names()) {
-    if (f.entry(name).dtype == "I64")
-      w.add_i64(name, f.shape(name), f.ints(name).data());
-    else
-      w.add_f32(name, f.shape(name), f.floats(name).data());
-  }
-  for (const auto& [k, v] : f.metadata()) w.set_metadata(k, v);
-  w.set_metadata(key, value);
-  w.write(to);
-}
-
 long dead_pid() {
   pid_t child = ::fork();
   if (child == 0) ::_exit(0);
@@ -83,7 +67,7 @@ TEST_CASE("a resumed run keeps one metrics line per epoch its checkpoint covers"
   tools::TrainConfig more =
       tools::config_from_checkpoint((d.run("m") / "last.safetensors").string());
   more.epochs = 3;
-  tools::run_train(more, (d.run("m") / "last.safetensors").string());
+  tools::run_train(more, tools::TrainOptions::resuming((d.run("m") / "last.safetensors").string()));
   REQUIRE(epochs_of(metrics) == std::vector<int>{1, 2, 3});
   REQUIRE(lines_of(metrics)[1] == original[1]);
 
@@ -91,7 +75,7 @@ TEST_CASE("a resumed run keeps one metrics line per epoch its checkpoint covers"
   std::vector<std::string> three = lines_of(metrics);
   std::ofstream(metrics) << three[0] << "\n" << three[1] << "\n";
   more.epochs = 4;
-  tools::run_train(more, (d.run("m") / "last.safetensors").string());
+  tools::run_train(more, tools::TrainOptions::resuming((d.run("m") / "last.safetensors").string()));
   REQUIRE(epochs_of(metrics) == std::vector<int>{1, 2, 3, 4});
   REQUIRE(lines_of(metrics)[2] == three[2]);
 }
@@ -112,7 +96,7 @@ TEST_CASE("a failed write of last.safetensors leaves the run resumable from best
 
   const std::string from = tools::resolve_checkpoint(d.run("part").string(), part.runs_dir);
   REQUIRE(fs::path(from).filename() == "best.safetensors");
-  tools::run_train(tools::config_from_checkpoint(from), from);
+  tools::run_train(tools::config_from_checkpoint(from), tools::TrainOptions::resuming(from));
   tests::require_identical_tensors((d.run("full") / "last.safetensors").string(),
                                    (d.run("part") / "last.safetensors").string());
   REQUIRE(epochs_of(d.run("part") / "metrics.jsonl") == std::vector<int>{1, 2});
@@ -164,12 +148,13 @@ TEST_CASE("non-numeric or out-of-range checkpoint metadata is refused naming fil
         Case{"step_in_epoch", "3 "}, Case{"best_accuracy", "nan"}, Case{"optimizer_steps", "-5"}}) {
     INFO(c.key << "=" << c.value);
     const std::string bad = (d.dir / ("bad_" + c.key + ".safetensors")).string();
-    rewrite_metadata(good, bad, c.key, c.value);
+    tests::copy_with_metadata(good, bad, c.key, c.value);
     tools::TrainConfig resumed = tools::config_from_checkpoint(bad);
     resumed.name = "n_" + c.key;
-    REQUIRE_THROWS_WITH(tools::run_train(resumed, bad), Catch::Contains(bad) &&
-                                                            Catch::Contains("'" + c.key + "'") &&
-                                                            Catch::Contains("'" + c.value + "'"));
+    resumed.epochs = 2;  // more to train: a finished run is reported without loading
+    REQUIRE_THROWS_WITH(tools::run_train(resumed, tools::TrainOptions::resuming(bad)),
+                        Catch::Contains(bad) && Catch::Contains("'" + c.key + "'") &&
+                            Catch::Contains("'" + c.value + "'"));
     REQUIRE_FALSE(fs::exists(d.run(resumed.name)));  // refused before anything is written
   }
 }

@@ -32,7 +32,7 @@ TEST_CASE("training on a small dataset lowers the loss and writes the run direct
   cfg.std = {0.3f};
   cfg.threads = 2;
   cfg.progress = false;
-  double acc = tools::run_train(cfg);
+  double acc = tools::run_train(cfg).accuracy;
   REQUIRE(acc > 0.9);
 
   fs::path run = dir / "runs" / "tiny";
@@ -42,7 +42,7 @@ TEST_CASE("training on a small dataset lowers the loss and writes the run direct
   REQUIRE(lines.size() == 3);
   REQUIRE(lines[2]["train_loss"].get<double>() < lines[0]["train_loss"].get<double>());
   REQUIRE(lines[2]["test_samples"].get<int>() == 100);
-  REQUIRE(lines[2]["test_acc"].get<double>() == Approx(acc));
+  REQUIRE(lines[2]["test_acc"].get<double>() == Approx(100.0 * acc));  // percent
   nlohmann::json resolved = nlohmann::json::parse(std::ifstream(run / "config.json"));
   REQUIRE(resolved["epochs"] == 3);
 

@@ -318,16 +318,16 @@ TEST_CASE("a resumed data-parallel run ends exactly where an uninterrupted one d
   full.lr = 0.05f;
   full.schedule = "onecycle";
   full.first_bucket_bytes = 700, full.bucket_bytes = 9000;  // several buckets
-  tools::run_train(full, "", g_comm.get());
+  tools::run_train(full, {}, g_comm.get());
   tools::TrainConfig part = full;
   part.name = "part";
   part.stop_after_steps = 4;  // inside the first epoch
-  tools::run_train(part, "", g_comm.get());
+  tools::run_train(part, {}, g_comm.get());
   g_comm->allreduce_sum(&ready, 1);  // rank 0 has written the checkpoint (a new job in real use)
   const std::string part_last = (dir / "runs" / "part" / "last.safetensors").string();
   tools::TrainConfig resumed = tools::config_from_checkpoint(part_last);
   resumed.stop_after_steps = 0;
-  tools::run_train(resumed, part_last, g_comm.get());
+  tools::run_train(resumed, tools::TrainOptions::resuming(part_last), g_comm.get());
   if (g_comm->rank() == 0)
     tests::require_identical_tensors((dir / "runs" / "full" / "last.safetensors").string(),
                                      part_last);
@@ -367,7 +367,7 @@ TEST_CASE("training ranks started with different limit_train fail before any ste
   tools::TrainConfig cfg = tiny_config(dir);
   const int last = g_comm->size() - 1;
   cfg.limit_train = g_comm->rank() == last ? 150 : 200;
-  REQUIRE_THROWS_WITH(tools::run_train(cfg, "", g_comm.get()),
+  REQUIRE_THROWS_WITH(tools::run_train(cfg, {}, g_comm.get()),
                       Catch::Contains("'limit_train' is 150 on rank " + std::to_string(last) +
                                       " but 200 on rank 0"));
   REQUIRE_FALSE(fs::exists(dir / "runs"));  // nothing written

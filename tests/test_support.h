@@ -54,4 +54,22 @@ inline void require_identical_tensors(const std::string& a, const std::string& b
   }
 }
 
+// A copy of safetensors file `from` at `to` with metadata `key` set to `value`, or removed when
+// `value` is empty: damaged metadata for the tests of its checks.
+inline void copy_with_metadata(const std::string& from, const std::string& to,
+                               const std::string& key, const std::string& value) {
+  SafeTensorsFile f = SafeTensorsFile::read(from);
+  SafeTensorsWriter w;
+  for (const std::string& name : f.names()) {
+    if (f.entry(name).dtype == "I64")
+      w.add_i64(name, f.shape(name), f.ints(name).data());
+    else
+      w.add_f32(name, f.shape(name), f.floats(name).data());
+  }
+  for (const auto& [k, v] : f.metadata())
+    if (k != key) w.set_metadata(k, v);
+  if (!value.empty()) w.set_metadata(key, value);
+  w.write(to);
+}
+
 }  // namespace osprey::tests

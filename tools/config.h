@@ -9,30 +9,21 @@
 
 namespace osprey::tools {
 
+// Member meanings, types, defaults and allowed values are in config.cpp's table (printed by
+// `osprey config --list` and `osprey train --help`), which also parses and checks every key.
 struct TrainConfig {
-  // The run's folder under runs_dir, so one path component (validate_run_name): 1-255 bytes,
-  // not "." or "..", no leading '-' (it would read as an option), no '/', backslash or control
-  // characters.
-  std::string name = "fashion_simple_cnn";
+  std::string name;
   std::string model = "simple_cnn";
-  // fashion-mnist | mnist (IDX files in data_dir) | cifar10 (binary batches in data_dir) |
-  // tmnist (the CSV file data_dir) | image_folder (one subfolder per class in data_dir, or
-  // data_dir/train and data_dir/test). tmnist and image_folder without a test folder hold out
-  // test_fraction of the images, chosen by seed.
   std::string dataset = "fashion-mnist";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   double test_fraction = 0.1;
-  int image_size = 0;  // image_folder: resize every image to this square size (0 = as stored)
-  int channels = 0;    // model input channels: 0 = the dataset's, 3 = grayscale replicated
-  // Training augmentation: null (none), "seed" (the seed project's 224 pipeline), "cifar"
-  // (pad 4 + crop + flip), or a list of transforms (data/augment.h). Normalisation with
-  // mean/std is appended unless the list ends with its own normalize. Evaluation runs the
-  // deterministic counterpart (resize / center crop + normalize).
+  int image_size = 0;
+  int channels = 0;
   nlohmann::json augment = nullptr;
-  int augment_threads = 0;  // OpenMP threads for augmentation (0 = OpenMP's default)
-  int64_t limit_train = 0;  // use only the first N training images (0 = all)
+  int augment_threads = 0;
+  int64_t limit_train = 0;
   int64_t limit_test = 0;
-  std::vector<float> mean = {0.2860f};  // per-channel normalisation of pixel / 255
+  std::vector<float> mean = {0.2860f};
   std::vector<float> std = {0.3530f};
   int epochs = 10;
   int batch_size = 128;
@@ -48,54 +39,63 @@ struct TrainConfig {
   float gamma = 0.1f;
   float min_lr = 0.0f;
   float pct_start = 0.3f;
-  // onecycle: momentum (sgd) or beta1 (adam) cycles max -> base -> max against the rate, as
-  // PyTorch's OneCycleLR does by default; it then overrides momentum / beta1.
   bool cycle_momentum = true;
   float base_momentum = 0.85f, max_momentum = 0.95f;
-  float clip_grad_norm = 0.0f;  // 0 = off
+  float clip_grad_norm = 0.0f;
   float label_smoothing = 0.0f;
   float width_mult = 1.0f;
-  float dropout = 0.2f;  // classifier dropout, for models that have one (mobilenet_v2)
+  float dropout = 0.2f;
   uint64_t seed = 0;
-  int threads = 0;              // 0 = every core
-  std::string device = "auto";  // cpu | cuda | auto (the GPU when there is one)
-  bool tf32 = false;            // cuda: GEMMs on TF32 tensor cores (fp32 accumulation)
-  // Keep less for backward and recompute the rest (MobileNetV2: the blocks' expand and
-  // depthwise outputs): less activation memory, identical gradients, a little more time.
+  int threads = 0;
+  std::string device = "auto";
+  bool tf32 = false;
   bool recompute_activations = false;
-  // Activation storage: f32, or bf16 (mixed precision: f32 parameters, gradients, BatchNorm
-  // statistics and classifier; float accumulation everywhere). mobilenet_v2 models only.
   std::string precision = "f32";
-  // Where the training augmentation runs: cpu (the loader thread's OpenMP team) or cuda (batched
-  // kernels on the training GPU, same images up to float rounding; needs device cuda).
   std::string augment_device = "cpu";
-  std::string communicator = "auto";  // several ranks on cuda: nccl | mpi (staged) | auto
-  std::string init_from;              // a PyTorch state_dict to fine-tune from ("" = none)
+  std::string communicator = "auto";
+  std::string init_from;
   int64_t stop_after_steps = 0;
   bool sync_batchnorm = false;
-  int pipeline_stages = 1;  // > 1: GPipe stages over consecutive ranks (ranks = stages x replicas)
-  int micro_batches = 1;    // micro-batches per step in a pipeline  // data parallel: BatchNorm
-                            // statistics over all ranks' batches
-  int64_t first_bucket_bytes = int64_t(1) << 20;  // data parallel: the first gradient bucket
-  int64_t bucket_bytes =
-      int64_t(25)
-      << 20;  // and the others  // stop (saving last) after this many steps in all (0 = off)
+  int pipeline_stages = 1;
+  int micro_batches = 1;
+  int64_t first_bucket_bytes = int64_t(1) << 20;
+  int64_t bucket_bytes = int64_t(25) << 20;
   std::string runs_dir = "runs";
-  bool progress = true;  // progress bar on a terminal
+  bool progress = true;
+  double progress_interval_s = 30.0;
+  int64_t log_every_steps = 0;
+  bool plot = true;
 };
 
-// Applies every key of a JSON object; unknown keys and wrong types fail naming the key (and,
-// for unknown keys, the valid ones). `origin` names the source in messages.
+// One row of the key reference: what `osprey config --list` prints.
+struct ConfigKeyInfo {
+  std::string name;
+  std::string type;           // int, float, bool, string, [float] or json
+  std::string default_value;  // a default-constructed TrainConfig's value, as JSON
+  std::string allowed;        // "adam|adamw|sgd", "[1, 1000000]", ">= 0", or "" (any)
+  std::string meaning;
+};
+std::vector<ConfigKeyInfo> config_reference();
+
+// Applies every key of a JSON object; unknown keys, wrong types and values outside a key's
+// allowed set throw UsageError (tools/cli_suggest.h) naming the key and the nearest valid word.
+// A top-level "provenance" object (what a run's config.json records about its making) is
+// ignored, so a run's config.json reads back as a config. `origin` names the source in messages.
 void apply_json(TrainConfig& cfg, const nlohmann::json& j, const std::string& origin);
+// A config file: its relative data_dir and init_from are taken relative to the file's folder
+// (runs_dir is not: output goes where osprey runs). Paths come out absolute.
 TrainConfig load_config_file(const std::string& path);
 // "key=value": the value is read as JSON when it parses (numbers, true, [..]), else a string.
+// A relative data_dir or init_from is taken relative to the working directory, made absolute.
 // Integer keys are range-checked (the range is in the message); JSON nested deeper than
 // kMaxJsonDepth (engine/parse.h) is refused here and in config files.
 void apply_override(TrainConfig& cfg, const std::string& assignment);
+// Floats are written as the shortest decimal that reads back to the same float (0.001).
 nlohmann::json to_json(const TrainConfig& cfg);
 std::vector<std::string> config_keys();
+// Checks values against each other and the allowed sets; throws UsageError.
 void validate(const TrainConfig& cfg);
-// Fails unless name is a safe run folder name (see TrainConfig::name).
+// Fails unless name is a safe run folder name (see the name key in config.cpp).
 void validate_run_name(const std::string& name);
 
 }  // namespace osprey::tools

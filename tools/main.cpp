@@ -1,6 +1,5 @@
-// The osprey command line: train, verify, bench.
+// The osprey command line: train, verify, eval, predict, serve, bench, config, help.
 #include <CLI/CLI.hpp>
-#include <cmath>
 #include <cstdio>
 
 #include "dist/communicator.h"
@@ -9,8 +8,13 @@
 #include "engine/error.h"
 #include "engine/parse.h"
 #include "tools/bench.h"
+#include "tools/build_info.h"
+#include "tools/cli_app.h"
+#include "tools/cli_help.h"
+#include "tools/cli_suggest.h"
 #include "tools/config.h"
 #include "tools/inference.h"
+#include "tools/plot.h"
 #include "tools/serve.h"
 #include "tools/train.h"
 #include "tools/verify.h"
@@ -19,30 +23,27 @@ namespace {
 
 using namespace osprey;
 
-std::string keys_help() {
-  std::string s = "Config keys:";
-  for (const auto& k : tools::config_keys()) s += " " + k;
-  return s;
-}
+constexpr const char* kExitCodes =
+    "Exit codes: 0 success; 1 error (a run, file or data problem); 2 usage error (an unknown "
+    "command, option or config key, a value of the wrong type or not allowed); 128+N train "
+    "stopped by signal N (130: Ctrl-C). 'osprey help COMMAND' shows a command's options.";
 
-int print_verify(const tools::VerifyReport& r) {
-  std::printf("verify %s on %s, %s activations\n%-48s %12s %10s  %s\n", r.model.c_str(),
-              r.device.c_str(), r.dtype.c_str(), "quantity", "rel_l2", "tol", "ok");
-  for (const auto& row : r.rows) {
-    if (std::isinf(row.tolerance))  // reported, not judged
-      std::printf("%-48s %12.3e %10s  -\n", row.quantity.c_str(), row.rel_err, "-");
-    else
-      std::printf("%-48s %12.3e %10.0e  %s\n", row.quantity.c_str(), row.rel_err, row.tolerance,
-                  row.ok() ? "ok" : "FAIL");
-  }
-  std::printf("verdict: %s\n", r.passed() ? "PASS" : "FAIL");
-  return r.passed() ? 0 : 1;
+// The training config of --config FILE (or the defaults) and the --set overrides, in that order.
+tools::TrainConfig resolve_config(const std::string& config_path,
+                                  const std::vector<std::string>& sets) {
+  tools::TrainConfig cfg;
+  if (!config_path.empty()) cfg = tools::load_config_file(config_path);
+  for (const auto& s : sets) tools::apply_override(cfg, s);
+  return cfg;
 }
 
 int run(int argc, char** argv, dist::Communicator& comm) {
   CLI::App app{"Osprey: a C++/CUDA training engine for image classifiers (MobileNetV2, small CNN)"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "osprey 0.1.0");
+  app.name("osprey");
+  const tools::BuildInfo& build = tools::build_info();
+  app.set_version_flag("--version", "osprey " + build.version + " (commit " + build.commit + "; " +
+                                        build.options + ")");
+  app.footer(tools::wrap_words(kExitCodes, 100, 0));
 
   auto* train = app.add_subcommand(
       "train",
@@ -59,7 +60,14 @@ int run(int argc, char** argv, dist::Communicator& comm) {
                    "Continue a run from its checkpoint: a run directory, a checkpoint file, or a "
                    "run name under runs/. Its config is used; --set still overrides (e.g. epochs)")
       ->excludes("--config");
-  train->footer(keys_help());
+  tools::TrainOptions train_options;
+  std::string run_name;
+  train->add_option("--name", run_name,
+                    "The run's folder under runs_dir (default: <model>_<dataset>_<N>, the next "
+                    "free N); an existing run is refused unless --overwrite");
+  train->add_flag("--overwrite", train_options.overwrite,
+                  "Replace an existing run of the same name");
+  train->footer(tools::config_reference_text());
 
   auto* verify = app.add_subcommand(
       "verify",
@@ -146,7 +154,6 @@ int run(int argc, char** argv, dist::Communicator& comm) {
       ->capture_default_str();
 
   auto* bench = app.add_subcommand("bench", "Benchmarks that print one JSON line each");
-  bench->require_subcommand(1);
   auto* bench_train = bench->add_subcommand(
       "train", "Time training steps (forward, backward, optimizer) on synthetic data");
   tools::BenchTrainOptions bo;
@@ -208,11 +215,38 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   bench_loader->add_option("--set", loader_sets, "Override one key: --set key=value");
   bench_loader->add_option("--batches", loader_batches, "Timed batches")->capture_default_str();
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  auto* config = app.add_subcommand(
+      "config",
+      "List the config keys (--list) or print the config a command line resolves to "
+      "(--show)");
+  bool list_keys = false, show_config = false;
+  std::string shown_config_path;
+  std::vector<std::string> shown_sets;
+  auto* list_flag = config->add_flag("--list", list_keys,
+                                     "Every config key: type, default, allowed values and meaning");
+  config->add_flag("--show", show_config, "The resolved config of --config and --set, as JSON")
+      ->excludes(list_flag);
+  config->add_option("--config", shown_config_path, "JSON config file")->check(CLI::ExistingFile);
+  config->add_option("--set", shown_sets, "Override one key: --set key=value (repeatable)");
+
+  auto* plot = app.add_subcommand(
+      "plot", "Draw the training curves of runs (loss and accuracy against the epoch) as one PNG");
+  std::vector<std::string> plot_runs;
+  std::string plot_output, plot_runs_dir = tools::TrainConfig{}.runs_dir;
+  plot->add_option("runs", plot_runs, "Run directories or run names under --runs-dir")->required();
+  plot->add_option("-o,--output", plot_output,
+                   "The PNG to write (default: RUN/curves.png for one run, ./curves.png for "
+                   "several)");
+  plot->add_option("--runs-dir", plot_runs_dir, "Where run names are looked up")
+      ->capture_default_str();
+
+  std::vector<std::string> help_topics;
+  app.add_subcommand("help", "Show a command's help: osprey help train, osprey help bench train")
+      ->add_option("command", help_topics, "The command");
+
+  const int parsed =
+      tools::parse_command_line(app, std::vector<std::string>(argv + 1, argv + argc));
+  if (parsed >= 0) return parsed;
 
   if (*train) {
     tools::TrainConfig cfg;
@@ -223,15 +257,19 @@ int run(int argc, char** argv, dist::Communicator& comm) {
     } else if (!config_path.empty()) {
       cfg = tools::load_config_file(config_path);
     }
+    if (!run_name.empty()) cfg.name = run_name;
     for (const auto& s : sets) tools::apply_override(cfg, s);
-    tools::run_train(cfg, checkpoint, &comm);
-    return 0;
+    train_options.resume_from = checkpoint;
+    for (int i = 0; i < argc; ++i)
+      train_options.command_line += (i ? " " : "") + std::string(argv[i]);
+    const tools::TrainOutcome outcome = tools::run_train(cfg, train_options, &comm);
+    return outcome.stopped_by_signal ? 128 + outcome.stopped_by_signal : 0;
   }
   if (*verify) {
     tools::VerifyOptions o = tools::verify_options_from_prefix(prefix);
     o.model = vo.model, o.classes = vo.classes, o.width = vo.width, o.threads = vo.threads;
     o.device = vo.device, o.dtype = vo.dtype;
-    return print_verify(tools::run_verify(o));
+    return tools::print_verify_report(tools::run_verify(o));
   }
   if (*eval) {
     eval_sets.push_back("device=" + infer_device);
@@ -258,10 +296,24 @@ int run(int argc, char** argv, dist::Communicator& comm) {
     server.listen();
     return 0;
   }
+  if (*plot) {
+    std::printf("%s\n", tools::plot_runs(plot_runs, plot_output, plot_runs_dir).c_str());
+    return 0;
+  }
+  if (*config) {
+    OSPREY_USAGE_CHECK(list_keys || show_config,
+                       "osprey config: give --list (every key) or --show (the resolved config)");
+    if (list_keys) {
+      std::fputs(tools::config_reference_text().c_str(), stdout);
+      return 0;
+    }
+    tools::TrainConfig cfg = resolve_config(shown_config_path, shown_sets);
+    tools::validate(cfg);
+    std::printf("%s\n", tools::to_json(cfg).dump(2).c_str());
+    return 0;
+  }
   if (*bench_loader) {
-    tools::TrainConfig cfg;
-    if (!loader_config.empty()) cfg = tools::load_config_file(loader_config);
-    for (const auto& s : loader_sets) tools::apply_override(cfg, s);
+    tools::TrainConfig cfg = resolve_config(loader_config, loader_sets);
     tools::validate(cfg);
     std::printf("%s\n", tools::bench_loader(cfg, loader_batches).dump().c_str());
     return 0;
@@ -289,6 +341,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<dist::Communicator> comm = dist::make_communicator(world);
     rc = run(argc, argv, *comm);
   } catch (const std::exception& e) {
+    rc = dynamic_cast<const tools::UsageError*>(&e) ? 2 : 1;
     std::fflush(stdout);
     // Messages quote file names and contents: no byte of them may drive the terminal.
     const std::string message = printable(e.what());
@@ -298,8 +351,7 @@ int main(int argc, char** argv) {
     else
       std::fprintf(stderr, "osprey: error: %s\n", message.c_str());
     // The other ranks may be waiting in a collective for this one: stop the whole job.
-    dist::abort_world(1);
-    rc = 1;
+    dist::abort_world(rc);
   }
   dist::finalize_world();
   return rc;

@@ -2,483 +2,553 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <map>
 #include <optional>
-#include <set>
 
 #include "data/gpu_augment.h"
-#include "data/loader.h"
-#include "dist/agreement.h"
 #include "dist/gradient_bucketer.h"
 #include "dist/nccl_communicator.h"
 #include "dist/pipeline.h"
 #include "engine/checkpoint.h"
 #include "engine/conv_bn_act.h"
-#include "engine/device.h"
 #include "engine/ops.h"
-#include "engine/optim.h"
 #include "engine/parse.h"
 #include "engine/safetensors.h"
-#include "engine/schedule.h"
 #include "engine/state_dict.h"
 #include "kernels/cpu/threads.h"
-#include "tools/datasets.h"
 #include "tools/evaluate.h"
+#include "tools/plot.h"
 #include "tools/progress.h"
+#include "tools/stop_signal.h"
+#include "tools/train_settings.h"
 
 namespace osprey::tools {
 namespace {
 
-namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
 
-// Where the run is: the next epoch and step to run, and the best accuracy so far.
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A double as text that reads back bit for bit.
+std::string exact(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", v);
+  return text;
+}
+
+// Where the run is: the next epoch and step to run, the best accuracy so far, and the sums of
+// the epoch's training steps so far (over all ranks), so that a run resumed mid-epoch reports
+// the epoch exactly as an uninterrupted one does.
 struct Position {
   int epoch = 0;
   int64_t step_in_epoch = 0;
   int64_t global_step = 0;
   double best_accuracy = -1.0;
+  int best_epoch = 0;
+  double elapsed_s = 0.0;  // training wall time of the run so far, all its processes
+  double loss_sum = 0.0;
+  int64_t seen = 0, correct = 0;
 };
 
+// Keys added after the first checkpoints were written are optional, so those still resume.
 Position read_position(const CheckpointMetadata& meta, const std::string& path) {
   Position pos;
   pos.epoch = int(checkpoint_int(meta, path, "epoch", 0, INT32_MAX));
   pos.step_in_epoch = checkpoint_int(meta, path, "step_in_epoch", 0, INT64_MAX);
   pos.global_step = checkpoint_int(meta, path, "global_step", 0, INT64_MAX);
   pos.best_accuracy = checkpoint_double(meta, path, "best_accuracy", -1.0, 1.0);
+  auto has = [&](const char* key) { return meta.count(key) > 0; };
+  if (has("best_epoch"))
+    pos.best_epoch = int(checkpoint_int(meta, path, "best_epoch", 0, INT32_MAX));
+  if (has("elapsed_s")) pos.elapsed_s = checkpoint_double(meta, path, "elapsed_s", 0.0, 1e12);
+  if (has("epoch_loss_sum"))
+    pos.loss_sum = checkpoint_double(meta, path, "epoch_loss_sum", -1e300, 1e300);
+  if (has("epoch_seen")) pos.seen = checkpoint_int(meta, path, "epoch_seen", 0, INT64_MAX);
+  if (has("epoch_correct")) pos.correct = checkpoint_int(meta, path, "epoch_correct", 0, INT64_MAX);
   return pos;
 }
 
-// The files of runs/<name>/.
-struct RunFiles {
-  fs::path dir;
-  std::string config, metrics, last, best;
-  explicit RunFiles(const TrainConfig& cfg)
-      : dir(fs::path(cfg.runs_dir) / cfg.name),
-        config((dir / "config.json").string()),
-        metrics((dir / "metrics.jsonl").string()),
-        last((dir / "last.safetensors").string()),
-        best((dir / "best.safetensors").string()) {}
-};
-
-void append_line(const std::string& path, const std::string& line) {
-  std::ofstream out(path, std::ios::app);
-  out << line << '\n';
-  out.flush();
-  OSPREY_CHECK(out.good(), "cannot append to '", path, "'");
-}
-
-// After a resume from a checkpoint of `completed` epochs, metrics.jsonl gets exactly one line per
-// epoch 1..completed. Lines of later epochs (their checkpoint was never written, or an older
-// checkpoint is resumed: the run repeats those epochs), duplicates (the last one wins) and lines
-// cut by a kill are dropped; the line of epoch `completed` is the checkpoint's own copy, so a
-// kill between the checkpoint and the append loses nothing.
-void reconcile_metrics(const std::string& path, int completed, const std::string& checkpoint_line) {
-  std::map<int64_t, std::string> by_epoch;
-  auto take = [&](const std::string& line, const std::string& what) {
-    check_json_depth(line, what);
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") ||
-        !j["epoch"].is_number_integer())
-      return;
-    const int64_t e = j["epoch"].get<int64_t>();
-    if (e >= 1 && e <= completed) by_epoch[e] = line;
-  };
-  std::ifstream in(path);
-  int n = 0;
-  for (std::string line; std::getline(in, line);)
-    take(line, "'" + path + "' line " + std::to_string(++n));
-  if (!checkpoint_line.empty()) take(checkpoint_line, "the checkpoint's metrics line");
-  std::string out;
-  for (const auto& kv : by_epoch) out += kv.second + "\n";
-  write_file_atomic(path, out);
-}
-
-// Before anything is written: the run directory, stale temporary files of killed writes gone,
-// the resolved config, and the metrics of a fresh run removed or of a resumed one reconciled.
-void prepare_run_dir(const RunFiles& files, const TrainConfig& cfg, bool resumed, int completed,
-                     const std::string& checkpoint_line) {
-  fs::create_directories(files.dir);
-  std::vector<std::string> stale = remove_stale_temp_files(files.dir.string());
-  if (!stale.empty())
-    std::printf("removed %zu stale temporary file%s of interrupted writes from %s\n", stale.size(),
-                stale.size() == 1 ? "" : "s", files.dir.string().c_str());
-  write_file_atomic(files.config, to_json(cfg).dump(2) + "\n");
-  if (resumed)
-    reconcile_metrics(files.metrics, completed, checkpoint_line);
-  else
-    fs::remove(files.metrics);
-}
-
 // metrics_line: the metrics.jsonl line of the last completed epoch, kept in the checkpoint so
-// that the two cannot disagree (reconcile_metrics).
+// that the two cannot disagree (open_run_dir reconciles them).
 void save(const std::string& path, const Model& model, const Optimizer& opt, const TrainConfig& cfg,
           const ModelInput& input, const Position& pos, double accuracy,
           const std::string& metrics_line) {
   CheckpointMetadata meta = {{"epoch", std::to_string(pos.epoch)},
                              {"step_in_epoch", std::to_string(pos.step_in_epoch)},
                              {"global_step", std::to_string(pos.global_step)},
-                             {"best_accuracy", std::to_string(pos.best_accuracy)},
-                             {"test_accuracy", std::to_string(accuracy)},
+                             {"best_accuracy", exact(pos.best_accuracy)},
+                             {"best_epoch", std::to_string(pos.best_epoch)},
+                             {"elapsed_s", exact(pos.elapsed_s)},
+                             {"epoch_loss_sum", exact(pos.loss_sum)},
+                             {"epoch_seen", std::to_string(pos.seen)},
+                             {"epoch_correct", std::to_string(pos.correct)},
+                             {"test_accuracy", exact(accuracy)},
                              {"config", to_json(cfg).dump()},
                              {"input", input.to_json().dump()}};
   if (!metrics_line.empty()) meta["metrics"] = metrics_line;
   save_checkpoint(path, model, &opt, meta);
 }
 
-// What every rank must agree on before the first collective that depends on it. Paths and
-// thread counts may differ between nodes; every other config key may not.
-std::vector<dist::Setting> settings_to_agree(const TrainConfig& cfg, const DataSplits& data,
-                                             const ModelInput& input, Model& model,
-                                             const data::BatchLoader& loader, const Position& pos,
-                                             Device device) {
-  static const std::set<std::string> per_rank = {
-      "name", "data_dir", "runs_dir", "threads", "progress", "augment_threads", "init_from"};
-  std::vector<dist::Setting> s;
-  const nlohmann::json keys = to_json(cfg);
-  for (const auto& kv : keys.items())
-    if (!per_rank.count(kv.key()))
-      s.push_back(
-          {kv.key(), kv.value().is_string() ? kv.value().get<std::string>() : kv.value().dump()});
-  // The bucket plan of these parameters and caps (no hooks: a one-rank communicator).
-  std::unique_ptr<dist::Communicator> solo = dist::make_local_communicator();
-  const dist::GradientBucketer buckets(model.params(), *solo,
-                                       {cfg.first_bucket_bytes, cfg.bucket_bytes});
-  std::string plan;
-  for (const auto& b : buckets.buckets())
-    plan += std::to_string(b.begin) + "-" + std::to_string(b.end) + ",";
-  auto n = [](int64_t v) { return std::to_string(v); };
-  s.insert(s.end(), {{"training_device", device_name(device)},
-                     {"train_images", n(data.train.n)},
-                     {"test_images", n(data.test.n)},
-                     {"model_input", n(input.h) + "x" + n(input.w) + "x" + n(input.c) + ", " +
-                                         n(input.num_classes) + " classes"},
-                     {"steps_per_epoch", n(loader.batches_per_epoch())},
-                     {"parameters", n(model.params().num_elements())},
-                     {"parameter_layout", dist::layout_digest(model.params())},
-                     {"bucket_plan", dist::digest(plan)},
-                     {"start", "epoch " + n(pos.epoch) + " step " + n(pos.step_in_epoch) +
-                                   " (global " + n(pos.global_step) + ")"}});
-  return s;
+// One training run: the setup in the constructor, then run().
+class Trainer {
+ public:
+  Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunClaim& claim,
+          dist::Communicator& comm);
+  TrainOutcome run();
+
+ private:
+  void print_header() const;
+  void step(const data::Batch& batch);
+  void account(float loss, int64_t valid, int64_t correct, int64_t step);
+  void settle();
+  // The first signal any rank received (all ranks call it at the same step).
+  int agreed_signal();
+  TrainOutcome stop(int signal);
+  void end_epoch(double train_seconds, Clock::time_point epoch_start);
+  void sync_stages();
+  void draw_curves() const;
+  TrainOutcome outcome(int signal) const;
+
+  TrainConfig cfg_;
+  TrainOptions options_;
+  dist::Communicator& comm_;
+  const bool lead_;  // rank 0 alone prints, logs and writes files
+  dist::PipelineGroups groups_;
+  const bool pipelined_;
+  int threads_ = 0;
+  DataSplits data_;
+  Pipelines pipes_;
+  ModelInput input_;
+  std::unique_ptr<Model> model_;
+  Device device_ = Device::cpu;
+  std::unique_ptr<Optimizer> optimizer_;
+  Position pos_;
+  std::string last_metrics_;  // the metrics line of the last completed epoch
+  data::LoaderOptions loader_options_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  std::unique_ptr<dist::Communicator> nccl_, solo_;
+  dist::Communicator* grad_comm_ = nullptr;
+  std::unique_ptr<dist::GradientBucketer> bucketer_;
+  std::unique_ptr<data::GpuAugmenter> gpu_augment_;
+  dist::PipelinePlan plan_;
+  std::unique_ptr<dist::PipelineSchedule> pipeline_;
+  std::unique_ptr<LrSchedule> schedule_;
+  std::unique_ptr<BatchUploader> uploader_;
+  std::optional<StopSignals> signals_;
+  RunFiles files_;
+  Clock::time_point start_ = Clock::now();
+  double elapsed_at_start_ = 0.0;
+  double accuracy_ = 0.0;
+  int64_t images_ = 0;  // trained by all ranks in this process, for images/s
+  std::unique_ptr<ProgressBar> bar_;
+  // On a GPU a step's loss is read only after the next step is queued, so the host prepares
+  // and launches step s+1 while the device still runs step s (the divergence check lags by
+  // one step).
+  struct PendingLoss {
+    Tensor loss, logits, labels;
+    int64_t valid = 0, step = 0;
+  };
+  std::optional<PendingLoss> pending_;
+};
+
+Trainer::Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunClaim& claim,
+                 dist::Communicator& comm)
+    : cfg_(cfg),
+      options_(options),
+      comm_(comm),
+      lead_(comm.rank() == 0),
+      groups_(dist::split_pipeline(comm, cfg.pipeline_stages)),
+      pipelined_(cfg.pipeline_stages > 1) {
+  OSPREY_CHECK(cfg_.batch_size % groups_.replicas == 0, "config: batch_size ", cfg_.batch_size,
+               " must be a multiple of the ", groups_.replicas,
+               " data-parallel replicas (it is the global batch)");
+  OSPREY_CHECK((cfg_.batch_size / groups_.replicas) % cfg_.micro_batches == 0,
+               "config: a batch of ", cfg_.batch_size / groups_.replicas,
+               " per replica does not split into ", cfg_.micro_batches, " micro-batches");
+  threads_ = cpu::set_num_threads(cfg_.threads);
+  data_ = load_data(cfg_);
+  pipes_ = make_pipelines(cfg_, {data_.train.h, data_.train.w, data_.train.c});
+  input_ = model_input(data_, pipes_);
+  model_ = create_model_for(cfg_, input_);
+  model_->rng() = Rng(cfg_.seed ^ 0xd20b0u);
+  device_ = resolve_device(cfg_.device);
+  allow_tf32(cfg_.tf32);
+  model_->set_recompute_activations(cfg_.recompute_activations);
+  model_->set_activation_dtype(cfg_.precision == "bf16" ? DType::bf16 : DType::f32);
+  model_->to(device_);  // before the optimizer, whose state lives beside the parameters
+  optimizer_ = make_optimizer(model_->params(), optimizer_options(cfg_));
+  const std::string& resume = options_.resume_from;
+  if (!resume.empty()) {
+    CheckpointMetadata meta = load_checkpoint(resume, *model_, optimizer_.get());
+    pos_ = read_position(meta, resume);
+    if (meta.count("metrics")) last_metrics_ = meta.at("metrics");
+    // The epoch's sums are all ranks' together: one rank carries them on.
+    if (!lead_) pos_.loss_sum = 0.0, pos_.seen = pos_.correct = 0;
+  } else if (!cfg_.init_from.empty()) {
+    auto fresh = load_pretrained_state_dict(model_->params(), SafeTensorsFile::read(cfg_.init_from),
+                                            model_->classifier_prefixes());
+    if (lead_)
+      std::printf("initialised from %s%s\n", cfg_.init_from.c_str(),
+                  fresh.empty() ? "" : " (new classifier for this class count)");
+  }
+  elapsed_at_start_ = pos_.elapsed_s;
+
+  loader_options_ = loader_options(cfg_, pipes_);
+  loader_options_.batch_size = cfg_.batch_size / groups_.replicas;
+  loader_options_.rank = groups_.replica, loader_options_.world = groups_.replicas;
+  // GPU augmentation: the loader only picks the samples, the GPU makes their images.
+  OSPREY_CHECK(cfg_.augment_device == "cpu" || device_ == Device::cuda,
+               "augment_device cuda needs the training to run on cuda (device is ",
+               device_name(device_), ")");
+  loader_options_.images = cfg_.augment_device == "cpu";
+  loader_ = std::make_unique<data::BatchLoader>(data_.train, loader_options_);
+  OSPREY_CHECK(pos_.step_in_epoch <= loader_->batches_per_epoch(), "checkpoint '", resume,
+               "': step_in_epoch ", pos_.step_in_epoch, " is beyond the ",
+               loader_->batches_per_epoch(),
+               " batches of an epoch of this config (were batch_size or limit_train changed?)");
+  // Every rank checks, before any collective that depends on them, that the others run the
+  // same steps on the same model: different settings would hang the job instead.
+  const std::string start = "epoch " + std::to_string(pos_.epoch) + " step " +
+                            std::to_string(pos_.step_in_epoch) + " (global " +
+                            std::to_string(pos_.global_step) + ")";
+  dist::require_same_settings(
+      comm_, settings_to_agree(cfg_, data_, input_, *model_, *loader_, start, device_));
+
+  // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
+  // (it stages them through host memory, so ranks may share a GPU).
+  nccl_ = dist::make_gradient_communicator(comm_, device_, cfg_.communicator);
+  grad_comm_ = nccl_ ? nccl_.get() : &comm_;
+  if (cfg_.sync_batchnorm && comm_.size() > 1)
+    model_->set_batchnorm_sync(std::make_shared<BatchNormSync>(
+        BatchNormSync{[this](double* data, int64_t n) { comm_.allreduce_sum(data, n); }}));
+  // Every rank starts from rank 0's state (its own random initialisation or load).
+  dist::broadcast_state(model_->params(), *grad_comm_);
+  // A pipeline's gradients are complete only after its last micro-batch: they are averaged
+  // over the replica group once per step, not bucket by bucket during backward.
+  solo_ = dist::make_local_communicator();
+  bucketer_ = std::make_unique<dist::GradientBucketer>(
+      model_->params(), pipelined_ ? *solo_ : *grad_comm_,
+      dist::BucketOptions{cfg_.first_bucket_bytes, cfg_.bucket_bytes});
+
+  if (!loader_options_.images)
+    gpu_augment_ = std::make_unique<data::GpuAugmenter>(
+        loader_->pipeline(), data::ImageShape{data_.train.h, data_.train.w, data_.train.c},
+        loader_->channels());
+  if (pipelined_) {
+    Tensor sample =
+        Tensor::full(
+            {loader_options_.batch_size / cfg_.micro_batches, input_.h, input_.w, input_.c}, 0.5f)
+            .to(device_);
+    plan_ = dist::plan_pipeline(*model_, sample, cfg_.pipeline_stages, comm_);
+    dist::broadcast_state(model_->params(), comm_);  // the measurement touched BN statistics
+    pipeline_ = std::make_unique<dist::PipelineSchedule>(*model_, plan_, *groups_.pipe);
+  }
+  schedule_ = std::make_unique<LrSchedule>(schedule_options(cfg_), cfg_.lr, cfg_.epochs,
+                                           loader_->batches_per_epoch());
+  if (device_ == Device::cuda) uploader_ = std::make_unique<BatchUploader>();
+  if (options_.handle_signals) signals_.emplace();
+  if (lead_) {
+    Provenance prov{options_.command_line, utc_now(), resume, comm_.size()};
+    files_ = open_run_dir(cfg_, claim, prov, pos_.epoch, pos_.global_step, last_metrics_);
+  }
 }
 
-OptimizerOptions optimizer_options(const TrainConfig& cfg) {
-  OptimizerOptions oo;
-  oo.kind = cfg.optimizer;
-  oo.lr = cfg.lr;
-  oo.weight_decay = cfg.weight_decay;
-  oo.beta1 = cfg.beta1, oo.beta2 = cfg.beta2, oo.eps = cfg.eps;
-  oo.momentum = cfg.optimizer == "sgd" ? cfg.momentum : 0.0f;
-  oo.nesterov = cfg.nesterov;
-  return oo;
+void Trainer::print_header() const {
+  const int world = comm_.size();
+  std::printf(
+      "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
+      "classes), %lld parameters, %d rank%s x %d threads, %s%s%s%s%s\n",
+      model_->name().c_str(), cfg_.dataset.c_str(), data_.train.n, data_.test.n, data_.train.h,
+      data_.train.w, data_.train.c, input_.h, input_.w, input_.c, data_.num_classes,
+      (long long)model_->params().num_elements(), world, world > 1 ? "s" : "", threads_,
+      device_description(device_).c_str(), cfg_.precision == "bf16" ? ", bf16 activations" : "",
+      gpu_augment_ ? ", augmentation on the GPU" : "",
+      world > 1 ? (", " + std::string(grad_comm_->name())).c_str() : "",
+      options_.resume_from.empty() ? "" : (", resuming " + options_.resume_from).c_str());
+  std::printf("run directory: %s\n", files_.dir.string().c_str());
+  std::fflush(stdout);
 }
 
-ScheduleOptions schedule_options(const TrainConfig& cfg) {
-  ScheduleOptions so;
-  so.kind = cfg.schedule;
-  so.step_size = cfg.step_size;
-  so.gamma = cfg.gamma;
-  so.min_lr = cfg.min_lr;
-  so.pct_start = cfg.pct_start;
-  so.cycle_momentum = cfg.cycle_momentum;
-  so.base_momentum = cfg.base_momentum;
-  so.max_momentum = cfg.max_momentum;
-  return so;
+// Counts step `step`'s loss and top-1 hits into the epoch's sums and the progress bar.
+void Trainer::account(float loss, int64_t valid, int64_t correct, int64_t step) {
+  OSPREY_CHECK(std::isfinite(loss), "training diverged: loss is ", loss, " at epoch ",
+               pos_.epoch + 1, " step ", step, " (try a lower lr)");
+  pos_.loss_sum += double(loss) * double(valid);
+  pos_.seen += valid;
+  pos_.correct += correct;
+  const int64_t global = pos_.global_step - (pos_.step_in_epoch - step);
+  if (lead_ && cfg_.log_every_steps > 0 && global % cfg_.log_every_steps == 0)
+    append_line(files_.steps, nlohmann::json{{"step", global},
+                                             {"epoch", pos_.epoch + 1},
+                                             {"step_in_epoch", step},
+                                             {"loss", loss},
+                                             {"lr", shortest_decimal(optimizer_->lr())},
+                                             {"time", utc_now()}}
+                                  .dump());
+  bar_->update(step, images_, pos_.seen ? pos_.loss_sum / double(pos_.seen) : 0.0);
+}
+
+void Trainer::settle() {
+  if (pending_)
+    account(pending_->loss.to_vector()[0], pending_->valid,
+            ops::count_top1(pending_->logits, pending_->labels), pending_->step);
+  pending_.reset();
+}
+
+void Trainer::step(const data::Batch& batch) {
+  optimizer_->set_lr(schedule_->lr(pos_.epoch, pos_.step_in_epoch));
+  if (schedule_->cycles_momentum())
+    optimizer_->set_momentum(schedule_->momentum(pos_.epoch, pos_.step_in_epoch));
+  const Shape x_shape = {batch.n, batch.h, batch.w, batch.c};
+  Tensor x = gpu_augment_ ? gpu_augment_->run(data_.train, batch.indices.data(), batch.n, cfg_.seed,
+                                              pos_.epoch)
+             : uploader_  ? uploader_->upload(batch.images.data(), x_shape)
+                          : Tensor::from_data(x_shape, batch.images);
+  const Tensor labels = Tensor::from_labels(batch.labels);
+  optimizer_->zero_grad();
+  float l = 0.0f;
+  int64_t correct = 0;
+  Tensor loss, logits;
+  if (pipelined_) {
+    l = float(pipeline_->train_step(x, labels, cfg_.micro_batches, cfg_.label_smoothing, &correct));
+    Tensor g = model_->params().flat_grad();  // other stages' parts are zero
+    groups_.group->allreduce_average_async(g.ptr<float>(), g.numel());
+    groups_.group->wait_all();
+  } else {
+    logits = model_->forward(x);
+    loss = ops::softmax_cross_entropy(logits, labels, cfg_.label_smoothing);
+    loss.backward();
+    bucketer_->finish();  // gradients are now averaged over the ranks
+  }
+  if (cfg_.clip_grad_norm > 0) {
+    // A pipeline rank holds its own stage's gradients (the rest are zero): the norm is
+    // summed over the pipeline's stages.
+    auto over_stages = [&](double squares) {
+      groups_.pipe->allreduce_sum(&squares, 1);
+      return squares;
+    };
+    clip_grad_norm(model_->params(), cfg_.clip_grad_norm,
+                   pipelined_ ? std::function<double(double)>(over_stages) : nullptr);
+  }
+  optimizer_->step();
+  ++pos_.step_in_epoch;
+  ++pos_.global_step;
+  images_ += int64_t(batch.valid) * groups_.replicas;
+  if (pipelined_) {
+    if (pipeline_->last_stage())
+      account(l, batch.valid, correct, pos_.step_in_epoch);
+    else
+      bar_->update(pos_.step_in_epoch, images_, -1.0);
+    return;
+  }
+  // Only [0, valid) are real samples (data/loader.h).
+  PendingLoss now{loss, logits.rows(0, batch.valid), labels.rows(0, batch.valid), batch.valid,
+                  pos_.step_in_epoch};
+  if (device_ == Device::cuda) {
+    settle();
+    pending_ = std::move(now);
+  } else {
+    pending_ = std::move(now);
+    settle();
+  }
+}
+
+int Trainer::agreed_signal() {
+  const int mine = signals_ ? signals_->received() : 0;
+  if (comm_.size() == 1) return mine;
+  double kinds[3] = {double(mine == SIGINT), double(mine == SIGTERM), double(mine == SIGUSR1)};
+  comm_.allreduce_sum(kinds, 3);
+  return kinds[0] > 0 ? SIGINT : kinds[1] > 0 ? SIGTERM : kinds[2] > 0 ? SIGUSR1 : 0;
+}
+
+void Trainer::sync_stages() {
+  // Before evaluating or saving, every rank of a pipeline gets the other stages' state.
+  if (pipelined_) dist::sync_pipeline_state(*model_, plan_, *groups_.pipe, optimizer_.get());
+}
+
+TrainOutcome Trainer::outcome(int signal) const {
+  TrainOutcome o;
+  o.accuracy = accuracy_;
+  o.best_accuracy = pos_.best_accuracy;
+  o.best_epoch = pos_.best_epoch;
+  o.run_dir = files_.dir.string();
+  o.stopped_by_signal = signal;
+  return o;
+}
+
+// Mid-epoch (a signal or stop_after_steps): last gets the position and the epoch's sums over
+// all ranks, so the resumed run continues exactly.
+TrainOutcome Trainer::stop(int signal) {
+  settle();
+  bar_->finish();
+  sync_stages();
+  double sums[3] = {pos_.loss_sum, double(pos_.seen), double(pos_.correct)};
+  comm_.allreduce_sum(sums, 3);
+  Position saved = pos_;
+  saved.loss_sum = sums[0], saved.seen = int64_t(sums[1]), saved.correct = int64_t(sums[2]);
+  saved.elapsed_s = elapsed_at_start_ + seconds_since(start_);
+  if (!lead_) return outcome(signal);
+  save(files_.last, *model_, *optimizer_, cfg_, input_, saved, accuracy_, last_metrics_);
+  if (signal)
+    std::printf("stopped by %s at epoch %d/%d, step %lld/%lld; saved %s\n", signal_name(signal),
+                pos_.epoch + 1, cfg_.epochs, (long long)pos_.step_in_epoch,
+                (long long)loader_->batches_per_epoch(), files_.last.c_str());
+  else
+    std::printf("stopped after %lld steps (epoch %d, step %lld)\n", (long long)pos_.global_step,
+                pos_.epoch + 1, (long long)pos_.step_in_epoch);
+  std::printf("resume with `osprey train --resume %s`\n", files_.dir.string().c_str());
+  std::fflush(stdout);
+  draw_curves();
+  return outcome(signal);
+}
+
+void Trainer::end_epoch(double train_seconds, Clock::time_point epoch_start) {
+  sync_stages();
+  Evaluation ev = evaluate(*model_, data_.test, pipes_.eval, pipes_.channels, input_.num_classes,
+                           cfg_.eval_batch_size, comm_.rank(), comm_.size());
+  sum_across_ranks(ev, comm_);
+  double sums[3] = {pos_.loss_sum, double(pos_.seen), double(pos_.correct)};
+  comm_.allreduce_sum(sums, 3);
+  const double seconds = seconds_since(epoch_start);
+  accuracy_ = ev.accuracy();
+  const double train_loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+  const double train_acc = sums[1] > 0 ? 100.0 * sums[2] / sums[1] : 0.0;
+  Position next = pos_;
+  ++next.epoch, next.step_in_epoch = 0;
+  next.loss_sum = 0.0, next.seen = next.correct = 0;
+  next.elapsed_s = elapsed_at_start_ + seconds_since(start_);
+  if (accuracy_ > pos_.best_accuracy) next.best_accuracy = accuracy_, next.best_epoch = next.epoch;
+  const bool improved = next.best_epoch == next.epoch;
+  pos_ = next;
+  if (!lead_) return;
+  const double images_per_s = sums[1] / train_seconds;
+  std::printf(
+      "epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  train_acc %.2f%%  %.0f "
+      "images/s  %.1f s\n",
+      next.epoch, cfg_.epochs, train_loss, ev.loss, 100.0 * accuracy_, train_acc, images_per_s,
+      seconds);
+  std::fflush(stdout);
+  last_metrics_ = nlohmann::json{
+      {"epoch", next.epoch},
+      {"train_loss", train_loss},
+      {"train_acc", train_acc},
+      {"test_loss", ev.loss},
+      {"test_acc", 100.0 * accuracy_},
+      {"test_samples", ev.samples},
+      {"lr", shortest_decimal(optimizer_->lr())},
+      {"images_per_s", images_per_s},
+      {"seconds", seconds},
+      {"elapsed_s", next.elapsed_s},
+      {"time",
+       utc_now()}}.dump();
+  // best, then last, then the metrics line: a write that fails (a full disk) or a kill
+  // leaves every file resumable, and the line is also in the checkpoints (open_run_dir).
+  if (improved)
+    save(files_.best, *model_, *optimizer_, cfg_, input_, next, accuracy_, last_metrics_);
+  save(files_.last, *model_, *optimizer_, cfg_, input_, next, accuracy_, last_metrics_);
+  append_line(files_.metrics, last_metrics_);
+}
+
+void Trainer::draw_curves() const {
+  if (!cfg_.plot || !lead_ || pos_.epoch == 0) return;
+  try {
+    plot_runs({files_.dir.string()}, files_.curves, cfg_.runs_dir);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "osprey: no training curves: %s\n", printable(e.what()).c_str());
+  }
+}
+
+TrainOutcome Trainer::run() {
+  if (lead_) print_header();
+  data::Batch batch;
+  while (pos_.epoch < cfg_.epochs) {
+    const Clock::time_point t0 = Clock::now();
+    model_->train();
+    loader_->start_epoch(pos_.epoch);
+    // A resumed epoch skips the batches already trained on: the order is a function of
+    // (seed, epoch), so the remaining batches are the same ones.
+    for (int64_t s = 0; s < pos_.step_in_epoch; ++s) loader_->next(batch);
+    bar_ = std::make_unique<ProgressBar>(
+        "epoch " + std::to_string(pos_.epoch + 1) + "/" + std::to_string(cfg_.epochs),
+        loader_->batches_per_epoch(), pos_.step_in_epoch,
+        lead_ ? progress_mode(cfg_.progress, cfg_.progress_interval_s) : ProgressMode::none,
+        cfg_.progress_interval_s);
+    while (loader_->next(batch)) {
+      step(batch);
+      if (const int sig = agreed_signal()) return stop(sig);
+      if (cfg_.stop_after_steps > 0 && pos_.global_step >= cfg_.stop_after_steps) return stop(0);
+    }
+    settle();
+    bar_->finish();
+    end_epoch(seconds_since(t0), t0);
+    if (const int sig = agreed_signal()) {
+      if (lead_)
+        std::printf("stopped by %s after epoch %d/%d; resume with `osprey train --resume %s`\n",
+                    signal_name(sig), pos_.epoch, cfg_.epochs, files_.dir.string().c_str());
+      draw_curves();
+      return outcome(sig);
+    }
+  }
+  if (lead_) {
+    const double wall = seconds_since(start_);
+    const std::string all = options_.resume_from.empty() ? std::string()
+                                                         : " (" + format_duration(pos_.elapsed_s) +
+                                                               " with the earlier runs)";
+    std::printf(
+        "done in %s%s: best test accuracy %.2f%% after epoch %d, last %.2f%%, %.0f images/s\n",
+        format_duration(wall).c_str(), all.c_str(), 100.0 * pos_.best_accuracy, pos_.best_epoch,
+        100.0 * accuracy_, wall > 0 ? double(images_) / wall : 0.0);
+    draw_curves();
+    std::printf("files: %s (epoch %d), %s, %s%s%s\n", files_.best.c_str(), pos_.best_epoch,
+                files_.last.c_str(), files_.metrics.c_str(), cfg_.plot ? ", " : "",
+                cfg_.plot ? files_.curves.c_str() : "");
+    std::fflush(stdout);
+  }
+  return outcome(0);
+}
+
+// A resumed run whose checkpoint already covers every epoch: nothing to train.
+TrainOutcome finished_already(const TrainConfig& cfg, const std::string& checkpoint,
+                              const Position& pos, bool lead) {
+  TrainOutcome o;
+  o.best_accuracy = pos.best_accuracy, o.best_epoch = pos.best_epoch;
+  o.accuracy = checkpoint_double(read_checkpoint_metadata(checkpoint), checkpoint, "test_accuracy",
+                                 -1.0, 1.0);
+  o.run_dir = RunFiles(cfg.runs_dir, cfg.name).dir.string();
+  if (lead)
+    std::printf(
+        "run %s already finished its %d epoch%s (best test accuracy %.2f%% after epoch %d): "
+        "nothing to train. To train longer: `osprey train --resume %s --set epochs=N` with N > "
+        "%d\n",
+        o.run_dir.c_str(), pos.epoch, pos.epoch == 1 ? "" : "s", 100.0 * pos.best_accuracy,
+        pos.best_epoch, o.run_dir.c_str(), pos.epoch);
+  return o;
 }
 
 }  // namespace
 
-std::string resolve_checkpoint(const std::string& run_or_file, const std::string& runs_dir) {
-  if (fs::is_regular_file(run_or_file)) return run_or_file;
-  const fs::path in_runs = fs::path(runs_dir) / run_or_file;
-  for (const fs::path& dir : {fs::path(run_or_file), in_runs}) {
-    if (!fs::is_directory(dir)) continue;
-    // last is written after best (an epoch that improves saves both), so it is the newest
-    // unless its write failed (a full disk, a kill): then best, the same state or an older one,
-    // is the one to resume; a resumed run repeats what is missing.
-    std::string why;
-    for (const fs::path& candidate : {dir / "last.safetensors", dir / "best.safetensors"}) {
-      if (!fs::is_regular_file(candidate)) continue;
-      try {
-        read_checkpoint_metadata(candidate.string());
-        return candidate.string();
-      } catch (const Error& e) {
-        if (why.empty()) why = e.what();
-      }
-    }
-    OSPREY_CHECK(why.empty(), "no readable checkpoint in '", dir.string(), "': ", why);
-  }
-  fail("no checkpoint at '", run_or_file, "' (looked for the file itself, ", run_or_file,
-       "/{last,best}.safetensors and ", in_runs.string(), "/{last,best}.safetensors)");
-}
-
-TrainConfig config_from_checkpoint(const std::string& path) {
-  CheckpointMetadata meta = read_checkpoint_metadata(path);
-  auto it = meta.find("config");
-  OSPREY_CHECK(it != meta.end(), "checkpoint '", path, "' has no training config in its metadata");
-  TrainConfig cfg;
-  check_json_depth(it->second, "checkpoint '" + printable(path) + "': metadata 'config'");
-  nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
-  OSPREY_CHECK(!j.is_discarded(), "checkpoint '", path, "' has an unreadable config");
-  apply_json(cfg, j, "checkpoint '" + path + "'");
-  return cfg;
-}
-
-double run_train(const TrainConfig& cfg, const std::string& resume_from,
-                 dist::Communicator* comm_or_null) {
-  validate(cfg);
+TrainOutcome run_train(const TrainConfig& cfg_in, const TrainOptions& options,
+                       dist::Communicator* comm_or_null) {
+  validate(cfg_in);
+  TrainConfig cfg = cfg_in;
   std::unique_ptr<dist::Communicator> local;
   if (!comm_or_null) local = dist::make_local_communicator();
   dist::Communicator& comm = comm_or_null ? *comm_or_null : *local;
-  const int rank = comm.rank(), world = comm.size();
-  const bool lead = rank == 0;  // rank 0 alone prints, logs and writes files
-  // Pipelines of pipeline_stages consecutive ranks; the batch is split over the replicas.
-  dist::PipelineGroups groups = dist::split_pipeline(comm, cfg.pipeline_stages);
-  const bool pipelined = cfg.pipeline_stages > 1;
-  OSPREY_CHECK(cfg.batch_size % groups.replicas == 0, "config: batch_size ", cfg.batch_size,
-               " must be a multiple of the ", groups.replicas,
-               " data-parallel replicas (it is the global batch)");
-  OSPREY_CHECK((cfg.batch_size / groups.replicas) % cfg.micro_batches == 0, "config: a batch of ",
-               cfg.batch_size / groups.replicas, " per replica does not split into ",
-               cfg.micro_batches, " micro-batches");
-  int threads = cpu::set_num_threads(cfg.threads);
-  DataSplits data = load_data(cfg);
-  Pipelines pipes = make_pipelines(cfg, {data.train.h, data.train.w, data.train.c});
-  ModelInput input = model_input(data, pipes);
-  std::unique_ptr<Model> model = create_model_for(cfg, input);
-  model->rng() = Rng(cfg.seed ^ 0xd20b0u);
-  const Device device = resolve_device(cfg.device);
-  allow_tf32(cfg.tf32);
-  model->set_recompute_activations(cfg.recompute_activations);
-  model->set_activation_dtype(cfg.precision == "bf16" ? DType::bf16 : DType::f32);
-  model->to(device);  // before the optimizer, whose state lives beside the parameters
-  auto optimizer = make_optimizer(model->params(), optimizer_options(cfg));
-
-  Position pos;
-  std::string last_metrics;  // the metrics line of the last completed epoch
-  if (!resume_from.empty()) {
-    CheckpointMetadata meta = load_checkpoint(resume_from, *model, optimizer.get());
-    pos = read_position(meta, resume_from);
-    if (meta.count("metrics")) last_metrics = meta.at("metrics");
-  } else if (!cfg.init_from.empty()) {
-    auto fresh = load_pretrained_state_dict(model->params(), SafeTensorsFile::read(cfg.init_from),
-                                            model->classifier_prefixes());
-    if (lead)
-      std::printf("initialised from %s%s\n", cfg.init_from.c_str(),
-                  fresh.empty() ? "" : " (new classifier for this class count)");
+  const bool lead = comm.rank() == 0;
+  const bool resuming = !options.resume_from.empty();
+  if (resuming) {
+    const Position pos =
+        read_position(read_checkpoint_metadata(options.resume_from), options.resume_from);
+    if (pos.epoch >= cfg.epochs && pos.step_in_epoch == 0)
+      return finished_already(cfg, options.resume_from, pos, lead);
   }
-
-  data::LoaderOptions lo = loader_options(cfg, pipes);
-  lo.batch_size = cfg.batch_size / groups.replicas;
-  lo.rank = groups.replica, lo.world = groups.replicas;
-  // GPU augmentation: the loader only picks the samples, the GPU makes their images.
-  OSPREY_CHECK(cfg.augment_device == "cpu" || device == Device::cuda,
-               "augment_device cuda needs the training to run on cuda (device is ",
-               device_name(device), ")");
-  lo.images = cfg.augment_device == "cpu";
-  data::BatchLoader loader(data.train, lo);
-  OSPREY_CHECK(pos.step_in_epoch <= loader.batches_per_epoch(), "checkpoint '", resume_from,
-               "': step_in_epoch ", pos.step_in_epoch, " is beyond the ",
-               loader.batches_per_epoch(),
-               " batches of an epoch of this config (were batch_size or limit_train changed?)");
-  // Every rank checks, before any collective that depends on them, that the others run the
-  // same steps on the same model: different settings would hang the job instead.
-  dist::require_same_settings(comm,
-                              settings_to_agree(cfg, data, input, *model, loader, pos, device));
-
-  // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
-  // (it stages them through host memory, so ranks may share a GPU).
-  std::unique_ptr<dist::Communicator> nccl =
-      dist::make_gradient_communicator(comm, device, cfg.communicator);
-  dist::Communicator& grad_comm = nccl ? *nccl : comm;
-  if (cfg.sync_batchnorm && world > 1)
-    model->set_batchnorm_sync(std::make_shared<BatchNormSync>(
-        BatchNormSync{[&comm](double* data, int64_t n) { comm.allreduce_sum(data, n); }}));
-  // Every rank starts from rank 0's state (its own random initialisation or load).
-  dist::broadcast_state(model->params(), grad_comm);
-  // A pipeline's gradients are complete only after its last micro-batch: they are averaged
-  // over the replica group once per step, not bucket by bucket during backward.
-  std::unique_ptr<dist::Communicator> solo = dist::make_local_communicator();
-  dist::GradientBucketer bucketer(model->params(), pipelined ? *solo : grad_comm,
-                                  {cfg.first_bucket_bytes, cfg.bucket_bytes});
-
-  std::unique_ptr<data::GpuAugmenter> gpu_augment;
-  if (!lo.images)
-    gpu_augment = std::make_unique<data::GpuAugmenter>(
-        loader.pipeline(), data::ImageShape{data.train.h, data.train.w, data.train.c},
-        loader.channels());
-  std::unique_ptr<dist::PipelineSchedule> pipeline;
-  dist::PipelinePlan plan;
-  if (pipelined) {
-    Tensor sample =
-        Tensor::full({lo.batch_size / cfg.micro_batches, input.h, input.w, input.c}, 0.5f)
-            .to(device);
-    plan = dist::plan_pipeline(*model, sample, cfg.pipeline_stages, comm);
-    dist::broadcast_state(model->params(), comm);  // the measurement touched BN statistics
-    pipeline = std::make_unique<dist::PipelineSchedule>(*model, plan, *groups.pipe);
-  }
-  // Before evaluating or saving, every rank of a pipeline gets the other stages' state.
-  auto sync_stages = [&] {
-    if (pipelined) dist::sync_pipeline_state(*model, plan, *groups.pipe, optimizer.get());
-  };
-  LrSchedule schedule(schedule_options(cfg), cfg.lr, cfg.epochs, loader.batches_per_epoch());
-
-  const RunFiles files(cfg);
-  if (lead) prepare_run_dir(files, cfg, !resume_from.empty(), pos.epoch, last_metrics);
-
-  if (lead) {
-    std::printf(
-        "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
-        "classes), %lld parameters, %d rank%s x %d threads, %s%s%s%s%s\n",
-        model->name().c_str(), cfg.dataset.c_str(), data.train.n, data.test.n, data.train.h,
-        data.train.w, data.train.c, input.h, input.w, input.c, data.num_classes,
-        (long long)model->params().num_elements(), world, world > 1 ? "s" : "", threads,
-        device_description(device).c_str(), cfg.precision == "bf16" ? ", bf16 activations" : "",
-        gpu_augment ? ", augmentation on the GPU" : "",
-        world > 1 ? (", " + std::string(grad_comm.name())).c_str() : "",
-        resume_from.empty() ? "" : (", resuming " + resume_from).c_str());
-    std::fflush(stdout);
-  }
-
-  double accuracy = 0.0;
-  data::Batch batch;
-  std::unique_ptr<BatchUploader> uploader;
-  if (device == Device::cuda) uploader = std::make_unique<BatchUploader>();
-  for (; pos.epoch < cfg.epochs; ++pos.epoch, pos.step_in_epoch = 0) {
-    auto t0 = std::chrono::steady_clock::now();
-    model->train();
-    loader.start_epoch(pos.epoch);
-    // A resumed epoch skips the batches already trained on: the order is a function of
-    // (seed, epoch), so the remaining batches are the same ones.
-    for (int64_t s = 0; s < pos.step_in_epoch; ++s) loader.next(batch);
-    ProgressBar bar("epoch " + std::to_string(pos.epoch + 1) + "/" + std::to_string(cfg.epochs),
-                    loader.batches_per_epoch(), cfg.progress && lead);
-    double loss_sum = 0.0;
-    int64_t seen = 0;
-    // Counts step `step`'s loss into the epoch's mean and the progress bar.
-    auto account = [&](float l, int64_t valid, int64_t step) {
-      OSPREY_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", pos.epoch + 1,
-                   " step ", step, " (try a lower lr)");
-      loss_sum += double(l) * double(valid);
-      seen += valid;
-      char suffix[64];
-      std::snprintf(suffix, sizeof suffix, "loss %.4f", seen ? loss_sum / double(seen) : 0.0);
-      bar.update(step, suffix);
-    };
-    // On a GPU a step's loss is read only after the next step is queued, so the host prepares
-    // and launches step s+1 while the device still runs step s (the divergence check lags by
-    // one step).
-    struct PendingLoss {
-      Tensor loss;
-      int64_t valid = 0, step = 0;
-    };
-    std::optional<PendingLoss> pending;
-    auto settle = [&] {
-      if (pending) account(pending->loss.to_vector()[0], pending->valid, pending->step);
-      pending.reset();
-    };
-    while (loader.next(batch)) {
-      optimizer->set_lr(schedule.lr(pos.epoch, pos.step_in_epoch));
-      if (schedule.cycles_momentum())
-        optimizer->set_momentum(schedule.momentum(pos.epoch, pos.step_in_epoch));
-      const Shape x_shape = {batch.n, batch.h, batch.w, batch.c};
-      Tensor x = gpu_augment ? gpu_augment->run(data.train, batch.indices.data(), batch.n, cfg.seed,
-                                                pos.epoch)
-                 : uploader  ? uploader->upload(batch.images.data(), x_shape)
-                             : Tensor::from_data(x_shape, batch.images);
-      optimizer->zero_grad();
-      float l = 0.0f;
-      bool has_loss = true;
-      Tensor loss;
-      if (pipelined) {
-        l = float(pipeline->train_step(x, Tensor::from_labels(batch.labels), cfg.micro_batches,
-                                       cfg.label_smoothing));
-        has_loss = pipeline->last_stage();
-        Tensor g = model->params().flat_grad();  // other stages' parts are zero
-        groups.group->allreduce_average_async(g.ptr<float>(), g.numel());
-        groups.group->wait_all();
-      } else {
-        loss = ops::softmax_cross_entropy(model->forward(x), Tensor::from_labels(batch.labels),
-                                          cfg.label_smoothing);
-        loss.backward();
-        bucketer.finish();  // gradients are now averaged over the ranks
-        if (device == Device::cpu) l = loss.data<float>()[0];
-      }
-      if (cfg.clip_grad_norm > 0) {
-        // A pipeline rank holds its own stage's gradients (the rest are zero): the norm is
-        // summed over the pipeline's stages.
-        auto over_stages = [&](double squares) {
-          groups.pipe->allreduce_sum(&squares, 1);
-          return squares;
-        };
-        clip_grad_norm(model->params(), cfg.clip_grad_norm,
-                       pipelined ? std::function<double(double)>(over_stages) : nullptr);
-      }
-      optimizer->step();
-      ++pos.step_in_epoch;
-      ++pos.global_step;
-      if (loss.defined() && device == Device::cuda) {
-        settle();
-        pending = PendingLoss{loss, batch.valid, pos.step_in_epoch};
-      } else if (has_loss) {
-        account(l, batch.valid, pos.step_in_epoch);
-      } else {
-        bar.update(pos.step_in_epoch, "");
-      }
-      if (cfg.stop_after_steps > 0 && pos.global_step >= cfg.stop_after_steps) {
-        settle();
-        bar.finish();
-        sync_stages();
-        if (!lead) return accuracy;
-        save(files.last, *model, *optimizer, cfg, input, pos, accuracy, last_metrics);
-        std::printf(
-            "stopped after %lld steps (epoch %d, step %lld); resume with "
-            "`osprey train --resume %s`\n",
-            (long long)pos.global_step, pos.epoch + 1, (long long)pos.step_in_epoch,
-            files.dir.string().c_str());
-        return accuracy;
-      }
-    }
-    settle();
-    bar.finish();
-    double train_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    sync_stages();
-    Evaluation ev = evaluate(*model, data.test, pipes.eval, pipes.channels, input.num_classes,
-                             cfg.eval_batch_size, rank, world);
-    sum_across_ranks(ev, comm);
-    double sums[2] = {loss_sum, double(seen)};
-    comm.allreduce_sum(sums, 2);
-    loss_sum = sums[0];
-    seen = int64_t(sums[1]);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    accuracy = ev.accuracy();
-    double train_loss = seen ? loss_sum / double(seen) : 0.0;
-    double images_per_s = double(seen) / train_seconds;
-    Position next = pos;
-    ++next.epoch, next.step_in_epoch = 0;
-    const bool improved = accuracy > pos.best_accuracy;
-    if (improved) pos.best_accuracy = next.best_accuracy = accuracy;
-    if (!lead) continue;
-    std::printf(
-        "epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  %.0f images/s  "
-        "%.1f s\n",
-        pos.epoch + 1, cfg.epochs, train_loss, ev.loss, 100.0 * accuracy, images_per_s, seconds);
-    std::fflush(stdout);
-    last_metrics = nlohmann::json{{"epoch", pos.epoch + 1},     {"train_loss", train_loss},
-                                  {"test_loss", ev.loss},       {"test_acc", accuracy},
-                                  {"test_samples", ev.samples}, {"images_per_s", images_per_s},
-                                  {"seconds", seconds},         {"lr", optimizer->lr()}}
-                       .dump();
-    // best, then last, then the metrics line: a write that fails (a full disk) or a kill
-    // leaves every file resumable, and the line is also in the checkpoints (reconcile_metrics).
-    if (improved) save(files.best, *model, *optimizer, cfg, input, next, accuracy, last_metrics);
-    save(files.last, *model, *optimizer, cfg, input, next, accuracy, last_metrics);
-    append_line(files.metrics, last_metrics);
-  }
-  return accuracy;
+  // Before the data is read: a run that would be overwritten is refused at once.
+  const RunClaim claim = lead ? claim_run_name(cfg, resuming, options.overwrite) : RunClaim{};
+  Trainer trainer(cfg, options, claim, comm);
+  return trainer.run();
 }
 
 }  // namespace osprey::tools

@@ -4,29 +4,48 @@
 
 #include "dist/communicator.h"
 #include "tools/config.h"
+#include "tools/run_dir.h"
 
 namespace osprey::tools {
 
-// Trains as configured, printing one line per epoch, and writes runs/<name>/: config.json,
-// metrics.jsonl, last.safetensors (every epoch) and best.safetensors (best test accuracy).
-// An epoch writes best (when it improved), then last, then its metrics line, which both
-// checkpoints also hold: a kill or a failed write at any point leaves a resumable run. At start
-// the temporary files of killed writes are removed from the run directory.
-// With resume_from (a checkpoint file), continues that run exactly where it stopped: the
-// result is identical to a run that was never interrupted, and metrics.jsonl is made to hold
-// exactly one line per epoch the checkpoint covers. Returns the last test accuracy.
+struct TrainOptions {
+  std::string resume_from;   // a checkpoint file (resolve_checkpoint) to continue
+  bool overwrite = false;    // replace an existing run of the same name instead of refusing
+  std::string command_line;  // recorded in config.json
+  // SIGINT, SIGTERM and SIGUSR1 stop the run cleanly (tools/stop_signal.h) while it trains.
+  bool handle_signals = true;
+
+  static TrainOptions resuming(std::string checkpoint) {
+    TrainOptions o;
+    o.resume_from = std::move(checkpoint);
+    return o;
+  }
+};
+
+struct TrainOutcome {
+  double accuracy = 0.0;  // last test accuracy, a fraction
+  double best_accuracy = -1.0;
+  int best_epoch = 0;
+  std::string run_dir;
+  int stopped_by_signal = 0;  // SIGINT, SIGTERM, SIGUSR1: a resumable checkpoint was written
+};
+
+// Trains as configured, printing one line per epoch and a summary, and writes
+// runs_dir/<name>/ (tools/run_dir.h; a new run never replaces another): config.json,
+// metrics.jsonl, last.safetensors (every epoch), best.safetensors (best test accuracy),
+// steps.jsonl (log_every_steps) and curves.png (plot). An epoch writes best (when it improved),
+// then last, then its metrics line, which both checkpoints also hold: a kill or a failed write
+// at any point leaves a resumable run.
+// With options.resume_from (a checkpoint file), continues that run exactly where it stopped:
+// the result is identical to a run that was never interrupted; a run that already finished its
+// epochs is reported and left as it is. A stop signal (options.handle_signals) ends the run
+// after the current step with a resumable last.safetensors, loader position included.
 // With a communicator of several ranks (mpirun), batch_size is the global batch: each rank
 // trains on its shard, gradients are averaged in buckets, metrics are exact over all ranks, and
 // rank 0 alone prints and writes files. Null means a single process. Before the first
 // collective that depends on them, the ranks check that they agree on every setting that must
 // be equal (dist/agreement.h) and all fail naming the first difference otherwise.
-double run_train(const TrainConfig& cfg, const std::string& resume_from = "",
-                 dist::Communicator* comm = nullptr);
-
-// A run directory, a checkpoint file, or a run name under runs_dir -> the checkpoint to resume:
-// a run's last.safetensors, or its best.safetensors when last is missing or unreadable.
-std::string resolve_checkpoint(const std::string& run_or_file, const std::string& runs_dir);
-// The config stored in a checkpoint's metadata.
-TrainConfig config_from_checkpoint(const std::string& path);
+TrainOutcome run_train(const TrainConfig& cfg, const TrainOptions& options = {},
+                       dist::Communicator* comm = nullptr);
 
 }  // namespace osprey::tools

@@ -4,6 +4,8 @@
 # usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR] [--only NAME ...]
 # Needs Debian 12's python3-torch (1.13) and python3-torchvision (0.14); nothing from the network.
 import argparse
+import copy
+import json
 import os
 import sys
 
@@ -37,32 +39,133 @@ def without_dropout(model):
     return model
 
 
+def judged_quantities(model, x, y):
+    """What `osprey verify` judges, under its row names, from MODEL in its own dtype: eval logits
+    (running statistics), then one train-mode forward and backward of the mean cross-entropy
+    (dropout off), which also moves the running statistics."""
+    q = {}
+    model.eval()
+    with torch.no_grad():
+        q["eval_logits"] = model(x)
+    without_dropout(model).train()
+    xg = x.detach().clone().requires_grad_(True)
+    logits = model(xg)
+    loss = nn.functional.cross_entropy(logits, y)
+    loss.backward()
+    q["train_logits"] = logits.detach()
+    q["loss"] = loss.detach().reshape(1)
+    q["grad_input"] = xg.grad
+    q.update({"grad." + k: p.grad for k, p in model.named_parameters()})
+    q.update({"after_train_forward." + k: b.detach() for k, b in model.named_buffers()
+              if b.dtype != torch.int64})
+    return q
+
+
+def relative_errors(ours, ref):
+    """Relative L2 error per quantity as `osprey verify` measures it against the float32-rounded
+    reference, including its rule for gradients that are zero in exact arithmetic."""
+    ref = {k: v.float().double() for k, v in ref.items()}
+    all_grads = sum(float((v * v).sum()) for k, v in ref.items() if k.startswith("grad.")) ** 0.5
+    errors = {}
+    for k, r in ref.items():
+        diff, norm = float((ours[k].double() - r).norm()), float(r.norm())
+        if k.startswith("grad.") and norm < 1e-6 * all_grads:
+            errors[k] = diff / all_grads
+        else:
+            errors[k] = diff / norm if norm > 0 else diff
+    return errors
+
+
+class _ReLU6WithShiftedMask(torch.autograd.Function):
+    """ReLU6 whose backward passes the gradient where INPUT + SHIFT lies in (0, 6): the mask an
+    fp32 computation whose rounding moved each input by SHIFT would use."""
+
+    @staticmethod
+    def forward(ctx, x, shift):
+        moved = x + shift
+        ctx.save_for_backward((moved > 0) & (moved < 6))
+        return x.clamp(0, 6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (passes,) = ctx.saved_tensors
+        return grad * passes, None
+
+
+class ReLU6WithShiftedMask(nn.Module):
+    def __init__(self, shift):
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, x):
+        return _ReLU6WithShiftedMask.apply(x, self.shift)
+
+
+def relu6_inputs(model, x):
+    """Train-mode inputs of every ReLU6, by module name (taken before the in-place clamp)."""
+    seen, hooks = {}, []
+
+    def keep(name):
+        return lambda module, args: seen.__setitem__(name, args[0].detach().double().clone())
+
+    for name, m in model.named_modules():
+        if isinstance(m, nn.ReLU6):
+            hooks.append(m.register_forward_pre_hook(keep(name)))
+    without_dropout(model).train()
+    model(x)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+# Simulated fp32 roundings per reference (see fp32_chance).
+ROUNDING_TRIALS = 8
+
+
+def fp32_chance(model32, x, y, ref):
+    """What fp32 rounding alone does to the judged quantities, as JSON objects for the reference's
+    metadata (read by `osprey verify`, explained in docs/verification.md). fp32_error: PyTorch's
+    own fp32 error against the float64 reference. fp32_chance: the largest of that and of
+    ROUNDING_TRIALS simulated fp32 engines, for models with ReLU6: the float64 computation whose
+    ReLU6 gradient masks are taken at inputs moved by PyTorch's fp32 rounding errors of that
+    layer, shuffled over the layer (the same error sizes, landing on other elements, as a
+    different summation order would)."""
+    errors = relative_errors(judged_quantities(copy.deepcopy(model32), x.float(), y), ref)
+    chance = dict(errors)
+    exact = relu6_inputs(copy.deepcopy(model32).double(), x.double())
+    rounded = relu6_inputs(copy.deepcopy(model32), x.float())
+    shuffle = torch.Generator().manual_seed(4321)
+    for _ in range(ROUNDING_TRIALS if exact else 0):
+        simulated = copy.deepcopy(model32).double()
+        for name, value in exact.items():
+            error = (rounded[name] - value).flatten()
+            shift = error[torch.randperm(error.numel(), generator=shuffle)].reshape(value.shape)
+            parent, _, leaf = name.rpartition(".")
+            setattr(simulated.get_submodule(parent), leaf, ReLU6WithShiftedMask(shift))
+        trial = relative_errors(judged_quantities(simulated, x.double(), y), ref)
+        chance = {q: max(e, trial[q]) for q, e in chance.items()}
+    return {k: json.dumps({q: float(f"{e:.3g}") for q, e in v.items()}, sort_keys=True)
+            for k, v in (("fp32_error", errors), ("fp32_chance", chance))}
+
+
 def model_reference(out, name, model, x, y, meta):
     """NAME.params.safetensors (the float32 state_dict) and NAME.ref.safetensors (input, labels,
     eval/train logits, loss, input and parameter gradients, running statistics after one
-    train-mode forward), all computed in float64 from the float32 parameters."""
+    train-mode forward), all computed in float64 from the float32 parameters; the metadata also
+    holds fp32_chance."""
     randomize_batchnorm(model)
     model = model.float()
     params = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    md = model.double()
+    model32 = copy.deepcopy(model)
+    q = judged_quantities(model.double(), x.double(), y)
+    names = {"eval_logits": "ref.eval_logits", "train_logits": "ref.train_logits",
+             "loss": "ref.loss", "grad_input": "ref.grad_input"}
     ref = {"input": x.float(), "labels": y.long()}
-    md.eval()
-    with torch.no_grad():
-        ref["ref.eval_logits"] = md(x.double())
-    without_dropout(md).train()
-    xg = x.double().requires_grad_(True)
-    logits = md(xg)
-    loss = nn.functional.cross_entropy(logits, y)
-    loss.backward()
-    ref["ref.train_logits"] = logits.detach()
-    ref["ref.loss"] = loss.detach().reshape(1)
-    ref["ref.grad_input"] = xg.grad
-    ref.update({"grad." + k: p.grad for k, p in md.named_parameters()})
-    ref.update({"after_train_forward." + k: b.detach() for k, b in md.named_buffers()
-                if b.dtype != torch.int64})
+    ref.update({names.get(k, k): v for k, v in q.items()})
     save_safetensors(as_float32(params), os.path.join(out, name + ".params.safetensors"), meta)
-    save_safetensors(as_float32(ref), os.path.join(out, name + ".ref.safetensors"), meta)
-    print(f"{name}: loss {float(loss):.6f}")
+    save_safetensors(as_float32(ref), os.path.join(out, name + ".ref.safetensors"),
+                     dict(meta, **fp32_chance(model32, x, y, q)))
+    print(f"{name}: loss {float(q['loss']):.6f}")
 
 
 def optimizer_reference(out, name, model, make_optimizer, batches, meta):

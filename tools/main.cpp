@@ -48,7 +48,9 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   auto* train = app.add_subcommand(
       "train",
       "Train a model. With no options: simple_cnn on Fashion-MNIST (Adam 1e-3, batch "
-      "128, 10 epochs). Writes runs/<name>/{config.json,metrics.jsonl,last.safetensors}.");
+      "128, 10 epochs). Writes runs/<model>_<dataset>_<N>/ (or --name): config.json, "
+      "metrics.jsonl, last/best.safetensors, curves.png. Ctrl-C saves a resumable checkpoint "
+      "and exits 130.");
   std::string config_path;
   std::vector<std::string> sets;
   train->add_option("--config", config_path, "JSON config file (keys below); defaults otherwise")
@@ -72,8 +74,8 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   auto* verify = app.add_subcommand(
       "verify",
       "Compare the engine against a PyTorch reference: PREFIX.params.safetensors (a "
-      "state_dict) and PREFIX.ref.safetensors. Exit 0 only when every quantity is "
-      "within tolerance.");
+      "state_dict) and PREFIX.ref.safetensors. Verdict PASS, PASS (gradients within fp32 "
+      "chance) or FAIL; exit 0 for both PASS forms.");
   std::string prefix;
   tools::VerifyOptions vo;
   verify

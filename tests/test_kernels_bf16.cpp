@@ -11,6 +11,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "op_reference.h"
 
 using osprey::bf16;
@@ -186,4 +187,63 @@ TEST_CASE("bf16 convolutions and BatchNorm stay within bf16 rounding of double r
     if (to_float(yh[i]) == 6.0f && yf[i] < 6.0f && gz_ref[i] != 0.0f) ++rounded_to_six_but_passing;
   }
   REQUIRE(rounded_to_six_but_passing > 0);
+}
+
+TEST_CASE("bf16 GEMMs sum bf16 products in float for every transpose, accumulating or not",
+          "[bf16]") {
+  if (!osprey::cpu::native_bf16_gemm()) {
+    WARN("no bf16 GEMMs on this CPU (or oneDNN held below AVX512-BF16): nothing to check");
+    return;
+  }
+  const int m = 7, n = 9, k = 33;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (bool accumulate : {false, true}) {
+        const int lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3;
+        const auto a = bf16_values(size_t(ta ? k : m) * lda, 11),
+                   b = bf16_values(size_t(tb ? n : k) * ldb, 12);
+        std::vector<float> c = random_floats(size_t(m) * ldc, 13);
+        std::vector<double> want(size_t(m) * n);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < n; ++j) {
+            double sum = accumulate ? c[size_t(i) * ldc + j] : 0.0;
+            for (int p = 0; p < k; ++p)
+              sum += double(ta ? a[size_t(p) * lda + i] : a[size_t(i) * lda + p]) *
+                     double(tb ? b[size_t(j) * ldb + p] : b[size_t(p) * ldb + j]);
+            want[size_t(i) * n + j] = sum;
+          }
+        osprey::cpu::gemm_bf16(ta, tb, m, n, k, to_bf16_vector(a).data(), lda,
+                               to_bf16_vector(b).data(), ldb, accumulate, c.data(), ldc);
+        std::vector<float> got(size_t(m) * n);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < n; ++j) got[size_t(i) * n + j] = c[size_t(i) * ldc + j];
+        // Exact bf16 products summed in float: float rounding of a 33-term sum.
+        require_close(got, want, 1e-5,
+                      "gemm_bf16 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                          " accumulate=" + std::to_string(accumulate));
+      }
+}
+
+TEST_CASE("bf16 1x1 convolutions match the float kernel on the same bf16 values", "[bf16]") {
+  INFO("native bf16 GEMMs on this CPU: " << osprey::cpu::native_bf16_gemm());
+  osprey::cpu::Conv2dShape s{2, 5, 6, 24, 40, 1, 1, 1, 0};
+  const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.h * s.w * s.k;
+  const auto x = bf16_values(nx, 21), dy = bf16_values(ny, 22);
+  const auto w = random_floats(size_t(s.k) * s.c, 23), bias = random_floats(size_t(s.k), 24);
+  std::vector<float> w16(w.size());
+  for (size_t i = 0; i < w.size(); ++i) w16[i] = to_float(to_bf16(w[i]));
+  std::vector<float> y_ref(ny), dx_ref(nx), dw_ref(w.size(), 0.25f), db_ref(s.k, 0.5f);
+  osprey::cpu::conv2d_forward(s, x.data(), w16.data(), bias.data(), y_ref.data());
+  osprey::cpu::conv2d_backward(s, x.data(), w16.data(), dy.data(), dx_ref.data(), dw_ref.data(),
+                               db_ref.data());
+  std::vector<bf16> y(ny), dx(nx);
+  std::vector<float> dw(w.size(), 0.25f), db(s.k, 0.5f);
+  osprey::cpu::conv2d_forward(s, to_bf16_vector(x).data(), w.data(), bias.data(), y.data());
+  osprey::cpu::conv2d_backward(s, to_bf16_vector(x).data(), w.data(), to_bf16_vector(dy).data(),
+                               dx.data(), dw.data(), db.data());
+  require_close(widen(y), to_double(y_ref), 1.0 / 256, "bf16 1x1 conv forward");
+  require_close(widen(dx), to_double(dx_ref), 1.0 / 256, "bf16 1x1 conv input gradient");
+  // Gradients of the weights and bias stay in float (accumulated onto what was there).
+  require_close(dw, to_double(dw_ref), 1e-5, "bf16 1x1 conv weight gradient");
+  require_close(db, to_double(db_ref), 1e-6, "bf16 1x1 conv bias gradient");
 }

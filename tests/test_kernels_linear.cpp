@@ -136,3 +136,26 @@ TEST_CASE("linear backward accumulates dw and db and skips null outputs", "[line
   osprey::cpu::linear_backward(n, in, out, x.data(), w.data(), dy.data(), nullptr, nullptr,
                                nullptr);
 }
+
+TEST_CASE("recording gemms counts each shape's calls while on, and nothing after", "[gemm]") {
+  std::vector<float> a(6 * 4, 1.0f), b(4 * 5, 2.0f), c(6 * 5);
+  osprey::cpu::record_gemms(true);
+  for (int i = 0; i < 3; ++i)
+    osprey::cpu::sgemm(false, false, 6, 5, 4, 1.0f, a.data(), 4, b.data(), 5, 0.0f, c.data(), 5);
+  osprey::cpu::sgemm(true, false, 4, 5, 6, 1.0f, a.data(), 4, c.data(), 5, 0.0f, b.data(), 5);
+  osprey::cpu::record_gemms(false);
+  osprey::cpu::sgemm(false, false, 6, 5, 4, 1.0f, a.data(), 4, b.data(), 5, 0.0f, c.data(), 5);
+  const auto records = osprey::cpu::recorded_gemms();
+  REQUIRE(records.size() == 2);
+  REQUIRE(records[0].shape.m == 4);  // in shape order
+  REQUIRE(records[0].shape.trans_a);
+  REQUIRE(records[0].calls == 1);
+  REQUIRE(records[1].shape.m == 6);
+  REQUIRE(records[1].shape.n == 5);
+  REQUIRE(records[1].shape.k == 4);
+  REQUIRE(records[1].calls == 3);
+  REQUIRE(records[1].seconds > 0.0);
+  osprey::cpu::record_gemms(true);  // a new recording starts empty
+  REQUIRE(osprey::cpu::recorded_gemms().empty());
+  osprey::cpu::record_gemms(false);
+}

@@ -23,6 +23,12 @@ namespace osprey::tools {
 
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 std::unique_ptr<Model> bench_model(const BenchTrainOptions& o) {
   models::ModelSpec spec;
   spec.name = o.model;
@@ -39,12 +45,6 @@ Tensor random_batch(const BenchTrainOptions& o, Rng& rng) {
   for (int64_t i = 0; i < x.numel(); ++i) px[i] = float(rng.normal());
   return x;
 }
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm) {
   const Device device = resolve_device(o.device);

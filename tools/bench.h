@@ -5,6 +5,9 @@
 #include <string>
 
 #include "dist/communicator.h"
+#include "engine/model.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
 #include "tools/config.h"
 
 namespace osprey::tools {
@@ -29,6 +32,11 @@ struct BenchTrainOptions {
   int micro_batches = 1;
 };
 
+// The options' model (name, input shape, classes, width) with its initial weights, and a batch
+// of standard-normal inputs for it.
+std::unique_ptr<Model> bench_model(const BenchTrainOptions& o);
+Tensor random_batch(const BenchTrainOptions& o, Rng& rng);
+
 // With several ranks, batch is per rank (per pipeline with stages), gradients are averaged as
 // in training, and images_per_s counts all ranks (the slowest rank's time).
 nlohmann::json bench_train(const BenchTrainOptions& opts, dist::Communicator& comm);
@@ -43,5 +51,11 @@ nlohmann::json bench_inference(const BenchTrainOptions& opts);
 // reading, augmentation, normalisation on the loader thread and its OpenMP team) delivers,
 // over `batches` batches after one warm-up batch: what a GPU needs the CPU to keep up with.
 nlohmann::json bench_loader(const TrainConfig& cfg, int batches);
+
+// `osprey bench gemm`: a CPU roofline. The machine's measured fp32 GEMM peak (the best of a
+// large square sgemm), then the options' training step on the CPU with every GEMM recorded:
+// one JSON object per GEMM shape (calls and time per step, GFLOP/s, fraction of the peak) and
+// one for the whole step (GEMM FLOPs and share of the step's time).
+nlohmann::json bench_gemm(const BenchTrainOptions& opts);
 
 }  // namespace osprey::tools

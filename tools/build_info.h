@@ -9,7 +9,7 @@ struct BuildInfo {
   std::string version;  // the project version, e.g. "0.1.0"
   std::string commit;   // full hash, "-dirty" when tracked files differed; "unknown" without git
   std::string
-      options;  // e.g. "cuda=on mpi=on nccl=on blas=openblas build=Release compiler=GNU 12.2.0"
+      options;  // e.g. "cuda=on mpi=on nccl=on gemm=onednn build=Release compiler=GNU 12.2.0"
 };
 
 const BuildInfo& build_info();

@@ -5,7 +5,7 @@
 set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
-  libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev
+  libdnnl-dev nlohmann-json3-dev libcli11-dev
   libpng-dev libturbojpeg0-dev  # data/image.cpp decodes PNG and JPEG with them
   zlib1g-dev catch2 libopenmpi-dev openmpi-bin gnuplot-nox dataset-fashion-mnist
   chromium python3  # the browser test of osprey serve's page (python3 writes its PNG)

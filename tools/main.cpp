@@ -28,6 +28,19 @@ constexpr const char* kExitCodes =
     "command, option or config key, a value of the wrong type or not allowed); 128+N train "
     "stopped by signal N (130: Ctrl-C). 'osprey help COMMAND' shows a command's options.";
 
+// The model and run-length options every model benchmark takes.
+void add_model_options(CLI::App* cmd, tools::BenchTrainOptions& o, const char* steps_meaning) {
+  cmd->add_option("--model", o.model, "Model name")->capture_default_str();
+  cmd->add_option("--batch", o.batch, "Batch size")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--steps", o.steps, steps_meaning)->capture_default_str();
+  cmd->add_option("--warmup", o.warmup, "Untimed warm-up steps")->capture_default_str();
+  cmd->add_option("--channels", o.in_channels, "Input channels")->capture_default_str();
+  cmd->add_option("--size", o.size, "Input height and width")->capture_default_str();
+  cmd->add_option("--classes", o.classes, "Classes")->capture_default_str();
+  cmd->add_option("--width", o.width_mult, "Width multiplier")->capture_default_str();
+}
+
 // The training config of --config FILE (or the defaults) and the --set overrides, in that order.
 tools::TrainConfig resolve_config(const std::string& config_path,
                                   const std::vector<std::string>& sets) {
@@ -159,15 +172,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   auto* bench_train = bench->add_subcommand(
       "train", "Time training steps (forward, backward, optimizer) on synthetic data");
   tools::BenchTrainOptions bo;
-  bench_train->add_option("--model", bo.model, "Model name")->capture_default_str();
-  bench_train->add_option("--batch", bo.batch, "Batch size")->capture_default_str();
-  bench_train->add_option("--threads", bo.threads, "CPU threads (0 = all cores)");
-  bench_train->add_option("--steps", bo.steps, "Timed steps")->capture_default_str();
-  bench_train->add_option("--warmup", bo.warmup, "Untimed warm-up steps")->capture_default_str();
-  bench_train->add_option("--channels", bo.in_channels, "Input channels")->capture_default_str();
-  bench_train->add_option("--size", bo.size, "Input height and width")->capture_default_str();
-  bench_train->add_option("--classes", bo.classes, "Classes")->capture_default_str();
-  bench_train->add_option("--width", bo.width_mult, "Width multiplier")->capture_default_str();
+  add_model_options(bench_train, bo, "Timed steps");
   bench_train->add_option("--optimizer", bo.optimizer, "adam | adamw | sgd")->capture_default_str();
   bench_train->add_option("--device", bo.device, "cpu, cuda or auto")->capture_default_str();
   bench_train
@@ -193,20 +198,18 @@ int run(int argc, char** argv, dist::Communicator& comm) {
       "Time eval-mode forwards: the training graph vs folded BatchNorm + fused blocks");
   tools::BenchTrainOptions io;
   io.model = "mobilenet_v2_cifar", io.in_channels = 3, io.size = 32;
-  bench_inference->add_option("--model", io.model, "Model name")->capture_default_str();
-  bench_inference->add_option("--batch", io.batch, "Batch size")->capture_default_str();
-  bench_inference->add_option("--threads", io.threads, "CPU threads (0 = all cores)");
-  bench_inference->add_option("--steps", io.steps, "Timed forwards of each form")
-      ->capture_default_str();
-  bench_inference->add_option("--warmup", io.warmup, "Untimed forwards of each form")
-      ->capture_default_str();
-  bench_inference->add_option("--channels", io.in_channels, "Input channels")
-      ->capture_default_str();
-  bench_inference->add_option("--size", io.size, "Input height and width")->capture_default_str();
-  bench_inference->add_option("--classes", io.classes, "Classes")->capture_default_str();
-  bench_inference->add_option("--width", io.width_mult, "Width multiplier")->capture_default_str();
+  add_model_options(bench_inference, io, "Timed forwards of each form");
   bench_inference->add_option("--device", io.device, "cpu, cuda or auto")->capture_default_str();
   bench_inference->add_flag("--tf32", io.tf32, "cuda: GEMMs on TF32 tensor cores");
+
+  auto* bench_gemm = bench->add_subcommand(
+      "gemm",
+      "CPU roofline: the measured fp32 GEMM peak, then every GEMM of a training step with its "
+      "GFLOP/s and fraction of that peak (one JSON line each)");
+  tools::BenchTrainOptions go;
+  go.steps = 5;
+  add_model_options(bench_gemm, go, "Recorded steps");
+  bench_gemm->add_option("--optimizer", go.optimizer, "adam | adamw | sgd")->capture_default_str();
 
   auto* bench_loader = bench->add_subcommand(
       "loader", "Time the input pipeline of a training config (reading, augmentation) alone");
@@ -318,6 +321,10 @@ int run(int argc, char** argv, dist::Communicator& comm) {
     tools::TrainConfig cfg = resolve_config(loader_config, loader_sets);
     tools::validate(cfg);
     std::printf("%s\n", tools::bench_loader(cfg, loader_batches).dump().c_str());
+    return 0;
+  }
+  if (*bench_gemm) {
+    for (const auto& line : tools::bench_gemm(go)) std::printf("%s\n", line.dump().c_str());
     return 0;
   }
   if (*bench_inference) {

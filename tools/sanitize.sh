@@ -17,7 +17,7 @@ jobs=$(nproc)
 case $mode in
   address)
     bash tools/build_asan.sh
-    # detect_leaks off: OpenBLAS and OpenMP keep their thread pools alive at exit by design.
+    # detect_leaks off: oneDNN and OpenMP keep their thread pools and caches alive at exit by design.
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
     ;;

@@ -1,7 +1,15 @@
 #include "kernels/cpu/gemm.h"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
 
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace osprey::cpu {
@@ -33,7 +41,47 @@ void add_column_sums(int rows, int cols, const float* a, float* out) {
   }
 }
 
+std::atomic<bool> g_recording{false};
+std::mutex g_record_mutex;
+std::map<GemmShape, GemmRecord> g_records;
+
+void record(const GemmShape& shape, double seconds) {
+  std::lock_guard<std::mutex> lock(g_record_mutex);
+  GemmRecord& r = g_records[shape];
+  r.shape = shape;
+  ++r.calls;
+  r.seconds += seconds;
+}
+
+void call_dnnl_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                     int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  // oneDNN chooses its kernel from the instruction set it finds at run time (AVX-512, AVX2,
+  // ...), so a CPU model name a BLAS does not know cannot drop it to SSE code.
+  const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha,
+                                          a, lda, b, ldb, beta, c, ldc);
+  if (status != dnnl_success)
+    throw std::runtime_error("dnnl_sgemm " + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                             std::to_string(k) + " failed: " + dnnl_status2str(status));
+}
+
 }  // namespace
+
+bool GemmShape::operator<(const GemmShape& o) const {
+  return std::tie(m, n, k, trans_a, trans_b) < std::tie(o.m, o.n, o.k, o.trans_a, o.trans_b);
+}
+
+void record_gemms(bool on) {
+  std::lock_guard<std::mutex> lock(g_record_mutex);
+  if (on) g_records.clear();
+  g_recording = on;
+}
+
+std::vector<GemmRecord> recorded_gemms() {
+  std::lock_guard<std::mutex> lock(g_record_mutex);
+  std::vector<GemmRecord> out;
+  for (const auto& kv : g_records) out.push_back(kv.second);
+  return out;
+}
 
 void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
            const float* b, int ldb, float beta, float* c, int ldc) {
@@ -48,8 +96,14 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
       }
     return;
   }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (!g_recording) {
+    call_dnnl_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  call_dnnl_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  record({trans_a, trans_b, m, n, k},
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void linear_forward(int n, int in, int out, const float* x, const float* w, const float* bias,

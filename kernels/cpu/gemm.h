@@ -1,5 +1,7 @@
-// GEMM and the linear layer (y = x W^T + b), through OpenBLAS.
+// GEMM and the linear layer (y = x W^T + b), through oneDNN.
 #pragma once
+#include <cstdint>
+#include <vector>
 
 namespace osprey::cpu {
 
@@ -13,5 +15,20 @@ void linear_forward(int n, int in, int out, const float* x, const float* w, cons
 // dx overwritten (skipped when null); dw, db accumulated (skipped when null).
 void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db);
+
+// For roofline benchmarks: while recording, every sgemm's shape and time is accumulated (one
+// clock read around each call; nothing when off). Starting a recording clears the last one.
+struct GemmShape {
+  bool trans_a = false, trans_b = false;
+  int m = 0, n = 0, k = 0;
+  bool operator<(const GemmShape& o) const;
+};
+struct GemmRecord {
+  GemmShape shape;
+  int64_t calls = 0;
+  double seconds = 0.0;
+};
+void record_gemms(bool on);
+std::vector<GemmRecord> recorded_gemms();  // in shape order
 
 }  // namespace osprey::cpu

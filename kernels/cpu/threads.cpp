@@ -1,6 +1,5 @@
 #include "kernels/cpu/threads.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -9,11 +8,10 @@ namespace osprey::cpu {
 
 int set_num_threads(int n) {
   if (n <= 0) n = omp_get_num_procs();
-  // OMP_THREAD_LIMIT caps every OpenMP team; OpenBLAS, told of more threads than its team will
-  // get, splits a GEMM into parts nobody runs and spins forever.
+  // OMP_THREAD_LIMIT caps every OpenMP team (oneDNN's GEMMs run in ours): asking for more
+  // would only be refused.
   n = std::min(n, omp_get_thread_limit());
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
   return n;
 }
 

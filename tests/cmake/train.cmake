@@ -1,8 +1,9 @@
 # CTest registrations for everyday training use: run folders, signals, resuming.
-set(SIGNAL_RUN --set limit_train=16384 --set limit_test=256 --set batch_size=32 --set threads=1)
+# 128 steps an epoch: long enough to stop within epoch 1, short enough under sanitizers.
+set(SIGNAL_RUN --set limit_train=2048 --set limit_test=256 --set batch_size=16 --set threads=1)
 add_test(NAME cli_train_interrupted_and_resumed_is_identical
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/signal_resume_test.sh ${OSPREY_BIN} ${SIGNAL_RUN})
-set_tests_properties(cli_train_interrupted_and_resumed_is_identical PROPERTIES TIMEOUT 300)
+set_tests_properties(cli_train_interrupted_and_resumed_is_identical PROPERTIES TIMEOUT 600)
 # A default-named run goes to a new folder and says where; the same --name again is refused.
 add_test(NAME cli_train_default_names_never_overwrite COMMAND ${EXPECT} nonzero
   "run 'runs/x' already exists \\(best test accuracy [0-9.]+% after epoch 1\\): choose another --name, add --overwrite"
@@ -14,4 +15,4 @@ add_test(NAME cli_train_resume_of_a_finished_run COMMAND ${EXPECT} 0 "^epoch  2/
 add_test(NAME jobs_requeue_on_sigusr1_and_resume
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm_requeue_test.sh ${OSPREY_BIN} ${PROJECT_SOURCE_DIR}
   ${SIGNAL_RUN})
-set_tests_properties(jobs_requeue_on_sigusr1_and_resume PROPERTIES TIMEOUT 300)
+set_tests_properties(jobs_requeue_on_sigusr1_and_resume PROPERTIES TIMEOUT 600)

@@ -61,8 +61,8 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 git clone --quiet --no-hardlinks "$repo" "$root/root/osprey"
 log "cloned $(git -C "$repo" rev-parse --short HEAD) into /root/osprey"
 
-# Inside: the README's commands, with a plain environment (the OPENBLAS_* settings that this
-# machine's CPU is given and a proxy, if any, are the machine's, not the project's: kept).
+# Inside: the README's commands, with a plain environment (a proxy, if any, is the machine's,
+# not the project's: kept; nothing else of this machine's environment goes in).
 inner=$(cat <<'EOS'
 set -euo pipefail
 update-ca-certificates >/dev/null
@@ -75,7 +75,7 @@ EOS
 )
 passthrough=()
 while IFS= read -r var; do passthrough+=("$var=${!var}"); done < <(compgen -e |
-  grep -E '^(OPENBLAS_[A-Z0-9_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$' || true)
+  grep -E '^(https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$' || true)
 
 # Mounts live in a private namespace: they vanish with it, whatever way this script ends.
 cuda_mount=

@@ -21,6 +21,7 @@
 #include "tools/plot.h"
 #include "tools/progress.h"
 #include "tools/stop_signal.h"
+#include "tools/train_position.h"
 #include "tools/train_settings.h"
 
 namespace osprey::tools {
@@ -30,66 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// A double as text that reads back bit for bit.
-std::string exact(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.17g", v);
-  return text;
-}
-
-// Where the run is: the next epoch and step to run, the best accuracy so far, and the sums of
-// the epoch's training steps so far (over all ranks), so that a run resumed mid-epoch reports
-// the epoch exactly as an uninterrupted one does.
-struct Position {
-  int epoch = 0;
-  int64_t step_in_epoch = 0;
-  int64_t global_step = 0;
-  double best_accuracy = -1.0;
-  int best_epoch = 0;
-  double elapsed_s = 0.0;  // training wall time of the run so far, all its processes
-  double loss_sum = 0.0;
-  int64_t seen = 0, correct = 0;
-};
-
-// Keys added after the first checkpoints were written are optional, so those still resume.
-Position read_position(const CheckpointMetadata& meta, const std::string& path) {
-  Position pos;
-  pos.epoch = int(checkpoint_int(meta, path, "epoch", 0, INT32_MAX));
-  pos.step_in_epoch = checkpoint_int(meta, path, "step_in_epoch", 0, INT64_MAX);
-  pos.global_step = checkpoint_int(meta, path, "global_step", 0, INT64_MAX);
-  pos.best_accuracy = checkpoint_double(meta, path, "best_accuracy", -1.0, 1.0);
-  auto has = [&](const char* key) { return meta.count(key) > 0; };
-  if (has("best_epoch"))
-    pos.best_epoch = int(checkpoint_int(meta, path, "best_epoch", 0, INT32_MAX));
-  if (has("elapsed_s")) pos.elapsed_s = checkpoint_double(meta, path, "elapsed_s", 0.0, 1e12);
-  if (has("epoch_loss_sum"))
-    pos.loss_sum = checkpoint_double(meta, path, "epoch_loss_sum", -1e300, 1e300);
-  if (has("epoch_seen")) pos.seen = checkpoint_int(meta, path, "epoch_seen", 0, INT64_MAX);
-  if (has("epoch_correct")) pos.correct = checkpoint_int(meta, path, "epoch_correct", 0, INT64_MAX);
-  return pos;
-}
-
-// metrics_line: the metrics.jsonl line of the last completed epoch, kept in the checkpoint so
-// that the two cannot disagree (open_run_dir reconciles them).
-void save(const std::string& path, const Model& model, const Optimizer& opt, const TrainConfig& cfg,
-          const ModelInput& input, const Position& pos, double accuracy,
-          const std::string& metrics_line) {
-  CheckpointMetadata meta = {{"epoch", std::to_string(pos.epoch)},
-                             {"step_in_epoch", std::to_string(pos.step_in_epoch)},
-                             {"global_step", std::to_string(pos.global_step)},
-                             {"best_accuracy", exact(pos.best_accuracy)},
-                             {"best_epoch", std::to_string(pos.best_epoch)},
-                             {"elapsed_s", exact(pos.elapsed_s)},
-                             {"epoch_loss_sum", exact(pos.loss_sum)},
-                             {"epoch_seen", std::to_string(pos.seen)},
-                             {"epoch_correct", std::to_string(pos.correct)},
-                             {"test_accuracy", exact(accuracy)},
-                             {"config", to_json(cfg).dump()},
-                             {"input", input.to_json().dump()}};
-  if (!metrics_line.empty()) meta["metrics"] = metrics_line;
-  save_checkpoint(path, model, &opt, meta);
 }
 
 // One training run: the setup in the constructor, then run().
@@ -391,7 +332,8 @@ TrainOutcome Trainer::stop(int signal) {
   saved.loss_sum = sums[0], saved.seen = int64_t(sums[1]), saved.correct = int64_t(sums[2]);
   saved.elapsed_s = elapsed_at_start_ + seconds_since(start_);
   if (!lead_) return outcome(signal);
-  save(files_.last, *model_, *optimizer_, cfg_, input_, saved, accuracy_, last_metrics_);
+  save_training_checkpoint(files_.last, *model_, *optimizer_, cfg_, input_, saved, accuracy_,
+                           last_metrics_);
   if (signal)
     std::printf("stopped by %s at epoch %d/%d, step %lld/%lld; saved %s\n", signal_name(signal),
                 pos_.epoch + 1, cfg_.epochs, (long long)pos_.step_in_epoch,
@@ -447,8 +389,10 @@ void Trainer::end_epoch(double train_seconds, Clock::time_point epoch_start) {
   // best, then last, then the metrics line: a write that fails (a full disk) or a kill
   // leaves every file resumable, and the line is also in the checkpoints (open_run_dir).
   if (improved)
-    save(files_.best, *model_, *optimizer_, cfg_, input_, next, accuracy_, last_metrics_);
-  save(files_.last, *model_, *optimizer_, cfg_, input_, next, accuracy_, last_metrics_);
+    save_training_checkpoint(files_.best, *model_, *optimizer_, cfg_, input_, next, accuracy_,
+                             last_metrics_);
+  save_training_checkpoint(files_.last, *model_, *optimizer_, cfg_, input_, next, accuracy_,
+                           last_metrics_);
   append_line(files_.metrics, last_metrics_);
 }
 

@@ -13,6 +13,7 @@ cd "$dir"
 args=("$@" --set epochs=2 --set log_every_steps=1 --set plot=false)
 fail() {
   echo "FAIL: $*"
+  for log in *.log; do echo "== $log"; cat "$log"; done
   exit 1
 }
 

@@ -16,6 +16,7 @@
 #include "tools/inference.h"
 #include "tools/plot.h"
 #include "tools/serve.h"
+#include "tools/stop_signal.h"
 #include "tools/train.h"
 #include "tools/verify.h"
 
@@ -345,6 +346,8 @@ int main(int argc, char** argv) {
   int rc = 1;
   dist::World world;
   try {
+    // Before MPI, OpenMP or the loader start a thread: they all inherit the blocked signals.
+    tools::route_stop_signals();
     world = dist::init_world(&argc, &argv);
     set_local_rank_gpu(world.local_rank);
     std::unique_ptr<dist::Communicator> comm = dist::make_communicator(world);

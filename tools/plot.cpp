@@ -20,6 +20,7 @@
 
 #include "engine/error.h"
 #include "engine/parse.h"
+#include "tools/stop_signal.h"
 
 extern char** environ;
 
@@ -225,9 +226,16 @@ void run_gnuplot(const std::string& script) {
   posix_spawn_file_actions_adddup2(&actions, out[1], 2);
   std::string program = "gnuplot", arg = script;
   char* argv[] = {program.data(), arg.data(), nullptr};
+  // gnuplot gets the signal mask the process started with, not the stop signals blocked.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  const sigset_t mask = signal_mask_before_routing();
+  posix_spawnattr_setsigmask(&attributes, &mask);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = 0;
-  const int err = ::posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv, environ);
+  const int err = ::posix_spawnp(&pid, "gnuplot", &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   ::close(out[1]);
   if (err != 0) {
     ::close(out[0]);

@@ -107,14 +107,12 @@ class ConvBnActRun {
       mean_ = l.running_mean;
       var_ = l.running_var;
     }
-    y_ = Tensor::empty(z_.shape(), z_.dtype(), device);
+    Tensor y = Tensor::empty(z_.shape(), z_.dtype(), device);
     profiler::Scope profile("forward batchnorm+act");
-    apply_batchnorm_act(l, y_);
-    // The CUDA backward (and the bf16 one on the cpu) recomputes the activation mask from z_:
-    // only the consumer of the output (the next layer's input) keeps it alive.
-    Tensor out = y_;
-    if (device == Device::cuda || z_.dtype() == DType::bf16) y_ = Tensor();
-    return out;
+    apply_batchnorm_act(l, y);
+    // The backward recomputes the activation mask from z_: only the consumer of the output (the
+    // next layer's input) keeps it alive.
+    return y;
   }
 
   // Accumulates the layer's parameter gradients and writes the input gradient into dx
@@ -138,24 +136,22 @@ class ConvBnActRun {
     float* dgamma = autograd::grad_accumulate_target(l.gamma);
     float* dbeta = autograd::grad_accumulate_target(l.beta);
     std::optional<profiler::Scope> profile(std::in_place, "backward batchnorm+act");
-    if (z_.dtype() == DType::bf16)  // the cpu's bf16 kernel takes the CUDA kernel's arguments
-      OSPREY_DISPATCH(device, batchnorm_act_backward, m, k, z_.ptr<bf16>(), dy.ptr<bf16>(),
-                      mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                      l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<bf16>(), dgamma, dbeta);
-    else if (device == Device::cuda && l.sync && training_)
+    if (device == Device::cuda && l.sync && training_)
       synchronized_backward_on_cuda(l, cross, m, k, dy, dz, dgamma, dbeta);
-    else if (device == Device::cuda)
-      OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<float>(), dy.ptr<float>(),
-                       mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                       l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<float>(), dgamma,
-                       dbeta);
-    else {
-      if (!y_.defined()) y_ = recompute_output(l);  // the cpu reads the mask from y
-      cpu::batchnorm_act_backward(m, k, z_.ptr<float>(), y_.ptr<float>(), dy.ptr<float>(),
-                                  mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                                  l.eps, l.act, training_, dz.ptr<float>(), dgamma, dbeta,
-                                  l.sync && training_ ? &cross : nullptr);
-    }
+    else
+      with_storage_type(z_.dtype(), [&](auto t) {
+        using T = decltype(t);
+        if (device == Device::cpu)  // the cpu kernel calls the cross-process sum itself
+          cpu::batchnorm_act_backward(m, k, z_.ptr<T>(), dy.ptr<T>(), mean_.ptr<float>(),
+                                      var_.ptr<float>(), l.gamma.ptr<float>(), l.beta.ptr<float>(),
+                                      l.eps, l.act, training_, dz.ptr<T>(), dgamma, dbeta,
+                                      l.sync && training_ ? &cross : nullptr);
+        else
+          OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<T>(), dy.ptr<T>(),
+                           mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                           l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<T>(), dgamma,
+                           dbeta);
+      });
     profile.reset();
     float* dw = autograd::grad_accumulate_target(l.weight);
     profile.emplace(l.kind == ConvKind::depthwise ? "backward depthwise"
@@ -185,9 +181,7 @@ class ConvBnActRun {
   }
   // Activation memory: a block drops the tensors it can recompute once its forward is done.
   void drop_input() { x_ = Tensor(); }
-  void drop_output() { y_ = Tensor(); }
   void set_input(const Tensor& x) { x_ = x; }
-  void set_output(const Tensor& y) { y_ = y; }
 
  private:
   void apply_batchnorm_act(const ConvBnAct& l, const Tensor& y) const {
@@ -244,7 +238,7 @@ class ConvBnActRun {
   }
 
  private:
-  Tensor x_, z_, y_, mean_, var_;
+  Tensor x_, z_, mean_, var_;
   Shape x_shape_;
   bool training_ = true;
   int64_t total_m_ = 0;  // rows behind the statistics (all processes' with synchronized BN)
@@ -291,8 +285,6 @@ class InvertedResidualNode : public autograd::Node {
       if (block_.recompute_hidden) {
         Tensor h = runs_[i - 1].recompute_output(block_.layers[i - 1]);
         runs_[i].set_input(h);
-        // The cpu's f32 backward reads its mask from the output (the others recompute it).
-        if (h.device() == Device::cpu && h.dtype() == DType::f32) runs_[i - 1].set_output(h);
       }
       Tensor dx = Tensor::empty(runs_[i].input_shape(), x.dtype(), x.device());
       runs_[i].backward(block_.layers[i], g, dx);
@@ -340,18 +332,11 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
   for (size_t i = 0; i < block.layers.size(); ++i)
     h = runs[i].forward(block.layers[i], h, training);
   if (block.recompute_hidden)
-    for (size_t i = 1; i < runs.size(); ++i) {
-      runs[i].drop_input();
-      runs[i - 1].drop_output();
-    }
+    for (size_t i = 1; i < runs.size(); ++i) runs[i].drop_input();
   if (block.residual) {
     OSPREY_CHECK(h.shape() == x.shape(), "inverted_residual: skip connection from ",
                  shape_str(x.shape()), " to ", shape_str(h.shape()));
-    // h is the project layer's output, saved only for its (act none) mask: adding in place
-    // would change what backward reads, so write the sum to a new tensor.
-    Tensor sum = Tensor::empty(h.shape(), h.dtype(), x.device());
-    flat::add(h, x, sum);
-    h = sum;
+    flat::axpy(1.0f, x, h);  // h is the project layer's fresh output: nothing else reads it
   }
   bool record = autograd::should_record({&x});
   for (const ConvBnAct& l : block.layers)

@@ -42,9 +42,9 @@ void check_case(const Case& k, Activation act, bool batch_stats, uint32_t seed) 
   osprey::cpu::batchnorm_stats(k.m, k.c, x.data(), mean_cpu.data(), var_cpu.data());
   osprey::cpu::batchnorm_act_forward(k.m, k.c, x.data(), mean_cpu.data(), var_cpu.data(),
                                      gamma.data(), beta.data(), kEps, act, y_cpu.data());
-  osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), y_cpu.data(), dy.data(), mean_cpu.data(),
-                                      var_cpu.data(), gamma.data(), kEps, act, batch_stats,
-                                      dx_cpu.data(), dg_cpu.data(), db_cpu.data());
+  osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), dy.data(), mean_cpu.data(),
+                                      var_cpu.data(), gamma.data(), beta.data(), kEps, act,
+                                      batch_stats, dx_cpu.data(), dg_cpu.data(), db_cpu.data());
 
   DeviceBuffer<float> x_d(x), dy_d(dy), g_d(gamma), b_d(beta), mean(k.c), var(k.c), y(n), dx(n),
       dg(dg0), db(db0);
@@ -95,16 +95,12 @@ TEST_CASE("cuda batchnorm forward in place and backward without dx or parameter 
                                         kEps, Activation::relu6, xy.ptr, nullptr);
     REQUIRE(rel_l2(xy.download(), y_cpu) < 1e-5);
 
-    // dx only (training mode), then dbeta only; null gamma and beta mean 1 and 0, for the
-    // forward whose mask the backward needs as well.
-    std::vector<float> y_plain(n);
-    osprey::cpu::batchnorm_act_forward(k.m, k.c, x.data(), mean.data(), var.data(), nullptr,
-                                       nullptr, kEps, Activation::relu6, y_plain.data());
-    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), y_plain.data(), dy.data(), mean.data(),
-                                        var.data(), nullptr, kEps, Activation::relu6, true,
+    // dx only (training mode), then dbeta only; null gamma and beta mean 1 and 0.
+    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), dy.data(), mean.data(), var.data(),
+                                        nullptr, nullptr, kEps, Activation::relu6, true,
                                         dx_cpu.data(), nullptr, nullptr);
-    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), y_plain.data(), dy.data(), mean.data(),
-                                        var.data(), nullptr, kEps, Activation::relu6, true, nullptr,
+    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), dy.data(), mean.data(), var.data(),
+                                        nullptr, nullptr, kEps, Activation::relu6, true, nullptr,
                                         nullptr, db_cpu.data());
     DeviceBuffer<float> x_d(x), dy_d(dy), dx(n), db(std::vector<float>(k.c, 0.5f));
     dx.poison();
@@ -152,17 +148,15 @@ TEST_CASE("cuda batchnorm backward in two halves matches the cpu's cross-process
     const size_t n = size_t(k.m) * k.c;
     const auto x = random_floats(n, 501, 1.0f, 4.0f), dy = random_floats(n, 502);
     const auto gamma = random_floats(k.c, 503, 0.5f, 3.0f), beta = random_floats(k.c, 504);
-    std::vector<float> mean(k.c), var(k.c), y(n), dx_cpu(n), dg_cpu(k.c, 0.1f), db_cpu(k.c, 0.2f);
+    std::vector<float> mean(k.c), var(k.c), dx_cpu(n), dg_cpu(k.c, 0.1f), db_cpu(k.c, 0.2f);
     osprey::cpu::batchnorm_stats(k.m, k.c, x.data(), mean.data(), var.data());
-    osprey::cpu::batchnorm_act_forward(k.m, k.c, x.data(), mean.data(), var.data(), gamma.data(),
-                                       beta.data(), kEps, Activation::relu6, y.data());
     osprey::cpu::CrossProcessSum others;
     others.fn = [](double* d, int64_t count, void*) {
       for (int64_t i = 0; i < count; ++i) d[i] *= 3.0;
     };
     others.total_m = 2 * k.m;
-    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), y.data(), dy.data(), mean.data(),
-                                        var.data(), gamma.data(), kEps, Activation::relu6, true,
+    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), dy.data(), mean.data(), var.data(),
+                                        gamma.data(), beta.data(), kEps, Activation::relu6, true,
                                         dx_cpu.data(), dg_cpu.data(), db_cpu.data(), &others);
     DeviceBuffer<float> x_d(x), dy_d(dy), g_d(gamma), b_d(beta), mean_d(mean), var_d(var), dx(n),
         dg(std::vector<float>(k.c, 0.1f)), db(std::vector<float>(k.c, 0.2f));

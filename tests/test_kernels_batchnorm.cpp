@@ -147,15 +147,13 @@ TEST_CASE("batchnorm_act_backward through batch statistics matches finite differ
     for (Activation a : kActs) {
       INFO("m " << s.m << " c " << s.c << " " << act_name(a));
       const Data d = make_data(s, a, seed++);
-      std::vector<float> mean(s.c), var(s.c), y(d.x.size()), dx(d.x.size(), NAN);
+      std::vector<float> mean(s.c), var(s.c), dx(d.x.size(), NAN);
       k::batchnorm_stats(s.m, s.c, d.x.data(), mean.data(), var.data());
-      k::batchnorm_act_forward(s.m, s.c, d.x.data(), mean.data(), var.data(), d.gamma.data(),
-                               d.beta.data(), kEps, a, y.data());
       // Accumulated: start from known values.
       std::vector<float> dgamma(s.c, 0.25f), dbeta(s.c, -0.5f);
-      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(), var.data(),
-                                d.gamma.data(), kEps, a, true, dx.data(), dgamma.data(),
-                                dbeta.data());
+      k::batchnorm_act_backward(s.m, s.c, d.x.data(), d.r.data(), mean.data(), var.data(),
+                                d.gamma.data(), d.beta.data(), kEps, a, true, dx.data(),
+                                dgamma.data(), dbeta.data());
       auto xd = to_double(d.x), gd = to_double(d.gamma), bd = to_double(d.beta);
       const auto rd = to_double(d.r);
       auto loss = [&] { return dot(ref_forward_train(s, xd, gd, bd, a), rd); };
@@ -190,12 +188,10 @@ TEST_CASE("batchnorm_act_backward with fixed statistics matches finite differenc
       auto xd = to_double(d.x), gd = to_double(d.gamma), bd = to_double(d.beta);
       auto loss = [&] { return dot(ref_forward(s, xd, md, vd, gd, bd, a), rd); };
 
-      std::vector<float> y(d.x.size()), dx(d.x.size(), NAN), dgamma(s.c, 1.0f), dbeta(s.c, 2.0f);
-      k::batchnorm_act_forward(s.m, s.c, d.x.data(), mean.data(), var.data(), d.gamma.data(),
-                               d.beta.data(), kEps, a, y.data());
-      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(), var.data(),
-                                d.gamma.data(), kEps, a, false, dx.data(), dgamma.data(),
-                                dbeta.data());
+      std::vector<float> dx(d.x.size(), NAN), dgamma(s.c, 1.0f), dbeta(s.c, 2.0f);
+      k::batchnorm_act_backward(s.m, s.c, d.x.data(), d.r.data(), mean.data(), var.data(),
+                                d.gamma.data(), d.beta.data(), kEps, a, false, dx.data(),
+                                dgamma.data(), dbeta.data());
       require_close(dx, numeric_grad(loss, xd, 1e-5), 1e-5, "dx");
       require_close(minus(dgamma, 1.0f), numeric_grad(loss, gd, 1e-5), 1e-5, "dgamma");
       require_close(minus(dbeta, 2.0f), numeric_grad(loss, bd, 1e-5), 1e-5, "dbeta");
@@ -207,13 +203,12 @@ TEST_CASE("batchnorm_act_backward skips null outputs", "[batchnorm]") {
   for (bool batch_stats : {true, false}) {
     INFO("batch_stats " << batch_stats);
     const Data d = make_data(s, Activation::relu6, 300);
-    std::vector<float> mean(s.c), var(s.c), y(d.x.size());
+    std::vector<float> mean(s.c), var(s.c);
     k::batchnorm_stats(s.m, s.c, d.x.data(), mean.data(), var.data());
-    k::batchnorm_act_forward(s.m, s.c, d.x.data(), mean.data(), var.data(), d.gamma.data(),
-                             d.beta.data(), kEps, Activation::relu6, y.data());
     auto run = [&](float* dx, float* dg, float* db) {
-      k::batchnorm_act_backward(s.m, s.c, d.x.data(), y.data(), d.r.data(), mean.data(), var.data(),
-                                d.gamma.data(), kEps, Activation::relu6, batch_stats, dx, dg, db);
+      k::batchnorm_act_backward(s.m, s.c, d.x.data(), d.r.data(), mean.data(), var.data(),
+                                d.gamma.data(), d.beta.data(), kEps, Activation::relu6, batch_stats,
+                                dx, dg, db);
     };
     std::vector<float> dx(d.x.size()), dg(s.c), db(s.c);
     run(dx.data(), dg.data(), db.data());
@@ -258,8 +253,8 @@ TEST_CASE("batchnorm results do not depend on the thread count", "[batchnorm]") 
     k::batchnorm_stats(s.m, s.c, d.x.data(), mean[t].data(), var[t].data());
     k::batchnorm_act_forward(s.m, s.c, d.x.data(), mean[t].data(), var[t].data(), d.gamma.data(),
                              d.beta.data(), kEps, Activation::relu6, y[t].data());
-    k::batchnorm_act_backward(s.m, s.c, d.x.data(), y[t].data(), d.r.data(), mean[t].data(),
-                              var[t].data(), d.gamma.data(), kEps, Activation::relu6, true,
+    k::batchnorm_act_backward(s.m, s.c, d.x.data(), d.r.data(), mean[t].data(), var[t].data(),
+                              d.gamma.data(), d.beta.data(), kEps, Activation::relu6, true,
                               dx[t].data(), dg[t].data(), db[t].data());
   }
   omp_set_num_threads(saved);

@@ -165,9 +165,9 @@ TEST_CASE("bf16 convolutions and BatchNorm stay within bf16 rounding of double r
   osprey::cpu::batchnorm_act_forward(m, c, z.data(), mean.data(), var.data(), gamma.data(),
                                      beta.data(), 1e-5f, Activation::relu6, yf.data());
   const auto g = bf16_values(z.size(), 10);
-  osprey::cpu::batchnorm_act_backward(m, c, z.data(), yf.data(), g.data(), mean.data(), var.data(),
-                                      gamma.data(), 1e-5f, Activation::relu6, true, gz_ref.data(),
-                                      g_ref.data(), g_ref.data() + c);
+  osprey::cpu::batchnorm_act_backward(m, c, z.data(), g.data(), mean.data(), var.data(),
+                                      gamma.data(), beta.data(), 1e-5f, Activation::relu6, true,
+                                      gz_ref.data(), g_ref.data(), g_ref.data() + c);
   std::vector<bf16> yh(z.size()), gz(z.size());
   std::vector<float> grads(2 * c, 0.0f);
   osprey::cpu::batchnorm_act_forward(m, c, to_bf16_vector(z).data(), mean.data(), var.data(),

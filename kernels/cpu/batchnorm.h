@@ -8,7 +8,8 @@
 
 namespace osprey::cpu {
 
-// Per-channel mean and biased variance of x [m][c], accumulated in double.
+// Per-channel mean and biased variance of x [m][c]: float sums over blocks of rows, double
+// totals.
 void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var);
 
 // y = act((x - mean) / sqrt(var + eps) * gamma + beta), x and y [m][c]; y may alias x.
@@ -17,10 +18,12 @@ void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, 
                            float* y);
 
 // Backward of batchnorm_act_forward in training mode (mean/var are the batch statistics, so
-// they depend on x). y is the saved forward output: the activation's mask is read from it
-// (relu: y > 0; relu6: 0 < y < 6). dx overwritten (skipped when null); dgamma and dbeta
-// accumulated (+=). With batch_stats == false (eval-mode statistics, constants), dx is the
-// plain affine backward.
+// they depend on x). The activation's mask is recomputed from x, gamma and beta exactly as the
+// forward computed its pre-activation (relu: z > 0; relu6: 0 < z < 6), as the CUDA kernel does:
+// the saved output is not read (and a mask read from a bf16-rounded output would flip wherever
+// rounding reaches 6). dx overwritten (skipped when null; may alias dy); dgamma and dbeta
+// accumulated (+=). With batch_stats == false (eval-mode statistics, constants), dx is the plain
+// affine backward.
 // Synchronized BatchNorm (batch statistics over the rows of several processes): fn is called
 // once with the 2c per-channel sums (sum dz, then sum dz * xhat, over this process's rows) and
 // must replace them by their totals over all processes, whose rows number total_m. dgamma and
@@ -31,23 +34,22 @@ struct CrossProcessSum {
   int64_t total_m = 0;
 };
 
-void batchnorm_act_backward(int64_t m, int c, const float* x, const float* y, const float* dy,
-                            const float* mean, const float* var, const float* gamma, float eps,
+void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, const float* mean,
+                            const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, const CrossProcessSum* sync = nullptr);
 
-// bf16 activations (kernels/cpu/bf16.h): statistics and arithmetic in float/double, one
-// rounding per stored value. The backward takes beta instead of the saved output and
-// recomputes the activation's mask in float from x, as the CUDA kernel does (a mask read from
-// a rounded output would flip wherever rounding reaches 6).
+// bf16 activations (kernels/cpu/bf16.h), read and written as bf16 by the same loops: values in
+// float, sums in float blocks and double totals, one rounding per stored value. The results
+// equal the fp32 kernels' on the widened inputs, rounded once.
 void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var);
 void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, const float* var,
                            const float* gamma, const float* beta, float eps, Activation act,
                            bf16* y);
 void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
                             const float* var, const float* gamma, const float* beta, float eps,
-                            Activation act, bool batch_stats, bf16* dx, float* dgamma,
-                            float* dbeta);
+                            Activation act, bool batch_stats, bf16* dx, float* dgamma, float* dbeta,
+                            const CrossProcessSum* sync = nullptr);
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance
 // (var * m / (m - 1)) for the running variance, as PyTorch does.

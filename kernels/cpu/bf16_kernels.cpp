@@ -1,4 +1,5 @@
-// The bf16-storage overloads of the CPU kernels (declared beside their fp32 versions). They are
+// The bf16-storage overloads of the CPU convolutions and elementwise kernels (declared beside
+// their fp32 versions; BatchNorm's run natively in kernels/cpu/batchnorm.cpp). They are
 // the reference the CUDA bf16 kernels are tested against, and the CPU's mixed-precision path:
 // widen the operands to float, run the fp32 kernel, round each stored result once. That is
 // exactly "bf16 storage, float arithmetic" (the CUDA kernels differ only in summation order),
@@ -7,7 +8,6 @@
 // summed in float, so the same values up to summation order, at bf16 speed.
 #include <vector>
 
-#include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/elementwise.h"
@@ -129,31 +129,6 @@ void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const flo
   depthwise_conv2d_backward(s, widen(0, s.input_numel(), x), w, widen(1, s.output_numel(), dy), dxf,
                             dw, db);
   if (dx) cast(s.input_numel(), dxf, dx);
-}
-
-void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var) {
-  batchnorm_stats(m, c, widen(0, m * c, x), mean, var);
-}
-
-void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, const float* var,
-                           const float* gamma, const float* beta, float eps, Activation act,
-                           bf16* y) {
-  float* yf = widen(0, m * c, x);
-  batchnorm_act_forward(m, c, yf, mean, var, gamma, beta, eps, act, yf);
-  cast(m * c, yf, y);
-}
-
-void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
-                            const float* var, const float* gamma, const float* beta, float eps,
-                            Activation act, bool batch_stats, bf16* dx, float* dgamma,
-                            float* dbeta) {
-  const float* xf = widen(0, m * c, x);
-  float* yf = scratch(1, m * c);  // the float output, for the mask
-  batchnorm_act_forward(m, c, xf, mean, var, gamma, beta, eps, act, yf);
-  float* dxf = dx ? scratch(3, m * c) : nullptr;
-  batchnorm_act_backward(m, c, xf, yf, widen(2, m * c, dy), mean, var, gamma, eps, act, batch_stats,
-                         dxf, dgamma, dbeta);
-  if (dx) cast(m * c, dxf, dx);
 }
 
 }  // namespace osprey::cpu

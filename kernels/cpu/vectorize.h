@@ -11,3 +11,26 @@
 #define OSPREY_CLONES
 #define OSPREY_INLINE inline
 #endif
+
+#include <cstdint>
+
+#include "kernels/cpu/bf16.h"
+
+namespace osprey::cpu {
+
+// Activations of either storage type read and written as float, for kernels templated on it:
+// float as it is, bf16 read exactly and rounded once when stored.
+OSPREY_INLINE float load_as_float(const float* p, int64_t i) {
+  return p[i];
+}
+OSPREY_INLINE float load_as_float(const bf16* p, int64_t i) {
+  return to_float(p[i]);
+}
+OSPREY_INLINE void store_from_float(float* p, int64_t i, float v) {
+  p[i] = v;
+}
+OSPREY_INLINE void store_from_float(bf16* p, int64_t i, float v) {
+  p[i] = to_bf16(v);
+}
+
+}  // namespace osprey::cpu

@@ -218,9 +218,18 @@ TEST_CASE("bf16 GEMMs sum bf16 products in float for every transpose, accumulati
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < n; ++j) got[size_t(i) * n + j] = c[size_t(i) * ldc + j];
         // Exact bf16 products summed in float: float rounding of a 33-term sum.
-        require_close(got, want, 1e-5,
-                      "gemm_bf16 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
-                          " accumulate=" + std::to_string(accumulate));
+        const std::string name = "gemm_bf16 ta=" + std::to_string(ta) +
+                                 " tb=" + std::to_string(tb) +
+                                 " accumulate=" + std::to_string(accumulate);
+        require_close(got, want, 1e-5, name);
+        if (accumulate) continue;
+        // bf16 out: the same float sums, rounded once (to within half a bf16 ulp, 2^-9).
+        std::vector<bf16> c16(size_t(m) * ldc, bf16{0x7fc0});
+        osprey::cpu::gemm_bf16(ta, tb, m, n, k, to_bf16_vector(a).data(), lda,
+                               to_bf16_vector(b).data(), ldb, c16.data(), ldc);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < n; ++j) got[size_t(i) * n + j] = to_float(c16[size_t(i) * ldc + j]);
+        require_close(got, want, 1.0 / 256, name + " bf16 out");
       }
 }
 
@@ -242,6 +251,10 @@ TEST_CASE("bf16 1x1 convolutions match the float kernel on the same bf16 values"
   osprey::cpu::conv2d_backward(s, to_bf16_vector(x).data(), w.data(), to_bf16_vector(dy).data(),
                                dx.data(), dw.data(), db.data());
   require_close(widen(y), to_double(y_ref), 1.0 / 256, "bf16 1x1 conv forward");
+  // Without a bias (MobileNetV2's 1x1 convolutions) the GEMM writes bf16 itself.
+  osprey::cpu::conv2d_forward(s, x.data(), w16.data(), nullptr, y_ref.data());
+  osprey::cpu::conv2d_forward(s, to_bf16_vector(x).data(), w.data(), nullptr, y.data());
+  require_close(widen(y), to_double(y_ref), 1.0 / 256, "bf16 1x1 conv forward without bias");
   require_close(widen(dx), to_double(dx_ref), 1.0 / 256, "bf16 1x1 conv input gradient");
   // Gradients of the weights and bias stay in float (accumulated onto what was there).
   require_close(dw, to_double(dw_ref), 1e-5, "bf16 1x1 conv weight gradient");

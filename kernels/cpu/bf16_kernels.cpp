@@ -81,12 +81,14 @@ void conv2d_forward(const Conv2dShape& s, const bf16* x, const float* w, const f
   const int64_t nw = int64_t(s.k) * s.kh * s.kw * s.c;
   if (bf16_pointwise(s)) {
     const int64_t rows = s.input_numel() / s.c;
+    if (!bias) {  // MobileNetV2's 1x1 convolutions (a BatchNorm follows): bf16 out directly
+      gemm_bf16(false, true, rows, s.k, s.c, x, s.c, weights_bf16(nw, w), s.c, y, s.k);
+      return;
+    }
     float* yf = scratch(2, s.output_numel());
-    if (bias)  // the GEMM accumulates onto the bias
-      for (int64_t r = 0; r < rows; ++r)
-        for (int j = 0; j < s.k; ++j) yf[r * s.k + j] = bias[j];
-    gemm_bf16(false, true, rows, s.k, s.c, x, s.c, weights_bf16(nw, w), s.c, bias != nullptr, yf,
-              s.k);
+    for (int64_t r = 0; r < rows; ++r)  // the GEMM accumulates onto the bias
+      for (int j = 0; j < s.k; ++j) yf[r * s.k + j] = bias[j];
+    gemm_bf16(false, true, rows, s.k, s.c, x, s.c, weights_bf16(nw, w), s.c, true, yf, s.k);
     cast(s.output_numel(), yf, y);
     return;
   }
@@ -103,11 +105,7 @@ void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const 
     if (db)  // the bias sum alone, in float
       conv2d_backward(s, nullptr, nullptr, widen(2, s.output_numel(), dy), nullptr, nullptr, db);
     if (dw) gemm_bf16(true, false, s.k, s.c, rows, dy, s.k, x, s.c, true, dw, s.c);
-    if (dx) {
-      float* dxf = scratch(3, s.input_numel());
-      gemm_bf16(false, false, rows, s.c, s.k, dy, s.k, weights_bf16(nw, w), s.c, false, dxf, s.c);
-      cast(s.input_numel(), dxf, dx);
-    }
+    if (dx) gemm_bf16(false, false, rows, s.c, s.k, dy, s.k, weights_bf16(nw, w), s.c, dx, s.c);
     return;
   }
   float* dxf = dx ? scratch(3, s.input_numel()) : nullptr;

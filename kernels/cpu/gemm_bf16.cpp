@@ -9,11 +9,11 @@ namespace osprey::cpu {
 namespace {
 
 struct Key {
-  bool ta, tb, accumulate;
+  bool ta, tb, accumulate, bf16_out;
   int64_t m, n, k, lda, ldb, ldc;
   bool operator<(const Key& o) const {
-    return std::tie(ta, tb, accumulate, m, n, k, lda, ldb, ldc) <
-           std::tie(o.ta, o.tb, o.accumulate, o.m, o.n, o.k, o.lda, o.ldb, o.ldc);
+    return std::tie(ta, tb, accumulate, bf16_out, m, n, k, lda, ldb, ldc) <
+           std::tie(o.ta, o.tb, o.accumulate, o.bf16_out, o.m, o.n, o.k, o.lda, o.ldb, o.ldc);
   }
 };
 
@@ -40,7 +40,7 @@ Matmul make_matmul(const Key& key) {
   Matmul mm;
   mm.a = operand(key.m, key.k, key.lda, key.ta, dt::bf16);
   mm.b = operand(key.k, key.n, key.ldb, key.tb, dt::bf16);
-  mm.c = operand(key.m, key.n, key.ldc, false, dt::f32);
+  mm.c = operand(key.m, key.n, key.ldc, false, key.bf16_out ? dt::bf16 : dt::f32);
   dnnl::primitive_attr attr;
   if (key.accumulate) {
     dnnl::post_ops ops;
@@ -59,6 +59,17 @@ const Matmul& cached_matmul(const Key& key) {
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make_matmul(key)).first;
   return it->second;
+}
+
+// Runs the cached primitive of key on a, b and c (float or bf16, as the key says).
+void run_matmul(const Key& key, const bf16* a, const bf16* b, void* c) {
+  const Matmul& mm = cached_matmul(key);
+  dnnl::engine& engine = cpu_engine();
+  dnnl::memory am(mm.a, engine, const_cast<bf16*>(a)), bm(mm.b, engine, const_cast<bf16*>(b)),
+      cm(mm.c, engine, c);
+  dnnl::stream stream(engine);
+  mm.primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  stream.wait();
 }
 
 }  // namespace
@@ -80,13 +91,18 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
     return;
   }
-  const Matmul& mm = cached_matmul({trans_a, trans_b, accumulate, m, n, k, lda, ldb, ldc});
-  dnnl::engine& engine = cpu_engine();
-  dnnl::memory am(mm.a, engine, const_cast<bf16*>(a)), bm(mm.b, engine, const_cast<bf16*>(b)),
-      cm(mm.c, engine, c);
-  dnnl::stream stream(engine);
-  mm.primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-  stream.wait();
+  run_matmul({trans_a, trans_b, accumulate, false, m, n, k, lda, ldb, ldc}, a, b, c);
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* a,
+               int64_t lda, const bf16* b, int64_t ldb, bf16* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = bf16{0};
+    return;
+  }
+  run_matmul({trans_a, trans_b, false, true, m, n, k, lda, ldb, ldc}, a, b, c);
 }
 
 }  // namespace osprey::cpu

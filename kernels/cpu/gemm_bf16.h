@@ -16,5 +16,9 @@ bool native_bf16_gemm();
 // native_bf16_gemm(): elsewhere oneDNN has no bf16 matmul and this throws.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* a,
                int64_t lda, const bf16* b, int64_t ldb, bool accumulate, float* c, int64_t ldc);
+// The same with a bf16 C (overwritten): the float sums rounded once as oneDNN stores them,
+// which saves a float output and a rounding pass over it.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* a,
+               int64_t lda, const bf16* b, int64_t ldb, bf16* c, int64_t ldc);
 
 }  // namespace osprey::cpu

@@ -212,6 +212,16 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   add_model_options(bench_gemm, go, "Recorded steps");
   bench_gemm->add_option("--optimizer", go.optimizer, "adam | adamw | sgd")->capture_default_str();
 
+  auto* bench_conv = bench->add_subcommand(
+      "conv", "Our dense convolutions against oneDNN's convolution primitives, per model shape");
+  tools::BenchTrainOptions co;
+  co.model = "all", co.steps = 20;
+  bench_conv->add_option("--model", co.model, "all, simple_cnn, mobilenet_v2_cifar or mobilenet_v2")
+      ->capture_default_str();
+  bench_conv->add_option("--threads", co.threads, "CPU threads (0 = all cores)");
+  bench_conv->add_option("--steps", co.steps, "Timed runs of each side")->capture_default_str();
+  bench_conv->add_option("--warmup", co.warmup, "Untimed runs of each side")->capture_default_str();
+
   auto* bench_loader = bench->add_subcommand(
       "loader", "Time the input pipeline of a training config (reading, augmentation) alone");
   std::string loader_config;
@@ -326,6 +336,10 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   }
   if (*bench_gemm) {
     for (const auto& line : tools::bench_gemm(go)) std::printf("%s\n", line.dump().c_str());
+    return 0;
+  }
+  if (*bench_conv) {
+    for (const auto& line : tools::bench_conv(co)) std::printf("%s\n", line.dump().c_str());
     return 0;
   }
   if (*bench_inference) {

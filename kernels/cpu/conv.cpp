@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_detail.h"
+#include "kernels/cpu/conv_onednn.h"
 #include "kernels/cpu/gemm.h"
 
 namespace osprey::cpu {
@@ -113,8 +114,10 @@ void add_column_sums(int64_t rows, int cols, const float* a, float* out) {
 
 }  // namespace
 
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                    float* y) {
+namespace conv_detail {
+
+void own_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                 float* y) {
   const Geometry g = geometry(s);
   if (s.n <= 0 || s.k <= 0 || g.oh <= 0 || g.ow <= 0) return;
   if (g.direct) {
@@ -145,8 +148,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   }
 }
 
-void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db) {
+void own_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
+                  float* dw, float* db) {
   const Geometry g = geometry(s);
   if (s.n <= 0) return;
   if (s.k <= 0 || g.oh <= 0 || g.ow <= 0 || g.patch == 0) {
@@ -185,6 +188,28 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
       col2im(s, g, col, nb, dx + n0 * g.img_in);
     }
   }
+}
+
+}  // namespace conv_detail
+
+bool onednn_conv_faster(const Conv2dShape&) {
+  return false;
+}
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y) {
+  if (onednn_conv_faster(s))
+    onednn_conv2d_forward(s, x, w, bias, y);
+  else
+    conv_detail::own_forward(s, x, w, bias, y);
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db) {
+  if (onednn_conv_faster(s))
+    onednn_conv2d_backward(s, x, w, dy, dx, dw, db);
+  else
+    conv_detail::own_backward(s, x, w, dy, dx, dw, db);
 }
 
 }  // namespace osprey::cpu

@@ -58,4 +58,17 @@ void direct_backward_data(const Conv2dShape& s, const Geometry& g, const float* 
 void direct_backward_params(const Conv2dShape& s, const Geometry& g, const float* x,
                             const float* dy, float* dw, float* db);
 
+// Our kernels alone (conv.cpp), whatever onednn_conv_faster says: conv2d_forward and
+// conv2d_backward without the oneDNN path, for its tests and `osprey bench conv`.
+void own_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y);
+void own_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
+                  float* dw, float* db);
+
 }  // namespace osprey::cpu::conv_detail
+
+namespace osprey::cpu {
+
+// Whether conv2d_forward / conv2d_backward send the shape to oneDNN's convolution primitives.
+bool onednn_conv_faster(const Conv2dShape& s);
+
+}  // namespace osprey::cpu

@@ -35,8 +35,8 @@ struct Dims {
 };
 
 Dims dims_of(const Conv2dShape& s) {
-  return Dims{{s.n, s.c, s.h, s.w},   {s.k, s.c, s.kh, s.kw}, {s.k},
-              {s.n, s.k, s.oh(), s.ow()}, {s.stride, s.stride}, {s.pad, s.pad}};
+  return Dims{{s.n, s.c, s.h, s.w},       {s.k, s.c, s.kh, s.kw}, {s.k},
+              {s.n, s.k, s.oh(), s.ow()}, {s.stride, s.stride},   {s.pad, s.pad}};
 }
 
 memory::desc nhwc(const memory::dims& d) {
@@ -110,8 +110,8 @@ Conv make_conv(const Conv2dShape& s, Pass pass, bool bias) {
     const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
                                                      nhwc(d.src), any(d.weights), nhwc(d.dst),
                                                      d.strides, d.pad, d.pad);
-    const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(),
-                                                             cpu_engine(), hint);
+    const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(),
+                                                             hint);
     finish<dnnl::convolution_backward_data>(c, pd, pd.weights_desc(), ohwi(s), false);
   } else {
     const dnnl::convolution_backward_weights::desc desc(
@@ -182,24 +182,27 @@ void onednn_conv2d_backward(const Conv2dShape& s, const float* x, const float* w
   }
   if (!dw && !db) return;
   const Conv& c = cached_conv(s, Pass::weights, db != nullptr);
-  const memory diff_w = wrap(c.weights, scratch(c.weights.get_size(), 1));
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(nhwc(d.src), x)},
-                                       {DNNL_ARG_DIFF_DST, diff_dst},
-                                       {DNNL_ARG_DIFF_WEIGHTS, diff_w},
-                                       {DNNL_ARG_SCRATCHPAD, wrap(c.scratchpad, scratch(
-                                                                 c.scratchpad.get_size(), 2))}};
+  memory diff_w = wrap(c.weights, scratch(c.weights.get_size(), 1));
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, wrap(nhwc(d.src), x)},
+      {DNNL_ARG_DIFF_DST, diff_dst},
+      {DNNL_ARG_DIFF_WEIGHTS, diff_w},
+      {DNNL_ARG_SCRATCHPAD, wrap(c.scratchpad, scratch(c.scratchpad.get_size(), 2))}};
   float* dbias = db ? scratch(s.k * sizeof(float), 3) : nullptr;
   if (db) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(memory::desc(d.bias, dt::f32, tag::x), dbias));
   dnnl::stream stream(cpu_engine());
   c.primitive.execute(stream, args);
-  if (dw) c.reorder.execute(stream, diff_w, wrap(ohwi(s), dw));  // dw += diff_w
+  if (dw) {
+    memory ours = wrap(ohwi(s), dw);
+    c.reorder.execute(stream, diff_w, ours);  // dw += diff_w
+  }
   stream.wait();
   for (int k = 0; db && k < s.k; ++k) db[k] += dbias[k];
 }
 
 std::string onednn_conv2d_impl(const Conv2dShape& s) {
-  return cached_conv(s, Pass::forward, false).impl + " / " + cached_conv(s, Pass::data, false).impl +
-         " / " + cached_conv(s, Pass::weights, false).impl;
+  return cached_conv(s, Pass::forward, false).impl + " / " +
+         cached_conv(s, Pass::data, false).impl + " / " + cached_conv(s, Pass::weights, false).impl;
 }
 
 }  // namespace osprey::cpu

@@ -1,7 +1,7 @@
 #include "models/registry.h"
 
-#include <functional>
 #include <map>
+#include <mutex>
 
 #include "models/mobilenet_v2.h"
 #include "models/simple_cnn.h"
@@ -9,10 +9,8 @@
 namespace osprey::models {
 namespace {
 
-using Factory = std::function<std::unique_ptr<Model>(const ModelSpec&)>;
-
-const std::map<std::string, Factory>& factories() {
-  static const std::map<std::string, Factory> f = {
+std::map<std::string, ModelFactory> built_in() {
+  return {
       {"simple_cnn",
        [](const ModelSpec& s) {
          return std::make_unique<SimpleCnn>(s.in_channels, s.height, s.width, s.num_classes,
@@ -29,25 +27,54 @@ const std::map<std::string, Factory>& factories() {
                                               s.dropout, s.seed);
        }},
   };
-  return f;
+}
+
+// The built-in factories and the registered ones, behind one mutex.
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, ModelFactory> factories = built_in();
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
 }
 
 }  // namespace
 
 std::vector<std::string> model_names() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
   std::vector<std::string> names;
-  for (const auto& kv : factories()) names.push_back(kv.first);
+  for (const auto& kv : r.factories) names.push_back(kv.first);
   return names;
 }
 
 std::unique_ptr<Model> create_model(const ModelSpec& spec) {
-  auto it = factories().find(spec.name);
-  if (it == factories().end()) {
+  ModelFactory factory;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.factories.find(spec.name);
+    if (it != r.factories.end()) factory = it->second;
+  }
+  if (!factory) {
     std::string valid;
     for (const auto& n : model_names()) valid += (valid.empty() ? "" : ", ") + n;
     fail("unknown model '", spec.name, "' (valid: ", valid, ")");
   }
-  return it->second(spec);
+  std::unique_ptr<Model> model = factory(spec);
+  OSPREY_CHECK(model != nullptr, "the factory of model '", spec.name, "' returned no model");
+  return model;
+}
+
+void register_model(const std::string& name, ModelFactory factory) {
+  OSPREY_CHECK(!name.empty(), "register_model: a model needs a name");
+  OSPREY_CHECK(factory != nullptr, "register_model: model '", name, "' has no factory");
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  OSPREY_CHECK(r.factories.emplace(name, std::move(factory)).second, "register_model: '", name,
+               "' is already a model name");
 }
 
 }  // namespace osprey::models

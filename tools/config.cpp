@@ -26,8 +26,10 @@ struct Field {
   std::function<void(TrainConfig&, const json&, const std::string&)> set;
   std::function<json(const TrainConfig&)> get;
   std::string type, allowed, meaning;
-  std::vector<std::string> choices;  // when set, a string value must be one of these
-  bool path = false;                 // a relative value is resolved against a base folder
+  // When set, a string value must be one of these (asked when a value is checked: the model
+  // names include those a program registered).
+  std::function<std::vector<std::string>()> choices;
+  bool path = false;  // a relative value is resolved against a base folder
 };
 
 template <typename T>
@@ -171,7 +173,17 @@ Field choice(T TrainConfig::*member, std::vector<std::string> choices, const cha
              const std::string& allowed = "") {
   Field f = field(member, meaning);
   f.allowed = allowed.empty() ? join(choices, "|") : allowed;
-  f.choices = std::move(choices);
+  f.choices = [choices] { return choices; };
+  return f;
+}
+
+// The built-in models and any a program registered (models::register_model) by the time a
+// value is checked.
+Field model_field() {
+  Field f = choice(&TrainConfig::model, models::model_names(),
+                   "The network to train: a built-in one, or one a program registered "
+                   "(models::register_model)");
+  f.choices = [] { return models::model_names(); };
   return f;
 }
 
@@ -187,14 +199,15 @@ const std::map<std::string, Field>& fields() {
                      "The run's folder under runs_dir: one path component of 1-255 bytes, not . or "
                      ".., no leading '-', no '/', '\\' or control characters. \"\" (default): "
                      "<model>_<dataset>_<N> with the next free N")},
-      {"model", choice(&TrainConfig::model, models::model_names(), "The network to train")},
+      {"model", model_field()},
       {"dataset",
        choice(&TrainConfig::dataset,
-              {"fashion-mnist", "mnist", "cifar10", "tmnist", "image_folder"},
+              {"fashion-mnist", "mnist", "cifar10", "tmnist", "image_folder", "custom"},
               "fashion-mnist, mnist: IDX files in data_dir; cifar10: binary batches in data_dir; "
               "tmnist: the CSV file data_dir; image_folder: one subfolder per class in data_dir, "
               "or data_dir/train and data_dir/test. tmnist and image_folder without a test folder "
-              "hold out test_fraction of the images, chosen by seed")},
+              "hold out test_fraction of the images, chosen by seed; custom: a program's own "
+              "splits (TrainOptions::data of the library)")},
       {"data_dir", path_field(&TrainConfig::data_dir,
                               "Where the dataset is (a folder, or tmnist's CSV file). Relative: "
                               "to the config file's folder in a file, to the working directory "
@@ -329,11 +342,12 @@ const std::map<std::string, Field>& fields() {
 }
 
 void check_choice(const Field& f, const json& v, const std::string& where) {
-  if (f.choices.empty() || !v.is_string()) return;
+  if (!f.choices || !v.is_string()) return;
   const std::string& s = v.get_ref<const std::string&>();
-  if (std::find(f.choices.begin(), f.choices.end(), s) == f.choices.end())
-    usage_fail(where, ": '", show_text(s), "' is not one of ", join(f.choices, ", "),
-               did_you_mean(s, f.choices));
+  const std::vector<std::string> valid = f.choices();
+  if (std::find(valid.begin(), valid.end(), s) == valid.end())
+    usage_fail(where, ": '", show_text(s), "' is not one of ", join(valid, ", "),
+               did_you_mean(s, valid));
 }
 
 // `base`: the folder a relative path value is taken from ("" = keep it as given).

@@ -59,19 +59,40 @@ DataSplits load_data(const TrainConfig& cfg) {
           data::split_holdout(data::load_image_folder(d, c, cfg.image_size, cfg.image_size),
                               cfg.test_fraction, cfg.seed);
     }
+  } else if (cfg.dataset == "custom") {
+    fail("dataset 'custom' is a program's own data, given to run_train in TrainOptions::data");
   } else {
     fail("unknown dataset '", cfg.dataset,
-         "' (valid: fashion-mnist, mnist, cifar10, tmnist, image_folder)");
+         "' (valid: fashion-mnist, mnist, cifar10, tmnist, image_folder, custom)");
   }
   truncate(s.train, cfg.limit_train);
   truncate(s.test, cfg.limit_test);
   OSPREY_CHECK(s.train.n > 0 && s.test.n > 0, "dataset '", cfg.dataset, "' in '", d,
                "' has an empty train or test split");
+  s.num_classes = std::max(s.train.num_classes, s.test.num_classes);
+  check_splits(s);
+  return s;
+}
+
+void check_splits(const DataSplits& s) {
+  OSPREY_CHECK(s.train.n > 0 && s.test.n > 0, "data: an empty train or test split (", s.train.n,
+               " and ", s.test.n, " images)");
   OSPREY_CHECK(s.test.h == s.train.h && s.test.w == s.train.w && s.test.c == s.train.c,
                "train and test images differ in size: ", s.train.h, "x", s.train.w, "x", s.train.c,
                " vs ", s.test.h, "x", s.test.w, "x", s.test.c);
-  s.num_classes = std::max(s.train.num_classes, s.test.num_classes);
-  return s;
+  OSPREY_CHECK(s.num_classes >= 1, "data: num_classes is ", s.num_classes);
+  for (const data::Dataset* ds : {&s.train, &s.test}) {
+    OSPREY_CHECK(ds->n >= 0 && ds->h > 0 && ds->w > 0 && ds->c > 0 &&
+                     int64_t(ds->pixels.size()) == int64_t(ds->n) * ds->image_size() &&
+                     int64_t(ds->labels.size()) == ds->n,
+                 "data: split '", ds->name, "' has ", ds->pixels.size(), " pixel bytes and ",
+                 ds->labels.size(), " labels for ", ds->n, " images of ", ds->h, "x", ds->w, "x",
+                 ds->c);
+    for (int64_t i = 0; i < ds->n; ++i)
+      OSPREY_CHECK(ds->labels[size_t(i)] >= 0 && ds->labels[size_t(i)] < s.num_classes,
+                   "data: image ", i, " of split '", ds->name, "' has label ",
+                   ds->labels[size_t(i)], ", outside [0, ", s.num_classes, ")");
+  }
 }
 
 Pipelines make_pipelines(const TrainConfig& cfg, data::ImageShape source) {

@@ -21,6 +21,9 @@ struct DataSplits {
 
 // Reads the configured dataset and split; applies limit_train / limit_test.
 DataSplits load_data(const TrainConfig& cfg);
+// Fails, saying what is wrong, unless both splits hold images of one shape with their labels
+// in [0, num_classes): what training needs of any data, read or a program's own.
+void check_splits(const DataSplits& s);
 
 // The training pipeline (augmentation + normalisation) and its deterministic evaluation
 // counterpart, for images of the given stored shape.

@@ -33,6 +33,21 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// The configured dataset, or the program's own (dataset "custom").
+std::shared_ptr<const DataSplits> training_data(const TrainConfig& cfg, const TrainOptions& o) {
+  if (!o.data) {
+    OSPREY_CHECK(cfg.dataset != "custom",
+                 "config: dataset 'custom' needs the data in TrainOptions::data");
+    return std::make_shared<const DataSplits>(load_data(cfg));
+  }
+  OSPREY_CHECK(cfg.dataset == "custom",
+               "TrainOptions::data is given: set the config's dataset "
+               "to 'custom' (it is '",
+               cfg.dataset, "')");
+  check_splits(*o.data);
+  return o.data;
+}
+
 // One training run: the setup in the constructor, then run().
 class Trainer {
  public:
@@ -60,7 +75,7 @@ class Trainer {
   dist::PipelineGroups groups_;
   const bool pipelined_;
   int threads_ = 0;
-  DataSplits data_;
+  std::shared_ptr<const DataSplits> data_;  // the configured dataset, or the program's
   Pipelines pipes_;
   ModelInput input_;
   std::unique_ptr<Model> model_;
@@ -110,9 +125,9 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunC
                "config: a batch of ", cfg_.batch_size / groups_.replicas,
                " per replica does not split into ", cfg_.micro_batches, " micro-batches");
   threads_ = cpu::set_num_threads(cfg_.threads);
-  data_ = load_data(cfg_);
-  pipes_ = make_pipelines(cfg_, {data_.train.h, data_.train.w, data_.train.c});
-  input_ = model_input(data_, pipes_);
+  data_ = training_data(cfg_, options_);
+  pipes_ = make_pipelines(cfg_, {data_->train.h, data_->train.w, data_->train.c});
+  input_ = model_input(*data_, pipes_);
   model_ = create_model_for(cfg_, input_);
   model_->rng() = Rng(cfg_.seed ^ 0xd20b0u);
   device_ = resolve_device(cfg_.device);
@@ -145,7 +160,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunC
                "augment_device cuda needs the training to run on cuda (device is ",
                device_name(device_), ")");
   loader_options_.images = cfg_.augment_device == "cpu";
-  loader_ = std::make_unique<data::BatchLoader>(data_.train, loader_options_);
+  loader_ = std::make_unique<data::BatchLoader>(data_->train, loader_options_);
   OSPREY_CHECK(pos_.step_in_epoch <= loader_->batches_per_epoch(), "checkpoint '", resume,
                "': step_in_epoch ", pos_.step_in_epoch, " is beyond the ",
                loader_->batches_per_epoch(),
@@ -156,7 +171,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunC
                             std::to_string(pos_.step_in_epoch) + " (global " +
                             std::to_string(pos_.global_step) + ")";
   dist::require_same_settings(
-      comm_, settings_to_agree(cfg_, data_, input_, *model_, *loader_, start, device_));
+      comm_, settings_to_agree(cfg_, *data_, input_, *model_, *loader_, start, device_));
 
   // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
   // (it stages them through host memory, so ranks may share a GPU).
@@ -176,7 +191,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunC
 
   if (!loader_options_.images)
     gpu_augment_ = std::make_unique<data::GpuAugmenter>(
-        loader_->pipeline(), data::ImageShape{data_.train.h, data_.train.w, data_.train.c},
+        loader_->pipeline(), data::ImageShape{data_->train.h, data_->train.w, data_->train.c},
         loader_->channels());
   if (pipelined_) {
     Tensor sample =
@@ -202,8 +217,8 @@ void Trainer::print_header() const {
   std::printf(
       "osprey train: %s on %s (%d train / %d test images %dx%dx%d, model input %dx%dx%d, %d "
       "classes), %lld parameters, %d rank%s x %d threads, %s%s%s%s%s\n",
-      model_->name().c_str(), cfg_.dataset.c_str(), data_.train.n, data_.test.n, data_.train.h,
-      data_.train.w, data_.train.c, input_.h, input_.w, input_.c, data_.num_classes,
+      model_->name().c_str(), cfg_.dataset.c_str(), data_->train.n, data_->test.n, data_->train.h,
+      data_->train.w, data_->train.c, input_.h, input_.w, input_.c, data_->num_classes,
       (long long)model_->params().num_elements(), world, world > 1 ? "s" : "", threads_,
       device_description(device_).c_str(), cfg_.precision == "bf16" ? ", bf16 activations" : "",
       gpu_augment_ ? ", augmentation on the GPU" : "",
@@ -230,6 +245,8 @@ void Trainer::account(float loss, int64_t valid, int64_t correct, int64_t step) 
                                              {"time", utc_now()}}
                                   .dump());
   bar_->update(step, images_, pos_.seen ? pos_.loss_sum / double(pos_.seen) : 0.0);
+  if (options_.on_step)
+    options_.on_step(StepEvent{pos_.epoch + 1, step, loader_->batches_per_epoch(), global, loss});
 }
 
 void Trainer::settle() {
@@ -244,8 +261,8 @@ void Trainer::step(const data::Batch& batch) {
   if (schedule_->cycles_momentum())
     optimizer_->set_momentum(schedule_->momentum(pos_.epoch, pos_.step_in_epoch));
   const Shape x_shape = {batch.n, batch.h, batch.w, batch.c};
-  Tensor x = gpu_augment_ ? gpu_augment_->run(data_.train, batch.indices.data(), batch.n, cfg_.seed,
-                                              pos_.epoch)
+  Tensor x = gpu_augment_ ? gpu_augment_->run(data_->train, batch.indices.data(), batch.n,
+                                              cfg_.seed, pos_.epoch)
              : uploader_  ? uploader_->upload(batch.images.data(), x_shape)
                           : Tensor::from_data(x_shape, batch.images);
   const Tensor labels = Tensor::from_labels(batch.labels);
@@ -349,7 +366,7 @@ TrainOutcome Trainer::stop(int signal) {
 
 void Trainer::end_epoch(double train_seconds, Clock::time_point epoch_start) {
   sync_stages();
-  Evaluation ev = evaluate(*model_, data_.test, pipes_.eval, pipes_.channels, input_.num_classes,
+  Evaluation ev = evaluate(*model_, data_->test, pipes_.eval, pipes_.channels, input_.num_classes,
                            cfg_.eval_batch_size, comm_.rank(), comm_.size());
   sum_across_ranks(ev, comm_);
   double sums[3] = {pos_.loss_sum, double(pos_.seen), double(pos_.correct)};
@@ -365,8 +382,13 @@ void Trainer::end_epoch(double train_seconds, Clock::time_point epoch_start) {
   if (accuracy_ > pos_.best_accuracy) next.best_accuracy = accuracy_, next.best_epoch = next.epoch;
   const bool improved = next.best_epoch == next.epoch;
   pos_ = next;
-  if (!lead_) return;
   const double images_per_s = sums[1] / train_seconds;
+  const EpochEvent event{next.epoch,        cfg_.epochs,  train_loss, train_acc, ev.loss,
+                         100.0 * accuracy_, images_per_s, seconds,    improved};
+  if (!lead_) {
+    if (options_.on_epoch) options_.on_epoch(event);
+    return;
+  }
   std::printf(
       "epoch %2d/%d  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  train_acc %.2f%%  %.0f "
       "images/s  %.1f s\n",
@@ -394,6 +416,7 @@ void Trainer::end_epoch(double train_seconds, Clock::time_point epoch_start) {
   save_training_checkpoint(files_.last, *model_, *optimizer_, cfg_, input_, next, accuracy_,
                            last_metrics_);
   append_line(files_.metrics, last_metrics_);
+  if (options_.on_epoch) options_.on_epoch(event);
 }
 
 void Trainer::draw_curves() const {

@@ -1,12 +1,34 @@
 // `osprey train`: the trainer loop, one user of the library like any training script.
 #pragma once
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "dist/communicator.h"
 #include "tools/config.h"
+#include "tools/datasets.h"
 #include "tools/run_dir.h"
 
 namespace osprey::tools {
+
+// After each training step, on every rank that computes the loss (a pipeline's last stage);
+// on a GPU one step late, when the step's loss is read.
+struct StepEvent {
+  int epoch = 0;  // 1-based
+  int64_t step_in_epoch = 0, steps_per_epoch = 0;
+  int64_t global_step = 0;
+  double loss = 0.0;  // this rank's mean over its batch
+};
+
+// After each epoch's evaluation (and, on rank 0, its checkpoints and metrics line), on every
+// rank, with the values over all ranks.
+struct EpochEvent {
+  int epoch = 0, epochs = 0;                 // the epoch just finished, 1-based
+  double train_loss = 0.0, train_acc = 0.0;  // percent
+  double test_loss = 0.0, test_acc = 0.0;    // percent
+  double images_per_s = 0.0, seconds = 0.0;
+  bool best = false;  // the best test accuracy so far
+};
 
 struct TrainOptions {
   std::string resume_from;   // a checkpoint file (resolve_checkpoint) to continue
@@ -14,6 +36,11 @@ struct TrainOptions {
   std::string command_line;  // recorded in config.json
   // SIGINT, SIGTERM and SIGUSR1 stop the run cleanly (tools/stop_signal.h) while it trains.
   bool handle_signals = true;
+  // A program's own data (config dataset "custom"): train and test images of one shape,
+  // labels in [0, num_classes). Configured datasets are read from data_dir otherwise.
+  std::shared_ptr<const DataSplits> data;
+  std::function<void(const StepEvent&)> on_step;
+  std::function<void(const EpochEvent&)> on_epoch;
 
   static TrainOptions resuming(std::string checkpoint) {
     TrainOptions o;

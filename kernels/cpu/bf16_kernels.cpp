@@ -1,15 +1,15 @@
-// The bf16-storage overloads of the CPU convolutions and elementwise kernels (declared beside
-// their fp32 versions; BatchNorm's run natively in kernels/cpu/batchnorm.cpp). They are
-// the reference the CUDA bf16 kernels are tested against, and the CPU's mixed-precision path:
-// widen the operands to float, run the fp32 kernel, round each stored result once. That is
-// exactly "bf16 storage, float arithmetic" (the CUDA kernels differ only in summation order),
-// at the cost of float temporaries. On a CPU with bf16 instructions the 1x1 convolutions (most
-// of MobileNetV2's time) run as oneDNN bf16 GEMMs instead: the same bf16 operands, products
-// summed in float, so the same values up to summation order, at bf16 speed.
+// The bf16-storage overloads of the CPU dense convolutions and elementwise kernels (declared
+// beside their fp32 versions; BatchNorm's and the depthwise convolutions' run natively in
+// kernels/cpu/batchnorm.cpp and depthwise.cpp). They are the reference the CUDA bf16 kernels are
+// tested against, and the CPU's mixed-precision path: widen the operands to float, run the fp32
+// kernel, round each stored result once. That is exactly "bf16 storage, float arithmetic" (the
+// CUDA kernels differ only in summation order), at the cost of float temporaries. On a CPU with
+// bf16 instructions the 1x1 convolutions (most of MobileNetV2's time) run as oneDNN bf16 GEMMs
+// instead: the same bf16 operands, products summed in float, so the same values up to summation
+// order, at bf16 speed.
 #include <vector>
 
 #include "kernels/cpu/conv.h"
-#include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm_bf16.h"
 
@@ -111,21 +111,6 @@ void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const 
   float* dxf = dx ? scratch(3, s.input_numel()) : nullptr;
   conv2d_backward(s, widen(0, s.input_numel(), x), rounded(1, nw, w),
                   widen(2, s.output_numel(), dy), dxf, dw, db);
-  if (dx) cast(s.input_numel(), dxf, dx);
-}
-
-void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
-                              const float* bias, bf16* y) {
-  float* yf = scratch(1, s.output_numel());
-  depthwise_conv2d_forward(s, widen(0, s.input_numel(), x), w, bias, yf);
-  cast(s.output_numel(), yf, y);
-}
-
-void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,
-                               const bf16* dy, bf16* dx, float* dw, float* db) {
-  float* dxf = dx ? scratch(2, s.input_numel()) : nullptr;
-  depthwise_conv2d_backward(s, widen(0, s.input_numel(), x), w, widen(1, s.output_numel(), dy), dxf,
-                            dw, db);
   if (dx) cast(s.input_numel(), dxf, dx);
 }
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -93,65 +92,68 @@ OSPREY_INLINE void outputs_inside(int t, int s, int p, int len, int out, int& lo
 }
 
 // One output pixel, channels [0, len) of the block, ni x nj taps from xp / wp.
-template <class Len>
-OSPREY_INLINE void forward_block(Len len, int ni, int nj, const float* xp, i64 xrow, int c,
-                                 const float* wp, i64 wrow, const float* b, float* yp) {
+template <class T, class Len>
+OSPREY_INLINE void forward_block(Len len, int ni, int nj, const T* xp, i64 xrow, int c,
+                                 const float* wp, i64 wrow, const float* b, T* yp) {
   float acc[kBlock];
   for (int k = 0; k < len; ++k) acc[k] = b[k];
   for (int i = 0; i < ni; ++i)
     for (int j = 0; j < nj; ++j) {
-      const float* xv = xp + i * xrow + j * c;
+      const T* xv = xp + i * xrow + j * c;
       const float* wv = wp + i * wrow + j * c;
-      for (int k = 0; k < len; ++k) acc[k] += xv[k] * wv[k];
+      for (int k = 0; k < len; ++k) acc[k] += load_as_float(xv, k) * wv[k];
     }
-  for (int k = 0; k < len; ++k) yp[k] = acc[k];
+  for (int k = 0; k < len; ++k) store_from_float(yp, k, acc[k]);
 }
 
 // The 3x3 fast paths below work on 16 channels at a time, written as a loop over the channels
-// with the taps and a strip of T pixels as scalars inside: the vectoriser turns each scalar into
+// with the taps and a strip of N pixels as scalars inside: the vectoriser turns each scalar into
 // one vector register, so the weights and sums stay in registers and each input vector is
 // loaded once for all the outputs of the strip that use it. Pointers are offset to channel c0.
+// T is the activations' storage type (float or bf16): read as float, rounded once when stored.
 
-// Forward, stride S, every tap inside: outputs ow..ow+T-1 of a row whose input rows start at xr.
-template <int S, int T>
-OSPREY_INLINE void forward_strip_3x3(const float* xr, i64 xrow, int c, const float* w,
-                                     const float* b, int pad, int ow, float* yr) {
-  const float* xp = xr + i64{ow * S - pad} * c;
-  float* yp = yr + i64{ow} * c;
+// Forward, stride S, every tap inside: outputs ow..ow+N-1 of a row whose input rows start at xr.
+template <int S, int N, class T>
+OSPREY_INLINE void forward_strip_3x3(const T* xr, i64 xrow, int c, const float* w, const float* b,
+                                     int pad, int ow, T* yr) {
+  const T* xp = xr + i64{ow * S - pad} * c;
+  T* yp = yr + i64{ow} * c;
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
-    float wv[9], acc[T];
+    float wv[9], acc[N];
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
-    for (int t = 0; t < T; ++t) acc[t] = b[k];
+    for (int t = 0; t < N; ++t) acc[t] = b[k];
 #pragma GCC unroll 16
     for (int i = 0; i < 3; ++i)
 #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t)
-        for (int j = 0; j < 3; ++j) acc[t] += xp[i * xrow + i64{t * S + j} * c + k] * wv[i * 3 + j];
-    for (int t = 0; t < T; ++t) yp[t * c + k] = acc[t];
+      for (int t = 0; t < N; ++t)
+        for (int j = 0; j < 3; ++j)
+          acc[t] += load_as_float(xp, i * xrow + i64{t * S + j} * c + k) * wv[i * 3 + j];
+    for (int t = 0; t < N; ++t) store_from_float(yp, t * c + k, acc[t]);
   }
 }
 
-template <int S>
-OSPREY_INLINE void forward_row_3x3(const float* xr, i64 xrow, int c, const float* w, const float* b,
-                                   int pad, int a, int e, int c_end, float* yr) {
+template <int S, class T>
+OSPREY_INLINE void forward_row_3x3(const T* xr, i64 xrow, int c, const float* w, const float* b,
+                                   int pad, int a, int e, int c_end, T* yr) {
   for (int c0 = 0; c0 < c_end; c0 += 16)
-    for_strips<kStrip<S>>(a, e, [&](int ow, auto t) {
+    for_strips<kStrip<S>>(a, e, [&](int ow, auto t) OSPREY_INLINE_LAMBDA {
       forward_strip_3x3<S, decltype(t)::value>(xr + c0, xrow, c, w + c0, b + c0, pad, ow, yr + c0);
     });
 }
 
 // Output rows r0..r1 of the flattened [N * OH] row index; y points at row r0's output.
-OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const float* x,
-                                const float* w, const float* b, float* y) {
+template <class T>
+OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const T* x, const float* w,
+                                const float* b, T* y) {
   const int oh_n = s.oh(), ow_n = s.ow(), c = s.c;
   const i64 xrow = i64{s.w} * c, wrow = i64{s.kw} * c;
   const bool k3 = s.kh == 3 && s.kw == 3 && (s.stride == 1 || s.stride == 2);
   const int a = interior_begin(s), e = interior_end(s);
   for (i64 r = r0; r < r1; ++r) {
     const int oh = static_cast<int>(r % oh_n);
-    const float* xi = x + (r / oh_n) * s.h * xrow;
-    float* yr = y + (r - r0) * ow_n * c;
+    const T* xi = x + (r / oh_n) * s.h * xrow;
+    T* yr = y + (r - r0) * ow_n * c;
     int i_lo, i_hi;
     taps_inside(oh, s.stride, s.pad, s.kh, s.h, i_lo, i_hi);
     // Whole 16-channel blocks of the interior take the strips; border columns and rows and
@@ -159,7 +161,7 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
     int c_fast = 0;
     if (k3 && i_lo == 0 && i_hi == 3) {
       c_fast = c / 16 * 16;
-      const float* xr = xi + i64{oh * s.stride - s.pad} * xrow;
+      const T* xr = xi + i64{oh * s.stride - s.pad} * xrow;
       if (s.stride == 1)
         forward_row_3x3<1>(xr, xrow, c, w, b, s.pad, a, e, c_fast, yr);
       else
@@ -168,17 +170,17 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
     for (int ow = 0; ow < ow_n; ++ow) {
       const int cb = ow >= a && ow < e ? c_fast : 0;
       if (cb == c) continue;
-      float* yp = yr + i64{ow} * c + cb;
+      T* yp = yr + i64{ow} * c + cb;
       int j_lo, j_hi;
       taps_inside(ow, s.stride, s.pad, s.kw, s.w, j_lo, j_hi);
       if (i_lo >= i_hi || j_lo >= j_hi) {  // window entirely in the padding
-        std::memcpy(yp, b + cb, sizeof(float) * (c - cb));
+        for (int k = cb; k < c; ++k) store_from_float(yp, k - cb, b[k]);
         continue;
       }
-      const float* xp = xi + i64{oh * s.stride - s.pad + i_lo} * xrow +
-                        i64{ow * s.stride - s.pad + j_lo} * c + cb;
+      const T* xp = xi + i64{oh * s.stride - s.pad + i_lo} * xrow +
+                    i64{ow * s.stride - s.pad + j_lo} * c + cb;
       const float* wp = w + i_lo * wrow + i64{j_lo} * c + cb;
-      for_blocks(c - cb, [&](int c0, auto len) {
+      for_blocks(c - cb, [&](int c0, auto len) OSPREY_INLINE_LAMBDA {
         forward_block(len, i_hi - i_lo, j_hi - j_lo, xp + c0, xrow, c, wp + c0, wrow, b + cb + c0,
                       yp + c0);
       });
@@ -186,37 +188,38 @@ OSPREY_CLONES void forward_rows(const DepthwiseShape& s, i64 r0, i64 r1, const f
   }
 }
 
-// Weight gradient, stride S, all three input rows inside: outputs ow..ow+T-1 of a row added to
+// Weight gradient, stride S, all three input rows inside: outputs ow..ow+N-1 of a row added to
 // part [10][16] (the nine taps, then the bias), which holds one row's sums.
-template <int S, int T>
-OSPREY_INLINE void weight_grad_strip_3x3(const float* xr, i64 xrow, int c, const float* dyr,
-                                         int pad, int ow, float (&part)[10][16]) {
-  const float* xp = xr + i64{ow * S - pad} * c;
-  const float* gp = dyr + i64{ow} * c;
+template <int S, int N, class T>
+OSPREY_INLINE void weight_grad_strip_3x3(const T* xr, i64 xrow, int c, const T* dyr, int pad,
+                                         int ow, float (&part)[10][16]) {
+  const T* xp = xr + i64{ow * S - pad} * c;
+  const T* gp = dyr + i64{ow} * c;
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
     float acc[10];
     for (int q = 0; q < 10; ++q) acc[q] = part[q][k];
 #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      const float g = gp[i64{t} * c + k];
+    for (int t = 0; t < N; ++t) {
+      const float g = load_as_float(gp, i64{t} * c + k);
       acc[9] += g;
 #pragma GCC unroll 16
       for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) acc[i * 3 + j] += g * xp[i * xrow + i64{t * S + j} * c + k];
+        for (int j = 0; j < 3; ++j)
+          acc[i * 3 + j] += g * load_as_float(xp, i * xrow + i64{t * S + j} * c + k);
     }
     for (int q = 0; q < 10; ++q) part[q][k] = acc[q];
   }
 }
 
-template <int S>
-OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr, const float* dyr,
-                                       int a, int e, int c_end, double* pdw, double* pdb) {
+template <int S, class T>
+OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const T* xr, const T* dyr, int a,
+                                       int e, int c_end, double* pdw, double* pdb) {
   const int c = s.c, ow_n = s.ow();
   const i64 xrow = i64{s.w} * c;
   for (int c0 = 0; c0 < c_end; c0 += 16) {
     float part[10][16] = {};
-    for_strips<kStrip<S>>(a, e, [&](int ow, auto t) {
+    for_strips<kStrip<S>>(a, e, [&](int ow, auto t) OSPREY_INLINE_LAMBDA {
       weight_grad_strip_3x3<S, decltype(t)::value>(xr + c0, xrow, c, dyr + c0, s.pad, ow, part);
     });
     for (int ow = 0; ow < ow_n; ++ow) {  // border columns: only the taps inside
@@ -224,12 +227,13 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
       if (ow >= ow_n) break;
       int j_lo, j_hi;
       taps_inside(ow, S, s.pad, 3, s.w, j_lo, j_hi);
-      const float* gp = dyr + i64{ow} * c + c0;
-      for (int k = 0; k < 16; ++k) part[9][k] += gp[k];
+      const T* gp = dyr + i64{ow} * c + c0;
+      for (int k = 0; k < 16; ++k) part[9][k] += load_as_float(gp, k);
       for (int i = 0; i < 3; ++i)
         for (int j = j_lo; j < j_hi; ++j) {
-          const float* xv = xr + i * xrow + i64{ow * S - s.pad + j} * c + c0;
-          for (int k = 0; k < 16; ++k) part[i * 3 + j][k] += gp[k] * xv[k];
+          const T* xv = xr + i * xrow + i64{ow * S - s.pad + j} * c + c0;
+          for (int k = 0; k < 16; ++k)
+            part[i * 3 + j][k] += load_as_float(gp, k) * load_as_float(xv, k);
         }
     }
     for (int q = 0; q < 9; ++q)
@@ -242,45 +246,46 @@ OSPREY_INLINE void weight_grad_row_3x3(const DepthwiseShape& s, const float* xr,
 // Weight and bias gradients of output rows o0..o1 of one image, added to double partials (each
 // a float sum over one row first: the float error stays that of a row). Off the 3x3 fast path,
 // tap by tap: each (channel block, tap) sums one contiguous range of outputs, no bounds checks.
-OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, const float* xi,
-                                    const float* dyi, double* pdw, double* pdb) {
+template <class T>
+OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, const T* xi,
+                                    const T* dyi, double* pdw, double* pdb) {
   const int ow_n = s.ow(), c = s.c;
   const i64 xrow = i64{s.w} * c;
   const bool k3 = s.kh == 3 && s.kw == 3 && (s.stride == 1 || s.stride == 2);
   const int a = interior_begin(s), e = interior_end(s);
   for (int oh = o0; oh < o1; ++oh) {
-    const float* dyr = dyi + i64{oh} * ow_n * c;
+    const T* dyr = dyi + i64{oh} * ow_n * c;
     int i_lo, i_hi;
     taps_inside(oh, s.stride, s.pad, s.kh, s.h, i_lo, i_hi);
     int c_fast = 0;
     if (pdw && k3 && i_lo == 0 && i_hi == 3) {
       c_fast = c / 16 * 16;
-      const float* xr = xi + i64{oh * s.stride - s.pad} * xrow;
+      const T* xr = xi + i64{oh * s.stride - s.pad} * xrow;
       if (s.stride == 1)
         weight_grad_row_3x3<1>(s, xr, dyr, a, e, c_fast, pdw, pdb);
       else
         weight_grad_row_3x3<2>(s, xr, dyr, a, e, c_fast, pdw, pdb);
     }
-    for_blocks(c - c_fast, [&](int cb, auto len) {
+    for_blocks(c - c_fast, [&](int cb, auto len) OSPREY_INLINE_LAMBDA {
       const int c0 = c_fast + cb;
       float acc[kBlock];
       if (pdb) {
         for (int k = 0; k < len; ++k) acc[k] = 0.0f;
         for (int ow = 0; ow < ow_n; ++ow)
-          for (int k = 0; k < len; ++k) acc[k] += dyr[i64{ow} * c + c0 + k];
+          for (int k = 0; k < len; ++k) acc[k] += load_as_float(dyr, i64{ow} * c + c0 + k);
         for (int k = 0; k < len; ++k) pdb[c0 + k] += acc[k];
       }
       if (!pdw) return;
       for (int i = i_lo; i < i_hi; ++i) {
-        const float* xr = xi + i64{oh * s.stride - s.pad + i} * xrow + c0;
+        const T* xr = xi + i64{oh * s.stride - s.pad + i} * xrow + c0;
         for (int j = 0; j < s.kw; ++j) {
           int lo, hi;
           outputs_inside(j, s.stride, s.pad, s.w, ow_n, lo, hi);
           for (int k = 0; k < len; ++k) acc[k] = 0.0f;
           for (int ow = lo; ow < hi; ++ow) {
-            const float* xv = xr + i64{ow * s.stride - s.pad + j} * c;
-            const float* dv = dyr + i64{ow} * c + c0;
-            for (int k = 0; k < len; ++k) acc[k] += dv[k] * xv[k];
+            const T* xv = xr + i64{ow * s.stride - s.pad + j} * c;
+            const T* dv = dyr + i64{ow} * c + c0;
+            for (int k = 0; k < len; ++k) acc[k] += load_as_float(dv, k) * load_as_float(xv, k);
           }
           double* pw = pdw + (i64{i} * s.kw + j) * c + c0;
           for (int k = 0; k < len; ++k) pw[k] += acc[k];
@@ -293,9 +298,9 @@ OSPREY_CLONES void weight_grad_rows(const DepthwiseShape& s, int o0, int o1, con
 // Input gradient as a gather (each dx element written once: no zeroing, no races). Input
 // (ih, iw) receives dy[oh][ow] * w[i][j] for every tap with oh * s - p + i == ih, i.e.
 // i = (ih + p) mod s, then every s-th tap.
-template <class Len>
-OSPREY_INLINE void input_grad_block(const DepthwiseShape& s, Len len, int ih, int iw,
-                                    const float* dyi, const float* w, float* dxp) {
+template <class T, class Len>
+OSPREY_INLINE void input_grad_block(const DepthwiseShape& s, Len len, int ih, int iw, const T* dyi,
+                                    const float* w, T* dxp) {
   const int c = s.c, oh_n = s.oh(), ow_n = s.ow();
   float acc[kBlock];
   for (int k = 0; k < len; ++k) acc[k] = 0.0f;
@@ -307,48 +312,49 @@ OSPREY_INLINE void input_grad_block(const DepthwiseShape& s, Len len, int ih, in
       const int ow = (iw + s.pad - j) / s.stride;
       if (ow < 0) break;
       if (ow >= ow_n) continue;
-      const float* dv = dyi + (i64{oh} * ow_n + ow) * c;
+      const T* dv = dyi + (i64{oh} * ow_n + ow) * c;
       const float* wv = w + (i64{i} * s.kw + j) * c;
-      for (int k = 0; k < len; ++k) acc[k] += dv[k] * wv[k];
+      for (int k = 0; k < len; ++k) acc[k] += load_as_float(dv, k) * wv[k];
     }
   }
-  for (int k = 0; k < len; ++k) dxp[k] = acc[k];
+  for (int k = 0; k < len; ++k) store_from_float(dxp, k, acc[k]);
 }
 
-// Input gradient, stride 1, all nine taps inside: inputs iw..iw+T-1 of row ih; tap (i, j) of
+// Input gradient, stride 1, all nine taps inside: inputs iw..iw+N-1 of row ih; tap (i, j) of
 // input (ih, iw + t) reads dy at (ih + p - i, iw + t + p - j). dyp points at (ih + p, iw + p).
-template <int T>
-OSPREY_INLINE void input_grad_strip_3x3(const float* dyp, i64 dyrow, int c, const float* w,
-                                        float* dxp) {
+template <int N, class T>
+OSPREY_INLINE void input_grad_strip_3x3(const T* dyp, i64 dyrow, int c, const float* w, T* dxp) {
 #pragma omp simd
   for (int k = 0; k < 16; ++k) {
-    float wv[9], acc[T];
+    float wv[9], acc[N];
     for (int q = 0; q < 9; ++q) wv[q] = w[q * c + k];
-    for (int t = 0; t < T; ++t) acc[t] = 0.0f;
+    for (int t = 0; t < N; ++t) acc[t] = 0.0f;
 #pragma GCC unroll 16
     for (int i = 0; i < 3; ++i)
 #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t)
-        for (int j = 0; j < 3; ++j) acc[t] += dyp[i64{t - j} * c - i * dyrow + k] * wv[i * 3 + j];
-    for (int t = 0; t < T; ++t) dxp[t * c + k] = acc[t];
+      for (int t = 0; t < N; ++t)
+        for (int j = 0; j < 3; ++j)
+          acc[t] += load_as_float(dyp, i64{t - j} * c - i * dyrow + k) * wv[i * 3 + j];
+    for (int t = 0; t < N; ++t) store_from_float(dxp, t * c + k, acc[t]);
   }
 }
 
-OSPREY_CLONES void input_grad_rows(const DepthwiseShape& s, int i0, int i1, const float* dyi,
-                                   const float* w, float* dxi) {
+template <class T>
+OSPREY_CLONES void input_grad_rows(const DepthwiseShape& s, int i0, int i1, const T* dyi,
+                                   const float* w, T* dxi) {
   const int oh_n = s.oh(), ow_n = s.ow(), c = s.c, p = s.pad;
   const i64 dyrow = i64{ow_n} * c;
   const bool fast = s.kh == 3 && s.kw == 3 && s.stride == 1;
   // Inputs [ia, ie) of a row have all three horizontal taps inside.
   const int ia = std::max(0, 2 - p), ie = std::max(ia, std::min(s.w, ow_n - p));
   for (int ih = i0; ih < i1; ++ih) {
-    float* dxr = dxi + i64{ih} * s.w * c;
+    T* dxr = dxi + i64{ih} * s.w * c;
     int c_fast = 0;
     if (fast && ih + p - 2 >= 0 && ih + p < oh_n) {
       c_fast = c / 16 * 16;
       for (int c0 = 0; c0 < c_fast; c0 += 16) {
-        const float* dyp = dyi + i64{ih + p} * dyrow + i64{p} * c + c0;
-        for_strips<4>(ia, ie, [&](int iw, auto t) {
+        const T* dyp = dyi + i64{ih + p} * dyrow + i64{p} * c + c0;
+        for_strips<4>(ia, ie, [&](int iw, auto t) OSPREY_INLINE_LAMBDA {
           input_grad_strip_3x3<decltype(t)::value>(dyp + i64{iw} * c, dyrow, c, w + c0,
                                                    dxr + i64{iw} * c + c0);
         });
@@ -357,7 +363,7 @@ OSPREY_CLONES void input_grad_rows(const DepthwiseShape& s, int i0, int i1, cons
     for (int iw = 0; iw < s.w; ++iw) {
       const int cb = iw >= ia && iw < ie ? c_fast : 0;
       if (cb == c) continue;
-      for_blocks(c - cb, [&](int c0, auto len) {
+      for_blocks(c - cb, [&](int c0, auto len) OSPREY_INLINE_LAMBDA {
         input_grad_block(s, len, ih, iw, dyi + cb + c0, w + cb + c0, dxr + i64{iw} * c + cb + c0);
       });
     }
@@ -375,10 +381,8 @@ bool has_output(const DepthwiseShape& s) {
   return s.h + 2 * s.pad >= s.kh && s.w + 2 * s.pad >= s.kw && s.oh() > 0 && s.ow() > 0;
 }
 
-}  // namespace
-
-void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
-                              const float* bias, float* y) {
+template <class T>
+void forward(const DepthwiseShape& s, const T* x, const float* w, const float* bias, T* y) {
   if (s.n <= 0 || s.c <= 0 || !has_output(s)) return;
   const float* b = bias ? bias : zeros(s.c);
   const i64 rows = i64{s.n} * s.oh();
@@ -389,27 +393,24 @@ void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const flo
                  y + rows * p / parts * s.ow() * s.c);
 }
 
-void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t r1, const float* x,
-                                   const float* w, const float* bias, float* y) {
-  if (s.c <= 0 || r1 <= r0 || !has_output(s)) return;
-  forward_rows(s, r0, r1, x, w, bias ? bias : zeros(s.c), y);
-}
-
-void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
-                               const float* dy, float* dx, float* dw, float* db) {
+template <class T>
+void backward(const DepthwiseShape& s, const T* x, const float* w, const T* dy, T* dx, float* dw,
+              float* db) {
   if (s.n <= 0 || s.c <= 0) return;
   const i64 img_in = i64{s.h} * s.w * s.c;
   if (!has_output(s)) {
-    if (dx) std::fill(dx, dx + s.n * img_in, 0.0f);
+    if (dx) std::fill(dx, dx + s.n * img_in, T{});
     return;
   }
   if (!dx && !dw && !db) return;
   const int oh_n = s.oh(), ow_n = s.ow(), c = s.c;
   const i64 img_out = i64{oh_n} * ow_n * c, taps = i64{s.kh} * s.kw;
 
-  // Bands of output rows per task: at most kBandBytes of dy, and enough tasks to balance.
+  // Bands of output rows per task: at most kBandBytes of float dy, and enough tasks to balance.
+  // Sized as float for bf16 too: the same bands, so the same sums in the same order as fp32.
   const int threads = std::max(1, omp_get_max_threads());
-  int band = static_cast<int>(std::clamp<i64>(kBandBytes / (i64{ow_n} * c * 4), 1, oh_n));
+  int band =
+      static_cast<int>(std::clamp<i64>(kBandBytes / (i64{ow_n} * c * i64{sizeof(float)}), 1, oh_n));
   while (band > 1 && i64{s.n} * ((oh_n + band - 1) / band) < 4 * threads) band = (band + 1) / 2;
   const int bands = (oh_n + band - 1) / band;
   const i64 tasks = i64{s.n} * bands;
@@ -427,7 +428,7 @@ void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const fl
     for (i64 t = tasks * p / parts; t < tasks * (p + 1) / parts; ++t) {
       const i64 img = t / bands;
       const int o0 = static_cast<int>(t % bands) * band, o1 = std::min(oh_n, o0 + band);
-      const float* dyi = dy + img * img_out;
+      const T* dyi = dy + img * img_out;
       if (want_w)
         weight_grad_rows(s, o0, o1, x + img * img_in, dyi, dw ? pdw : nullptr,
                          db ? pdw + taps * c : nullptr);
@@ -447,6 +448,34 @@ void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const fl
     for (int p = 0; p < parts; ++p) sum += part[p * stride + k];
     out[k < taps * c ? k : k - taps * c] += static_cast<float>(sum);
   }
+}
+
+}  // namespace
+
+void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
+                              const float* bias, float* y) {
+  forward(s, x, w, bias, y);
+}
+
+void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
+                              const float* bias, bf16* y) {
+  forward(s, x, w, bias, y);
+}
+
+void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t r1, const float* x,
+                                   const float* w, const float* bias, float* y) {
+  if (s.c <= 0 || r1 <= r0 || !has_output(s)) return;
+  forward_rows(s, r0, r1, x, w, bias ? bias : zeros(s.c), y);
+}
+
+void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
+                               const float* dy, float* dx, float* dw, float* db) {
+  backward(s, x, w, dy, dx, dw, db);
+}
+
+void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,
+                               const bf16* dy, bf16* dx, float* dw, float* db) {
+  backward(s, x, w, dy, dx, dw, db);
 }
 
 }  // namespace osprey::cpu

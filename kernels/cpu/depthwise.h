@@ -22,7 +22,7 @@ struct DepthwiseShape {
 void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
                               const float* bias, float* y);
 // Output rows [r0, r1) of the flattened [N * OH] row index only, written to y (row r0's output
-// first), on the calling thread: for fused kernels that consume a few rows at a time.
+// first), on the calling thread: for fused kernels that consume a few rows at a time (fp32 only).
 void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t r1, const float* x,
                                    const float* w, const float* bias, float* y);
 // dx overwritten (skipped when null); dw and db accumulated (+=), each skipped when null.
@@ -30,7 +30,8 @@ void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const fl
                                const float* dy, float* dx, float* dw, float* db);
 
 // bf16 activations (kernels/cpu/bf16.h), fp32 weights (not rounded: the depthwise kernels read
-// them as they are), float sums, one rounding per stored activation.
+// them as they are). The same kernels as fp32, reading bf16 as float: every result equals the
+// fp32 kernel's on the widened inputs, with each stored activation rounded once.
 void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,
                               const float* bias, bf16* y);
 void depthwise_conv2d_backward(const DepthwiseShape& s, const bf16* x, const float* w,

@@ -7,9 +7,12 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 #define OSPREY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define OSPREY_INLINE inline __attribute__((always_inline))
+// After a lambda's parameter list: lambdas are helpers too.
+#define OSPREY_INLINE_LAMBDA __attribute__((always_inline))
 #else
 #define OSPREY_CLONES
 #define OSPREY_INLINE inline
+#define OSPREY_INLINE_LAMBDA
 #endif
 
 #include <cstdint>

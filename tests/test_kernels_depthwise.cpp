@@ -188,3 +188,52 @@ TEST_CASE("depthwise results do not depend on the thread count", "[depthwise]") 
     require_close(db[1], to_double(db[0]), 1e-6, "db, 2 threads against 1");
   }
 }
+
+TEST_CASE("bf16 depthwise equals the fp32 kernel on the widened inputs, rounded once",
+          "[depthwise][bf16]") {
+  using osprey::bf16;
+  // Large enough that two threads split the work (all but 1x3 at stride 2 with 8 channels) and
+  // the backward's images into row bands; odd sizes for the borders. 1x3 with padding 2 has
+  // whole windows in the padding.
+  struct Kernel {
+    int kh, kw, pad;
+  };
+  const Kernel kernels[] = {{3, 3, 1}, {5, 5, 2}, {1, 3, 2}};
+  const int saved = omp_get_max_threads();
+  uint32_t seed = 500;
+  for (int threads : {1, 2})
+    for (int stride : {1, 2})
+      for (const Kernel& k : kernels)
+        for (int c : {8, 17, 40, 96}) {
+          const DepthwiseShape s = make(4, 23, 21, c, k.kh, k.kw, stride, k.pad);
+          INFO(name(s) << ", " << threads << " thread(s)");
+          omp_set_num_threads(threads);
+          const size_t nx = size_t(s.input_numel()), ny = size_t(s.output_numel());
+          std::vector<bf16> x(nx), dy(ny);
+          auto rx = random_floats(nx, seed++), rdy = random_floats(ny, seed++);
+          for (size_t i = 0; i < nx; ++i) x[i] = osprey::to_bf16(rx[i]);
+          for (size_t i = 0; i < ny; ++i) dy[i] = osprey::to_bf16(rdy[i]);
+          std::vector<float> xf(nx), dyf(ny);
+          for (size_t i = 0; i < nx; ++i) xf[i] = osprey::to_float(x[i]);
+          for (size_t i = 0; i < ny; ++i) dyf[i] = osprey::to_float(dy[i]);
+          const auto w = random_floats(w_size(s), seed++), b = random_floats(s.c, seed++);
+
+          std::vector<float> y_ref(ny), dx_ref(nx), dw_ref(w_size(s), 0.25f), db_ref(s.c, -0.5f);
+          osprey::cpu::depthwise_conv2d_forward(s, xf.data(), w.data(), b.data(), y_ref.data());
+          osprey::cpu::depthwise_conv2d_backward(s, xf.data(), w.data(), dyf.data(), dx_ref.data(),
+                                                 dw_ref.data(), db_ref.data());
+          std::vector<bf16> y(ny, bf16{0x7fc0}), dx(nx, bf16{0x7fc0});
+          std::vector<float> dw(w_size(s), 0.25f), db(s.c, -0.5f);
+          osprey::cpu::depthwise_conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
+          osprey::cpu::depthwise_conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(),
+                                                 dw.data(), db.data());
+          size_t y_bad = 0, dx_bad = 0;
+          for (size_t i = 0; i < ny; ++i) y_bad += y[i].bits != osprey::to_bf16(y_ref[i]).bits;
+          for (size_t i = 0; i < nx; ++i) dx_bad += dx[i].bits != osprey::to_bf16(dx_ref[i]).bits;
+          CHECK(y_bad == 0);
+          CHECK(dx_bad == 0);
+          CHECK(dw == dw_ref);  // the same float sums of the same values, in the same order
+          CHECK(db == db_ref);
+        }
+  omp_set_num_threads(saved);
+}

@@ -1,5 +1,6 @@
 // The oneDNN convolution path (kernels/cpu/conv_onednn.h) against the double-precision
-// reference, with the tolerances of test_kernels_conv.cpp, and the dispatch between it and ours.
+// reference, with the tolerances of test_kernels_conv.cpp, and the per-pass choice between it
+// and ours in conv2d_forward / conv2d_backward.
 #include <cmath>
 #include <vector>
 
@@ -51,47 +52,66 @@ TEST_CASE("oneDNN conv2d backward matches the reference gradients", "[conv][oned
     std::vector<double> rdx, rdw, rdb;
     ref_backward(s, to_double(x), to_double(w), to_double(dy), rdx, rdw, rdb);
 
-    // dx overwritten; dw and db accumulated onto what the caller holds.
+    // dx overwritten; dw accumulated onto what the caller holds.
+    std::vector<float> dx(x_size(s), NAN), dw(w_size(s), 0.5f);
+    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data());
+    for (double& v : rdw) v += 0.5;
+    require_close(dx, rdx, 1e-5, name(s) + " dx");
+    require_close(dw, rdw, 1e-5, name(s) + " dw");
+
+    // Each output alone, the other null: the same values.
+    std::vector<float> only_x(x_size(s), NAN), only_w(w_size(s), 0.5f);
+    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), only_x.data(), nullptr);
+    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, only_w.data());
+    require_close(only_x, to_double(dx), 0.0, name(s) + " dx only");
+    require_close(only_w, to_double(dw), 0.0, name(s) + " dw only");
+  }
+}
+
+TEST_CASE("conv2d picks oneDNN for the passes the rule names", "[conv][onednn]") {
+  using osprey::cpu::ConvPass;
+  using osprey::cpu::onednn_conv_faster;
+  auto picks = [](const Conv2dShape& s) {
+    return std::vector<bool>{onednn_conv_faster(s, ConvPass::forward),
+                             onednn_conv_faster(s, ConvPass::data),
+                             onednn_conv_faster(s, ConvPass::weights)};
+  };
+  const std::vector<bool> all{true, true, true}, weights{false, false, true}, none(3, false);
+  CHECK(picks(make(64, 14, 14, 32, 64, 3, 3, 1, 1)) == all);     // simple_cnn conv2
+  CHECK(picks(make(64, 28, 28, 1, 32, 3, 3, 1, 1)) == weights);  // simple_cnn conv1
+  CHECK(picks(make(64, 32, 32, 3, 32, 3, 3, 1, 1)) == weights);  // the CIFAR stem
+  CHECK(picks(make(64, 32, 32, 16, 96, 1, 1, 1, 0)) == none);    // a 1x1: the GEMM path
+  CHECK(picks(make(16, 224, 224, 3, 32, 3, 3, 2, 1)) == none);   // the 224 stem
+  CHECK(picks(make(64, 14, 14, 32, 64, 3, 3, 1, 0)) == none);    // not measured
+  CHECK(picks(make(0, 14, 14, 32, 64, 3, 3, 1, 1)) == none);     // empty
+}
+
+TEST_CASE("conv2d on the oneDNN path matches direct convolution", "[conv][onednn]") {
+  // Shapes of each branch of the rule through the public entry points, with bias: dw and db
+  // accumulate, dx is overwritten, whichever side runs each pass.
+  uint32_t seed = 500;
+  for (const Conv2dShape& s : {make(3, 6, 7, 32, 24, 3, 3, 1, 1), make(1, 5, 5, 8, 17, 3, 3, 1, 1),
+                               make(3, 7, 6, 3, 32, 3, 3, 1, 1), make(1, 6, 6, 1, 16, 3, 3, 1, 1),
+                               make(3, 5, 6, 2, 8, 3, 3, 1, 1)}) {
+    const auto x = random_floats(x_size(s), seed++), w = random_floats(w_size(s), seed++);
+    const auto b = random_floats(s.k, seed++), dy = random_floats(y_size(s), seed++);
+    const auto xd = to_double(x), wd = to_double(w), bd = to_double(b);
+    std::vector<float> y(y_size(s), NAN);
+    osprey::cpu::conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
+    require_close(y, ref_forward(s, xd, wd, &bd), 1e-5, name(s) + " forward");
+
     std::vector<float> dx(x_size(s), NAN), dw(w_size(s), 0.5f), db(s.k, -0.25f);
-    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    std::vector<double> rdx, rdw, rdb;
+    ref_backward(s, xd, wd, to_double(dy), rdx, rdw, rdb);
     for (double& v : rdw) v += 0.5;
     for (double& v : rdb) v -= 0.25;
     require_close(dx, rdx, 1e-5, name(s) + " dx");
     require_close(dw, rdw, 1e-5, name(s) + " dw");
     require_close(db, rdb, 1e-5, name(s) + " db");
 
-    // Each output alone, the others null: the same values.
-    std::vector<float> only_x(x_size(s), NAN), only_w(w_size(s), 0.5f), only_b(s.k, -0.25f);
-    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), only_x.data(), nullptr, nullptr);
-    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, only_w.data(), nullptr);
-    onednn_conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, nullptr, only_b.data());
-    require_close(only_x, to_double(dx), 0.0, name(s) + " dx only");
-    require_close(only_w, to_double(dw), 0.0, name(s) + " dw only");
+    std::vector<float> only_b(s.k, -0.25f);
+    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), nullptr, nullptr, only_b.data());
     require_close(only_b, to_double(db), 0.0, name(s) + " db only");
-  }
-}
-
-TEST_CASE("conv2d takes the oneDNN path exactly where the rule says, with our results",
-          "[conv][onednn]") {
-  // A shape of each side of the rule, through the public entry points: the values agree with
-  // our kernels to summation order whichever path ran.
-  uint32_t seed = 500;
-  for (const Conv2dShape& s :
-       {make(2, 14, 14, 32, 64, 3, 3, 1, 1), make(2, 9, 9, 3, 32, 3, 3, 1, 1),
-        make(2, 8, 8, 24, 40, 1, 1, 1, 0)}) {
-    const auto x = random_floats(x_size(s), seed++), w = random_floats(w_size(s), seed++);
-    const auto b = random_floats(s.k, seed++), dy = random_floats(y_size(s), seed++);
-    std::vector<float> y(y_size(s)), y_own(y_size(s));
-    osprey::cpu::conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
-    osprey::cpu::conv_detail::own_forward(s, x.data(), w.data(), b.data(), y_own.data());
-    require_close(y, to_double(y_own), 1e-5, name(s) + " forward");
-    std::vector<float> dx(x_size(s)), dw(w_size(s), 0.0f), db(s.k, 0.0f);
-    std::vector<float> dx_own(x_size(s)), dw_own(w_size(s), 0.0f), db_own(s.k, 0.0f);
-    osprey::cpu::conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
-    osprey::cpu::conv_detail::own_backward(s, x.data(), w.data(), dy.data(), dx_own.data(),
-                                           dw_own.data(), db_own.data());
-    require_close(dx, to_double(dx_own), 1e-5, name(s) + " dx");
-    require_close(dw, to_double(dw_own), 1e-5, name(s) + " dw");
-    require_close(db, to_double(db_own), 1e-5, name(s) + " db");
   }
 }

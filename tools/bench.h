@@ -58,11 +58,12 @@ nlohmann::json bench_loader(const TrainConfig& cfg, int batches);
 // one for the whole step (GEMM FLOPs and share of the step's time).
 nlohmann::json bench_gemm(const BenchTrainOptions& opts);
 
-// `osprey bench conv`: our dense convolutions against oneDNN's convolution primitives (weights
-// reordered into their format and the weight gradient back, each call) on every dense
-// convolution of the models' training steps (model "all" or one model): one JSON object per
-// shape (the best ms of forward, dx and dw over `steps` alternating runs) and one per-step total.
-// Uses the model, threads, steps and warmup fields.
+// `osprey bench conv`: on every dense convolution of the models' training steps (model "all"
+// or one model), our kernels, oneDNN's convolution primitives (weights reordered into their
+// format and the weight gradient back, each call) and what conv2d_forward / conv2d_backward
+// pick per pass: one JSON object per shape (the best ms of forward, dx and dw of each over
+// `steps` alternating runs) and one per model with the step's totals. Uses the model, threads,
+// steps and warmup fields.
 nlohmann::json bench_conv(const BenchTrainOptions& opts);
 
 }  // namespace osprey::tools

@@ -1,8 +1,10 @@
 // `osprey bench conv`: our dense-convolution kernels against oneDNN's convolution primitives on
 // every dense-convolution shape of the models' training steps.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -105,20 +107,39 @@ Passes ours(const ConvCase& cc, Buffers& m) {
           }};
 }
 
+// oneDNN's primitives for all three passes, db by our column sum (as conv2d_backward does:
+// oneDNN's bias gradient is slow for stems).
 Passes onednn(const ConvCase& cc, Buffers& m) {
   const cpu::Conv2dShape s = cc.s;
-  return {[&m, s, cc] {
-            cpu::onednn_conv2d_forward(s, m.x.data(), m.w.data(), cc.bias ? m.b.data() : nullptr,
-                                       m.y.data());
-          },
-          [&m, s] {
-            cpu::onednn_conv2d_backward(s, m.x.data(), m.w.data(), m.dy.data(), m.dx.data(),
-                                        nullptr, nullptr);
-          },
-          [&m, s, cc] {
-            cpu::onednn_conv2d_backward(s, m.x.data(), m.w.data(), m.dy.data(), nullptr,
-                                        m.dw.data(), cc.bias ? m.db.data() : nullptr);
-          }};
+  return {
+      [&m, s, cc] {
+        cpu::onednn_conv2d_forward(s, m.x.data(), m.w.data(), cc.bias ? m.b.data() : nullptr,
+                                   m.y.data());
+      },
+      [&m, s] {
+        cpu::onednn_conv2d_backward(s, m.x.data(), m.w.data(), m.dy.data(), m.dx.data(), nullptr);
+      },
+      [&m, s, cc] {
+        cpu::onednn_conv2d_backward(s, m.x.data(), m.w.data(), m.dy.data(), nullptr, m.dw.data());
+        if (cc.bias) cpu::conv_detail::bias_gradient(s, m.dy.data(), m.db.data());
+      }};
+}
+
+// What training runs: conv2d_forward / conv2d_backward, each pass on the side
+// onednn_conv_faster picks.
+Passes chosen(const ConvCase& cc, Buffers& m) {
+  const cpu::Conv2dShape s = cc.s;
+  return {
+      [&m, s, cc] {
+        cpu::conv2d_forward(s, m.x.data(), m.w.data(), cc.bias ? m.b.data() : nullptr, m.y.data());
+      },
+      [&m, s] {
+        cpu::conv2d_backward(s, m.x.data(), m.w.data(), m.dy.data(), m.dx.data(), nullptr, nullptr);
+      },
+      [&m, s, cc] {
+        cpu::conv2d_backward(s, m.x.data(), m.w.data(), m.dy.data(), nullptr, m.dw.data(),
+                             cc.bias ? m.db.data() : nullptr);
+      }};
 }
 
 const char* our_path(const cpu::Conv2dShape& s) {
@@ -128,19 +149,20 @@ const char* our_path(const cpu::Conv2dShape& s) {
   return g.direct_dx ? "direct, direct dx" : "direct, im2col dx";
 }
 
+// The passes of one convolution on each side, alternating, after untimed warm-up rounds.
 nlohmann::json bench_case(const ConvCase& cc, int repeats, int warmup) {
   Buffers m(cc.s);
-  const Passes sides[2] = {ours(cc, m), onednn(cc, m)};
-  std::vector<double> t[2][3];
-  for (int r = -std::max(warmup, 1); r < repeats; ++r)  // alternating, warm-up rounds untimed
-    for (int i = 0; i < 2; ++i) {
+  constexpr int kSides = 3;
+  const char* names[kSides] = {"ours", "onednn", "chosen"};
+  const Passes sides[kSides] = {ours(cc, m), onednn(cc, m), chosen(cc, m)};
+  std::vector<double> t[kSides][3];
+  for (int r = -std::max(warmup, 1); r < repeats; ++r)
+    for (int i = 0; i < kSides; ++i) {
       const double f = ms_of(sides[i].forward), d = cc.dx ? ms_of(sides[i].data) : 0.0;
       const double w = ms_of(sides[i].weights);
       if (r < 0) continue;
       t[i][0].push_back(f), t[i][1].push_back(d), t[i][2].push_back(w);
     }
-  const char* side[2] = {"ours", "onednn"};
-  double total[2];
   const cpu::Conv2dShape& s = cc.s;
   nlohmann::json line = {{"bench", "conv_shape"},
                          {"model", cc.model},
@@ -155,14 +177,21 @@ nlohmann::json bench_case(const ConvCase& cc, int repeats, int warmup) {
                          {"pad", s.pad},
                          {"bias", cc.bias},
                          {"dx", cc.dx}};
-  for (int i = 0; i < 2; ++i) {
+  double total[kSides];
+  for (int i = 0; i < kSides; ++i) {
     const double f = best(t[i][0]), d = best(t[i][1]), w = best(t[i][2]);
     total[i] = f + d + w;
-    const std::string p = side[i];
+    const std::string p = names[i];
     line[p + "_fwd_ms"] = f, line[p + "_dx_ms"] = d, line[p + "_dw_ms"] = w;
     line[p + "_ms"] = total[i];
   }
   line["ours_over_onednn"] = total[0] / total[1];
+  line["ours_over_chosen"] = total[0] / total[2];
+  std::string picked;
+  for (cpu::ConvPass p : {cpu::ConvPass::forward, cpu::ConvPass::data, cpu::ConvPass::weights})
+    picked += std::string(picked.empty() ? "" : " / ") +
+              (cpu::onednn_conv_faster(s, p) ? "onednn" : "ours");
+  line["chosen"] = picked;
   line["our_path"] = our_path(s);
   line["onednn_impl"] = cpu::onednn_conv2d_impl(s);
   return line;
@@ -174,23 +203,27 @@ nlohmann::json bench_conv(const BenchTrainOptions& o) {
   OSPREY_CHECK(o.steps >= 1, "bench conv: steps must be >= 1");
   const int threads = cpu::set_num_threads(o.threads);
   nlohmann::json lines = nlohmann::json::array();
-  double step[2] = {0.0, 0.0};
+  std::map<std::string, std::array<double, 3>> steps;  // per model: ours, oneDNN, chosen
+  const char* sides[3] = {"ours_ms", "onednn_ms", "chosen_ms"};
   for (const ConvCase& cc : training_convs()) {
     if (o.model != "all" && o.model != cc.model) continue;
     nlohmann::json line = bench_case(cc, o.steps, o.warmup);
     line["threads"] = threads;
-    step[0] += cc.calls * line["ours_ms"].get<double>();
-    step[1] += cc.calls * line["onednn_ms"].get<double>();
+    auto& step = steps.try_emplace(cc.model, std::array<double, 3>{}).first->second;
+    for (int i = 0; i < 3; ++i) step[i] += cc.calls * line[sides[i]].get<double>();
     lines.push_back(std::move(line));
   }
   OSPREY_CHECK(!lines.empty(), "bench conv: no dense convolutions for model '", o.model,
                "' (all, simple_cnn, mobilenet_v2_cifar, mobilenet_v2)");
-  lines.push_back({{"bench", "conv_step"},
-                   {"model", o.model},
-                   {"threads", threads},
-                   {"ours_ms_per_step", step[0]},
-                   {"onednn_ms_per_step", step[1]},
-                   {"ours_over_onednn", step[0] / step[1]}});
+  for (const auto& [model, step] : steps)
+    lines.push_back({{"bench", "conv_step"},
+                     {"model", model},
+                     {"threads", threads},
+                     {"ours_ms_per_step", step[0]},
+                     {"onednn_ms_per_step", step[1]},
+                     {"chosen_ms_per_step", step[2]},
+                     {"ours_over_onednn", step[0] / step[1]},
+                     {"ours_over_chosen", step[0] / step[2]}});
   return lines;
 }
 

@@ -63,12 +63,18 @@ void direct_backward_params(const Conv2dShape& s, const Geometry& g, const float
 void own_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y);
 void own_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
                   float* dw, float* db);
+// db += the column sums of dY (double partials), alone: what the oneDNN path uses for db.
+void bias_gradient(const Conv2dShape& s, const float* dy, float* db);
 
 }  // namespace osprey::cpu::conv_detail
 
 namespace osprey::cpu {
 
-// Whether conv2d_forward / conv2d_backward send the shape to oneDNN's convolution primitives.
-bool onednn_conv_faster(const Conv2dShape& s);
+enum class ConvPass { forward, data, weights };
+
+// Whether conv2d_forward (ConvPass::forward) and conv2d_backward (dx: data; dw and db:
+// weights) send a pass of this shape to oneDNN's convolution primitives (conv_onednn.h): where
+// they measured faster than ours (the figures are at the definition, conv.cpp).
+bool onednn_conv_faster(const Conv2dShape& s, ConvPass pass);
 
 }  // namespace osprey::cpu

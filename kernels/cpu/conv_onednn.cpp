@@ -22,9 +22,9 @@ dnnl::engine& cpu_engine() {
 
 // Grow-only per-thread buffers, so that concurrent callers never share one and steady-state
 // steps allocate nothing. Slots: 0 weights in a primitive's format, 1 the weight gradient in
-// its format, 2 the primitive's scratchpad, 3 the bias gradient.
-float* scratch(size_t bytes, int slot) {
-  thread_local std::vector<float> buf[4];
+// its format, 2 the primitive's scratchpad.
+void* scratch(size_t bytes, int slot) {
+  thread_local std::vector<float> buf[3];
   const size_t floats = (bytes + sizeof(float) - 1) / sizeof(float);
   if (buf[slot].size() < floats) buf[slot].resize(floats);
   return buf[slot].data();
@@ -45,6 +45,9 @@ memory::desc nhwc(const memory::dims& d) {
 memory::desc any(const memory::dims& d) {
   return memory::desc(d, dt::f32, tag::any);
 }
+memory::desc vec(const memory::dims& d) {
+  return memory::desc(d, dt::f32, tag::x);
+}
 // Ours: [K][KH][KW][C].
 memory::desc ohwi(const Conv2dShape& s) {
   return memory::desc(dims_of(s).weights, dt::f32, tag::ohwi);
@@ -61,15 +64,13 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Conv2dShape& s, bool 
   const Dims d = dims_of(s);
   const dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, nhwc(d.src),
-      any(d.weights), bias ? memory::desc(d.bias, dt::f32, tag::x) : memory::desc(), nhwc(d.dst),
-      d.strides, d.pad, d.pad);
+      any(d.weights), bias ? vec(d.bias) : memory::desc(), nhwc(d.dst), d.strides, d.pad, d.pad);
   return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
 }
 
 // A primitive, its weights' (or weight gradient's) format and the reorder between that and
-// ours: into the primitive's format for forward and dx, back into ours with += for dw (a sum
-// post-op), so the caller's accumulation is kept. No reorder when the formats agree, but for dw,
-// whose += needs one anyway.
+// ours: into the primitive's format for forward and dx (none when the formats agree), back into
+// ours with += for dw (a sum post-op), which keeps the caller's accumulation.
 struct Conv {
   dnnl::primitive primitive;
   memory::desc weights, scratchpad;
@@ -79,14 +80,14 @@ struct Conv {
 };
 
 template <class Primitive, class PD>
-void finish(Conv& c, const PD& pd, const memory::desc& weights, const memory::desc& ours,
-            bool to_ours) {
+Conv make(const PD& pd, const memory::desc& weights, const memory::desc& ours, bool to_ours) {
+  Conv c;
   c.primitive = Primitive(pd);
   c.weights = weights;
   c.scratchpad = pd.scratchpad_desc();
   c.impl = pd.impl_info_str();
   c.reorder_weights = to_ours || weights != ours;
-  if (!c.reorder_weights) return;
+  if (!c.reorder_weights) return c;
   dnnl::primitive_attr attr;
   if (to_ours) {
     dnnl::post_ops ops;
@@ -96,37 +97,36 @@ void finish(Conv& c, const PD& pd, const memory::desc& weights, const memory::de
   dnnl::engine& e = cpu_engine();
   c.reorder = dnnl::reorder(to_ours ? dnnl::reorder::primitive_desc(e, weights, e, ours, attr)
                                     : dnnl::reorder::primitive_desc(e, ours, e, weights, attr));
+  return c;
 }
 
 enum class Pass { forward, data, weights };
 
+// The weight gradient comes without oneDNN's bias gradient, which costs more than the weights'
+// for a stem (conv.cpp sums db itself).
 Conv make_conv(const Conv2dShape& s, Pass pass, bool bias) {
   const Dims d = dims_of(s);
   const auto hint = forward_pd(s, bias);
-  Conv c;
-  if (pass == Pass::forward) {
-    finish<dnnl::convolution_forward>(c, hint, hint.weights_desc(), ohwi(s), false);
-  } else if (pass == Pass::data) {
+  if (pass == Pass::forward)
+    return make<dnnl::convolution_forward>(hint, hint.weights_desc(), ohwi(s), false);
+  if (pass == Pass::data) {
     const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
                                                      nhwc(d.src), any(d.weights), nhwc(d.dst),
                                                      d.strides, d.pad, d.pad);
     const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(),
                                                              hint);
-    finish<dnnl::convolution_backward_data>(c, pd, pd.weights_desc(), ohwi(s), false);
-  } else {
-    const dnnl::convolution_backward_weights::desc desc(
-        dnnl::algorithm::convolution_direct, nhwc(d.src), any(d.weights),
-        bias ? memory::desc(d.bias, dt::f32, tag::x) : memory::desc(), nhwc(d.dst), d.strides,
-        d.pad, d.pad);
-    const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(),
-                                                                cpu_engine(), hint);
-    finish<dnnl::convolution_backward_weights>(c, pd, pd.diff_weights_desc(), ohwi(s), true);
+    return make<dnnl::convolution_backward_data>(pd, pd.weights_desc(), ohwi(s), false);
   }
-  return c;
+  const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct,
+                                                      nhwc(d.src), any(d.weights), memory::desc(),
+                                                      nhwc(d.dst), d.strides, d.pad, d.pad);
+  const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(),
+                                                              hint);
+  return make<dnnl::convolution_backward_weights>(pd, pd.diff_weights_desc(), ohwi(s), true);
 }
 
-// Created once per shape, pass and bias flag; never erased, so references stay valid.
-const Conv& cached_conv(const Conv2dShape& s, Pass pass, bool bias) {
+// Created once per shape, pass and (forward) bias flag; never erased, so references stay valid.
+const Conv& cached_conv(const Conv2dShape& s, Pass pass, bool bias = false) {
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, Pass, bool>;
   static std::mutex mutex;
   static std::map<Key, Conv> cache;
@@ -141,18 +141,18 @@ memory wrap(const memory::desc& md, const void* p) {
   return memory(md, cpu_engine(), const_cast<void*>(p));
 }
 
-// Runs the primitive with args plus the weights argument `w_arg` (ours reordered into the
-// primitive's format when they differ) and the scratchpad.
-void execute(const Conv& c, const Conv2dShape& s, int w_arg, const float* w,
+// Runs a forward or dx primitive on args plus the weights (ours reordered into the primitive's
+// format when they differ) and the scratchpad.
+void execute(const Conv& c, const Conv2dShape& s, const float* w,
              std::unordered_map<int, memory> args) {
   dnnl::stream stream(cpu_engine());
   memory ours = wrap(ohwi(s), w);
   if (c.reorder_weights) {
     memory theirs = wrap(c.weights, scratch(c.weights.get_size(), 0));
     c.reorder.execute(stream, ours, theirs);
-    args.emplace(w_arg, theirs);
+    args.emplace(DNNL_ARG_WEIGHTS, theirs);
   } else {
-    args.emplace(w_arg, ours);
+    args.emplace(DNNL_ARG_WEIGHTS, ours);
   }
   args.emplace(DNNL_ARG_SCRATCHPAD, wrap(c.scratchpad, scratch(c.scratchpad.get_size(), 2)));
   c.primitive.execute(stream, args);
@@ -163,46 +163,36 @@ void execute(const Conv& c, const Conv2dShape& s, int w_arg, const float* w,
 
 void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y) {
-  const Conv& c = cached_conv(s, Pass::forward, bias != nullptr);
   const Dims d = dims_of(s);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(nhwc(d.src), x)},
                                        {DNNL_ARG_DST, wrap(nhwc(d.dst), y)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, wrap(memory::desc(d.bias, dt::f32, tag::x), bias));
-  execute(c, s, DNNL_ARG_WEIGHTS, w, std::move(args));
+  if (bias) args.emplace(DNNL_ARG_BIAS, wrap(vec(d.bias), bias));
+  execute(cached_conv(s, Pass::forward, bias != nullptr), s, w, std::move(args));
 }
 
 void onednn_conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
-                            float* dx, float* dw, float* db) {
+                            float* dx, float* dw) {
   const Dims d = dims_of(s);
   const memory diff_dst = wrap(nhwc(d.dst), dy);
-  if (dx) {
-    const Conv& c = cached_conv(s, Pass::data, false);
-    execute(c, s, DNNL_ARG_WEIGHTS, w,
+  if (dx)
+    execute(cached_conv(s, Pass::data), s, w,
             {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, wrap(nhwc(d.src), dx)}});
-  }
-  if (!dw && !db) return;
-  const Conv& c = cached_conv(s, Pass::weights, db != nullptr);
-  memory diff_w = wrap(c.weights, scratch(c.weights.get_size(), 1));
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, wrap(nhwc(d.src), x)},
-      {DNNL_ARG_DIFF_DST, diff_dst},
-      {DNNL_ARG_DIFF_WEIGHTS, diff_w},
-      {DNNL_ARG_SCRATCHPAD, wrap(c.scratchpad, scratch(c.scratchpad.get_size(), 2))}};
-  float* dbias = db ? scratch(s.k * sizeof(float), 3) : nullptr;
-  if (db) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(memory::desc(d.bias, dt::f32, tag::x), dbias));
+  if (!dw) return;
+  const Conv& c = cached_conv(s, Pass::weights);
+  memory diff_w = wrap(c.weights, scratch(c.weights.get_size(), 1)), ours = wrap(ohwi(s), dw);
   dnnl::stream stream(cpu_engine());
-  c.primitive.execute(stream, args);
-  if (dw) {
-    memory ours = wrap(ohwi(s), dw);
-    c.reorder.execute(stream, diff_w, ours);  // dw += diff_w
-  }
+  c.primitive.execute(
+      stream, {{DNNL_ARG_SRC, wrap(nhwc(d.src), x)},
+               {DNNL_ARG_DIFF_DST, diff_dst},
+               {DNNL_ARG_DIFF_WEIGHTS, diff_w},
+               {DNNL_ARG_SCRATCHPAD, wrap(c.scratchpad, scratch(c.scratchpad.get_size(), 2))}});
+  c.reorder.execute(stream, diff_w, ours);  // dw += diff_w
   stream.wait();
-  for (int k = 0; db && k < s.k; ++k) db[k] += dbias[k];
 }
 
 std::string onednn_conv2d_impl(const Conv2dShape& s) {
-  return cached_conv(s, Pass::forward, false).impl + " / " +
-         cached_conv(s, Pass::data, false).impl + " / " + cached_conv(s, Pass::weights, false).impl;
+  return cached_conv(s, Pass::forward).impl + " / " + cached_conv(s, Pass::data).impl + " / " +
+         cached_conv(s, Pass::weights).impl;
 }
 
 }  // namespace osprey::cpu

@@ -1,7 +1,7 @@
 // Dense 2-D convolutions through oneDNN's convolution primitives (fp32, NHWC activations, our
-// OHWI weights reordered into the format oneDNN picks), with the contract of conv2d_forward and
-// conv2d_backward in conv.h: dx overwritten, dw and db accumulated, each skipped when null.
-// conv.cpp sends the shapes where these beat our kernels here (onednn_conv_faster).
+// OHWI weights reordered into the format oneDNN picks each call, since training changes them),
+// created once per shape. conv.cpp sends the passes where these beat our kernels here
+// (onednn_conv_faster, conv_detail.h).
 #pragma once
 #include <string>
 
@@ -9,10 +9,14 @@
 
 namespace osprey::cpu {
 
+// As conv2d_forward (conv.h).
 void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y);
+
+// As conv2d_backward without the bias gradient: dx overwritten, dw accumulated into (+=), each
+// skipped when null.
 void onednn_conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
-                            float* dx, float* dw, float* db);
+                            float* dx, float* dw);
 
 // The implementations oneDNN picked for the shape ("forward / backward data / backward
 // weights"), for benchmarks.

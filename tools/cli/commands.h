@@ -1,0 +1,37 @@
+// The `osprey` subcommands, one file each (or one per family): each registers its options on
+// the app and says what to run when the command line chose it. main.cpp parses and dispatches.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "tools/config.h"
+
+namespace osprey::cli {
+
+struct Command {
+  CLI::App* app;             // the subcommand; true after parsing when it was chosen
+  std::function<int()> run;  // its exit code
+};
+using Commands = std::vector<Command>;
+
+// The process's command line and communicator, which some commands record or use.
+struct Context {
+  int argc = 0;
+  char** argv = nullptr;
+  dist::Communicator* comm = nullptr;
+};
+
+void add_train_command(CLI::App& app, Commands& commands, const Context& context);
+void add_verify_command(CLI::App& app, Commands& commands);
+void add_inference_commands(CLI::App& app, Commands& commands);  // eval, predict, serve
+void add_bench_commands(CLI::App& app, Commands& commands, const Context& context);
+void add_config_commands(CLI::App& app, Commands& commands);  // config, plot
+
+// The training config of --config FILE (or the defaults) and the --set overrides, in order.
+tools::TrainConfig resolve_config(const std::string& config_path,
+                                  const std::vector<std::string>& sets);
+
+}  // namespace osprey::cli

@@ -33,9 +33,19 @@ function(osprey_find_nccl)
   endif()
 endfunction()
 
-# Every Osprey library's public include paths: the source tree when building, the installed
-# include/osprey (for "engine/tensor.h") and include (for <osprey/engine/tensor.h>) after.
+# osprey_public_includes(TARGET LAYER...): TARGET's include path when building is a folder of
+# links to the LAYERs it may use (its own and those below it), so an include that points the
+# wrong way (engine including models/..., kernels including engine/...) fails to compile.
+# Installed, the headers are under include/osprey (for "engine/tensor.h") and include (for
+# <osprey/engine/tensor.h>).
 function(osprey_public_includes target)
-  target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+  set(view ${PROJECT_BINARY_DIR}/layers/${target})
+  file(MAKE_DIRECTORY ${view})
+  foreach(layer ${ARGN})
+    if(NOT EXISTS ${view}/${layer})
+      file(CREATE_LINK ${PROJECT_SOURCE_DIR}/${layer} ${view}/${layer} SYMBOLIC)
+    endif()
+  endforeach()
+  target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${view}>
     $<INSTALL_INTERFACE:include/osprey> $<INSTALL_INTERFACE:include>)
 endfunction()

@@ -14,6 +14,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 Tensor relu(const Tensor& x);
 // x [N,H,W,C] -> [N,OH,OW,C]; padding counts as -inf.
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad = 0);
+// max_pool2d(conv2d(x, w, bias, 1, pad), pool, pool) in one pass for an input of at most 4
+// channels needing no gradient (a first layer); otherwise, or on cuda, the two ops.
+Tensor conv2d_max_pool2d(const Tensor& x, const Tensor& w, const Tensor& bias, int pad, int pool);
 // Inverted dropout; the identity (no node) when !training or p == 0.
 Tensor dropout(const Tensor& x, float p, bool training, Rng& rng);
 // Same data, new shape, recorded so gradients flow back in the original shape.

@@ -37,7 +37,7 @@ Tensor SimpleCnn::forward(const Tensor& x) {
       " (NHWC) inputs got a batch of shape ", shape_str(x.shape()));
   // PyTorch's relu then 2x2 max-pool, as pool then relu: max and relu commute (values and
   // gradients alike, ties included), and the relu then runs on a quarter of the pixels.
-  Tensor h = ops::relu(ops::max_pool2d(ops::conv2d(x, conv1_w_, conv1_b_, 1, 1), 2, 2));
+  Tensor h = ops::relu(ops::conv2d_max_pool2d(x, conv1_w_, conv1_b_, 1, 2));
   h = ops::relu(ops::max_pool2d(ops::conv2d(h, conv2_w_, conv2_b_, 1, 1), 2, 2));
   h = ops::relu(ops::linear(ops::flatten(h), fc1_w_, fc1_b_));
   return ops::linear(h, fc2_w_, fc2_b_);

@@ -16,6 +16,7 @@
 #include "engine/parse.h"
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/threads.h"
 #include "tools/evaluate.h"
 #include "tools/plot.h"
@@ -224,6 +225,10 @@ void Trainer::print_header() const {
       gpu_augment_ ? ", augmentation on the GPU" : "",
       world > 1 ? (", " + std::string(grad_comm_->name())).c_str() : "",
       options_.resume_from.empty() ? "" : (", resuming " + options_.resume_from).c_str());
+  if (cfg_.precision == "bf16" && device_ == Device::cpu && !cpu::native_bf16_gemm())
+    std::printf(
+        "note: this CPU has no bf16 instructions (AVX512-BF16 or AMX): bf16 activations save "
+        "memory but train no faster than precision=f32 here\n");
   std::printf("run directory: %s\n", files_.dir.string().c_str());
   std::fflush(stdout);
 }

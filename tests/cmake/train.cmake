@@ -16,3 +16,10 @@ add_test(NAME jobs_requeue_on_sigusr1_and_resume
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm_requeue_test.sh ${OSPREY_BIN} ${PROJECT_SOURCE_DIR}
   ${SIGNAL_RUN})
 set_tests_properties(jobs_requeue_on_sigusr1_and_resume PROPERTIES TIMEOUT 600)
+# bf16 on a CPU without bf16 instructions (oneDNN held to AVX2) trains, and says it is no faster
+# than f32 there.
+add_test(NAME cli_train_bf16_without_bf16_instructions_says_so COMMAND ${EXPECT} 0
+  "note: this CPU has no bf16 instructions .*train no faster than precision=f32 here"
+  sh -c "${OSPREY_BIN} train ${TINY_FASHION} --set epochs=1 --set limit_train=64 --set limit_test=32 --set model=mobilenet_v2_cifar --set width_mult=0.25 --set precision=bf16 --set plot=false")
+set_tests_properties(cli_train_bf16_without_bf16_instructions_says_so PROPERTIES
+  ENVIRONMENT DNNL_MAX_CPU_ISA=AVX2)

@@ -28,7 +28,8 @@ constexpr int kConvPoolMaxWindow = 15;
 // y[n][oh][ow][k] = max over the window (a, b) of conv(x)[n][oh*pool + a][ow*pool + b][k], and
 // argmax = a * pool + b: the first maximum in (a, b) scan order, a NaN always winning, as
 // max_pool2d. Each conv value is summed as the direct conv kernel (conv_direct.cpp) sums it
-// (bias, then the taps in [KH][KW][C] order), so y equals the unfused ops bit for bit.
+// (bias, then the taps in [KH][KW][C] order): bit for bit the unfused ops under GCC, within one
+// float rounding where a compiler contracts the two kernels' multiply-adds differently (clang).
 void conv2d_max_pool2d_forward(const ConvPoolShape& s, const float* x, const float* w,
                                const float* bias, float* y, uint8_t* argmax);
 

@@ -79,7 +79,7 @@ void report(const Layer& l, const char* dtype, const char* pass, float ms, doubl
 // T: the activations' type (float or bf16); weights and their gradients are float.
 template <typename T>
 void bench_layer(const Layer& l, const char* dtype) {
-  osprey::cuda::DepthwiseShape s;
+  osprey::DepthwiseShape s;
   s.n = l.n, s.h = l.h, s.w = l.w, s.c = l.c, s.kh = 3, s.kw = 3, s.stride = l.stride, s.pad = 1;
   const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.oh() * s.ow() * s.c;
   const size_t nw = 9 * size_t(s.c);

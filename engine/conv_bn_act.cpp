@@ -56,7 +56,7 @@ class ConvBnActRun {
     if (l.kind == ConvKind::dense) {
       OSPREY_CHECK(l.weight.dim(3) == c, "conv_bn_act: weight ", shape_str(l.weight.shape()),
                    " expects ", l.weight.dim(3), " channels, input has ", c);
-      dense_ = cpu::Conv2dShape{
+      dense_ = Conv2dShape{
           n,        h,    w, c, int(l.weight.dim(0)), int(l.weight.dim(1)), int(l.weight.dim(2)),
           l.stride, l.pad};
       OSPREY_CHECK(dense_.oh() > 0 && dense_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
@@ -72,8 +72,7 @@ class ConvBnActRun {
       OSPREY_CHECK(l.weight.dim(2) == c, "conv_bn_act: depthwise weight ",
                    shape_str(l.weight.shape()), " is for ", l.weight.dim(2),
                    " channels, input has ", c);
-      dw_ = cpu::DepthwiseShape{n,        h,    w, c, int(l.weight.dim(0)), int(l.weight.dim(1)),
-                                l.stride, l.pad};
+      dw_ = DepthwiseShape{n, h, w, c, int(l.weight.dim(0)), int(l.weight.dim(1)), l.stride, l.pad};
       OSPREY_CHECK(dw_.oh() > 0 && dw_.ow() > 0, "conv_bn_act: input ", shape_str(x.shape()),
                    " is too small for the kernel");
       z_ = Tensor::empty({n, dw_.oh(), dw_.ow(), c}, x.dtype(), device);
@@ -242,8 +241,8 @@ class ConvBnActRun {
   Shape x_shape_;
   bool training_ = true;
   int64_t total_m_ = 0;  // rows behind the statistics (all processes' with synchronized BN)
-  cpu::Conv2dShape dense_;
-  cpu::DepthwiseShape dw_;
+  Conv2dShape dense_;
+  DepthwiseShape dw_;
 };
 
 void add_layer_inputs(std::vector<Tensor>& inputs, const ConvBnAct& l) {

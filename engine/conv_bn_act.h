@@ -27,7 +27,7 @@ struct ConvBnAct {
   int stride = 1, pad = 0;
   Tensor gamma, beta;                                     // parameters [K]
   Tensor running_mean, running_var, num_batches_tracked;  // buffers
-  cpu::Activation act = cpu::Activation::relu6;
+  Activation act = Activation::relu6;
   float momentum = 0.1f, eps = 1e-5f;
   std::shared_ptr<const BatchNormSync> sync;  // null: this process's batch only
 };

@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cpu/bf16.h"
+#include "kernels/bf16.h"
 
 namespace osprey {
 

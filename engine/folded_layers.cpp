@@ -49,12 +49,12 @@ void check_input(const Tensor& x, const Tensor& weight, const char* op) {
                " but the folded weights are on ", device_name(weight.device()));
 }
 
-cpu::DepthwiseShape depthwise_shape(const Tensor& x, const FoldedConvAct& l) {
+DepthwiseShape depthwise_shape(const Tensor& x, const FoldedConvAct& l) {
   OSPREY_CHECK(l.weight.dim(2) == x.dim(3), "folded depthwise: weight ",
                shape_str(l.weight.shape()), " is for ", l.weight.dim(2), " channels, input has ",
                x.dim(3));
-  cpu::DepthwiseShape s{int(x.dim(0)),        int(x.dim(1)),        int(x.dim(2)), int(x.dim(3)),
-                        int(l.weight.dim(0)), int(l.weight.dim(1)), l.stride,      l.pad};
+  DepthwiseShape s{int(x.dim(0)),        int(x.dim(1)),        int(x.dim(2)), int(x.dim(3)),
+                   int(l.weight.dim(0)), int(l.weight.dim(1)), l.stride,      l.pad};
   OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "folded depthwise: input ", shape_str(x.shape()),
                " is too small for the kernel");
   return s;
@@ -88,7 +88,7 @@ FoldedInvertedResidual fold_batchnorm(const InvertedResidual& block) {
   const ConvBnAct& proj = block.layers[n - 1];
   OSPREY_CHECK(dw.kind == ConvKind::depthwise && proj.kind == ConvKind::dense &&
                    proj.weight.dim(1) == 1 && proj.weight.dim(2) == 1 && proj.stride == 1 &&
-                   proj.act == cpu::Activation::none,
+                   proj.act == Activation::none,
                "fold_batchnorm: the block does not end with depthwise + a 1x1 projection");
   FoldedInvertedResidual out;
   if (n == 3) out.expand.push_back(fold_batchnorm(block.layers[0]));
@@ -115,15 +115,15 @@ Tensor folded_conv_act(const Tensor& x, const FoldedConvAct& l) {
   if (l.kind == ConvKind::dense) {
     OSPREY_CHECK(l.weight.dim(3) == x.dim(3), "folded conv: weight ", shape_str(l.weight.shape()),
                  " expects ", l.weight.dim(3), " channels, input has ", x.dim(3));
-    cpu::Conv2dShape s{int(x.dim(0)),
-                       int(x.dim(1)),
-                       int(x.dim(2)),
-                       int(x.dim(3)),
-                       int(l.weight.dim(0)),
-                       int(l.weight.dim(1)),
-                       int(l.weight.dim(2)),
-                       l.stride,
-                       l.pad};
+    Conv2dShape s{int(x.dim(0)),
+                  int(x.dim(1)),
+                  int(x.dim(2)),
+                  int(x.dim(3)),
+                  int(l.weight.dim(0)),
+                  int(l.weight.dim(1)),
+                  int(l.weight.dim(2)),
+                  l.stride,
+                  l.pad};
     OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "folded conv: input ", shape_str(x.shape()),
                  " is too small for the kernel");
     y = Tensor::empty({s.n, s.oh(), s.ow(), s.k}, DType::f32, device);
@@ -131,13 +131,13 @@ Tensor folded_conv_act(const Tensor& x, const FoldedConvAct& l) {
     OSPREY_DISPATCH(device, conv2d_forward, s, x.ptr<float>(), l.weight.ptr<float>(),
                     l.bias.ptr<float>(), y.ptr<float>());
   } else {
-    const cpu::DepthwiseShape s = depthwise_shape(x, l);
+    const DepthwiseShape s = depthwise_shape(x, l);
     y = Tensor::empty({s.n, s.oh(), s.ow(), s.c}, DType::f32, device);
     profiler::Scope profile("inference depthwise");
     OSPREY_DISPATCH(device, depthwise_conv2d_forward, s, x.ptr<float>(), l.weight.ptr<float>(),
                     l.bias.ptr<float>(), y.ptr<float>());
   }
-  if (l.act != cpu::Activation::none) {
+  if (l.act != Activation::none) {
     profiler::Scope profile("inference activation");
     OSPREY_DISPATCH(device, activation_forward, y.numel(), l.act, y.ptr<float>(), y.ptr<float>());
   }
@@ -148,7 +148,7 @@ Tensor folded_inverted_residual(const Tensor& x, const FoldedInvertedResidual& b
   Tensor h = x;
   for (const FoldedConvAct& l : block.expand) h = folded_conv_act(h, l);
   check_input(h, block.depthwise.weight, "folded_inverted_residual");
-  const cpu::DepthwiseShape s = depthwise_shape(h, block.depthwise);
+  const DepthwiseShape s = depthwise_shape(h, block.depthwise);
   const int k = int(block.project_weight.dim(1));
   OSPREY_CHECK(block.project_weight.dim(0) == s.c, "folded_inverted_residual: projection ",
                shape_str(block.project_weight.shape()), " does not take ", s.c, " channels");

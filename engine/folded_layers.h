@@ -15,7 +15,7 @@ struct FoldedConvAct {
   Tensor weight;  // as ConvBnAct::weight, scaled per output channel
   Tensor bias;    // [K]
   int stride = 1, pad = 0;
-  cpu::Activation act = cpu::Activation::none;
+  Activation act = Activation::none;
 };
 
 struct FoldedInvertedResidual {

@@ -27,7 +27,7 @@ const float* data_or_null(const Tensor& t) {
 
 class Conv2dNode : public autograd::Node {
  public:
-  explicit Conv2dNode(cpu::Conv2dShape s) : s_(s) {}
+  explicit Conv2dNode(Conv2dShape s) : s_(s) {}
   const char* name() const override { return "conv2d"; }
   void backward() override {
     const Tensor &x = inputs[0], &w = inputs[1], &b = inputs[2];
@@ -42,7 +42,7 @@ class Conv2dNode : public autograd::Node {
   }
 
  private:
-  cpu::Conv2dShape s_;
+  Conv2dShape s_;
 };
 
 class LinearNode : public autograd::Node {
@@ -77,7 +77,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
   if (bias.defined())
     OSPREY_CHECK(bias.numel() == w.dim(0), "conv2d: bias ", shape_str(bias.shape()), " for ",
                  w.dim(0), " output channels");
-  cpu::Conv2dShape s;
+  Conv2dShape s;
   s.n = int(x.dim(0)), s.h = int(x.dim(1)), s.w = int(x.dim(2)), s.c = int(x.dim(3));
   s.k = int(w.dim(0)), s.kh = int(w.dim(1)), s.kw = int(w.dim(2));
   s.stride = stride, s.pad = pad;

@@ -72,7 +72,7 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
   OSPREY_CHECK(x.ndim() == 4, "max_pool2d: input ", shape_str(x.shape()), " is not NHWC");
   OSPREY_CHECK(kernel >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= kernel,
                "max_pool2d: bad kernel ", kernel, ", stride ", stride, " or padding ", pad);
-  cpu::Pool2dShape s;
+  Pool2dShape s;
   s.n = int(x.dim(0)), s.h = int(x.dim(1)), s.w = int(x.dim(2)), s.c = int(x.dim(3));
   s.kh = s.kw = kernel, s.stride = stride, s.pad = pad;
   OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "max_pool2d: input ", shape_str(x.shape()),

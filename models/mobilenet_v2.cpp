@@ -107,7 +107,7 @@ MobileNetV2::MobileNetV2(int num_classes, float width_mult, bool cifar_stem, int
           add_conv_bn(p + std::to_string(idx++), ConvKind::depthwise, hidden, hidden, 3, stride));
       ConvBnAct project = add_conv_bn(p + std::to_string(idx) + "|" + p + std::to_string(idx + 1),
                                       ConvKind::dense, hidden, out, 1, 1);
-      project.act = cpu::Activation::none;
+      project.act = Activation::none;
       block.layers.push_back(project);
       block.residual = residual;
       blocks_.push_back(block);

@@ -14,7 +14,7 @@ inline Tensor random_tensor(const Shape& s, Rng& rng, double scale, double offse
 }
 
 inline ConvBnAct random_layer(ConvKind kind, int in, int out, int kernel, int stride,
-                              cpu::Activation act, Rng& rng) {
+                              osprey::Activation act, Rng& rng) {
   ConvBnAct l;
   l.kind = kind;
   l.stride = stride;
@@ -23,7 +23,7 @@ inline ConvBnAct random_layer(ConvKind kind, int in, int out, int kernel, int st
   l.weight = kind == ConvKind::dense ? random_tensor({out, kernel, kernel, in}, rng, 0.5)
                                      : random_tensor({kernel, kernel, out}, rng, 0.5);
   l.gamma = random_tensor({out}, rng, 0.05, 0.4);
-  l.beta = random_tensor({out}, rng, 0.1, act == cpu::Activation::none ? 0.0 : 3.0);
+  l.beta = random_tensor({out}, rng, 0.1, act == osprey::Activation::none ? 0.0 : 3.0);
   l.running_mean = random_tensor({out}, rng, 0.1);
   // Eval mode normalises with these: a large variance keeps pre-activations near beta.
   l.running_var = random_tensor({out}, rng, 1.0, 20.0);
@@ -36,9 +36,9 @@ inline InvertedResidual random_block(int channels, int expand, int stride, Rng& 
   InvertedResidual block;
   int hidden = channels * expand;
   block.layers = {
-      random_layer(ConvKind::dense, channels, hidden, 1, 1, cpu::Activation::relu6, rng),
-      random_layer(ConvKind::depthwise, hidden, hidden, 3, stride, cpu::Activation::relu6, rng),
-      random_layer(ConvKind::dense, hidden, channels, 1, 1, cpu::Activation::none, rng)};
+      random_layer(ConvKind::dense, channels, hidden, 1, 1, osprey::Activation::relu6, rng),
+      random_layer(ConvKind::depthwise, hidden, hidden, 3, stride, osprey::Activation::relu6, rng),
+      random_layer(ConvKind::dense, hidden, channels, 1, 1, osprey::Activation::none, rng)};
   block.residual = stride == 1;
   return block;
 }

@@ -9,7 +9,7 @@
 
 namespace osprey_test {
 
-using osprey::cpu::Conv2dShape;
+using osprey::Conv2dShape;
 
 inline Conv2dShape make(int n, int h, int w, int c, int k, int kh, int kw, int stride, int pad) {
   Conv2dShape s;

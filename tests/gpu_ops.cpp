@@ -125,8 +125,8 @@ TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval 
   for (bool training : {true, false}) {
     INFO("training " << training);
     Rng rng(3);
-    ConvBnAct dense = random_layer(ConvKind::dense, 5, 12, 3, 2, cpu::Activation::relu6, rng);
-    ConvBnAct dw = random_layer(ConvKind::depthwise, 12, 12, 3, 1, cpu::Activation::relu6, rng);
+    ConvBnAct dense = random_layer(ConvKind::dense, 5, 12, 3, 2, osprey::Activation::relu6, rng);
+    ConvBnAct dw = random_layer(ConvKind::depthwise, 12, 12, 3, 1, osprey::Activation::relu6, rng);
     InvertedResidual block = random_block(8, 6, 1, rng);
     InvertedResidual down = random_block(8, 6, 2, rng);
     // The layer's tensors are inputs of the op so that they move to each device.

@@ -9,7 +9,7 @@
 
 namespace {
 
-using osprey::cpu::Activation;
+using osprey::Activation;
 using osprey::tests::DeviceBuffer;
 using osprey::tests::random_floats;
 using osprey::tests::rel_l2;

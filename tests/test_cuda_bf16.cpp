@@ -20,8 +20,8 @@
 
 namespace {
 
+using osprey::Activation;
 using osprey::bf16;
-using osprey::cpu::Activation;
 using osprey::tests::DeviceBuffer;
 using osprey::tests::random_floats;
 using osprey::tests::rel_l2;
@@ -71,7 +71,7 @@ TEST_CASE("cuda bf16 casts, add and axpy match the cpu bit for bit") {
 
 TEST_CASE("cuda bf16 dense convolutions match the cpu") {
   struct Case {
-    osprey::cpu::Conv2dShape s;
+    osprey::Conv2dShape s;
     bool bias;
   };
   uint32_t seed = 10;
@@ -108,11 +108,10 @@ TEST_CASE("cuda bf16 depthwise convolutions match the cpu") {
   uint32_t seed = 100;
   // 3x3 stride 1 and 2 with 4-channel vectors, an odd channel count (scalar path), and a 5x5
   // (generic kernels).
-  for (const osprey::cpu::DepthwiseShape& s :
-       {osprey::cpu::DepthwiseShape{4, 12, 12, 32, 3, 3, 1, 1},
-        osprey::cpu::DepthwiseShape{3, 13, 11, 48, 3, 3, 2, 1},
-        osprey::cpu::DepthwiseShape{2, 9, 7, 19, 3, 3, 1, 1},
-        osprey::cpu::DepthwiseShape{2, 9, 10, 8, 5, 5, 2, 2}}) {
+  for (const osprey::DepthwiseShape& s : {osprey::DepthwiseShape{4, 12, 12, 32, 3, 3, 1, 1},
+                                          osprey::DepthwiseShape{3, 13, 11, 48, 3, 3, 2, 1},
+                                          osprey::DepthwiseShape{2, 9, 7, 19, 3, 3, 1, 1},
+                                          osprey::DepthwiseShape{2, 9, 10, 8, 5, 5, 2, 2}}) {
     INFO(s.h << "x" << s.w << "x" << s.c << " k" << s.kh << " s" << s.stride);
     const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.oh() * s.ow() * s.c;
     const size_t nw = size_t(s.kh) * s.kw * s.c;

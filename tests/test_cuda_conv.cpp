@@ -8,7 +8,7 @@
 
 namespace {
 
-using osprey::cpu::Conv2dShape;
+using osprey::Conv2dShape;
 using osprey::tests::DeviceBuffer;
 using osprey::tests::random_floats;
 using osprey::tests::rel_l2;

@@ -12,7 +12,7 @@
 
 namespace {
 
-using osprey::cpu::DepthwiseShape;
+using osprey::DepthwiseShape;
 using osprey::tests::DeviceBuffer;
 using osprey::tests::random_floats;
 using osprey::tests::rel_l2;

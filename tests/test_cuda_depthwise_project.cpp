@@ -11,8 +11,8 @@
 
 namespace {
 
-using osprey::cpu::Activation;
-using osprey::cpu::DepthwiseShape;
+using osprey::Activation;
+using osprey::DepthwiseShape;
 using osprey::tests::DeviceBuffer;
 using osprey::tests::random_floats;
 using osprey::tests::rel_l2;

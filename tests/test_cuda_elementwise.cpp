@@ -45,7 +45,7 @@ TEST_CASE("cuda relu forward and backward match the CPU op") {
 
 namespace {
 
-using osprey::cpu::Activation;
+using osprey::Activation;
 using osprey::tests::random_floats;
 using osprey::tests::rel_l2;
 

@@ -12,7 +12,7 @@
 
 namespace {
 
-using osprey::cpu::Pool2dShape;
+using osprey::Pool2dShape;
 using osprey::tests::DeviceBuffer;
 using osprey::tests::random_floats;
 

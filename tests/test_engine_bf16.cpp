@@ -100,8 +100,8 @@ TEST_CASE("bf16 conv+BN+activation layers follow the f32 layers within bf16 accu
   for (bool training : {true, false}) {
     INFO("training " << training);
     Rng rng(2);
-    ConvBnAct dense = random_layer(ConvKind::dense, 5, 12, 3, 2, cpu::Activation::relu6, rng);
-    ConvBnAct dw = random_layer(ConvKind::depthwise, 12, 12, 3, 1, cpu::Activation::relu6, rng);
+    ConvBnAct dense = random_layer(ConvKind::dense, 5, 12, 3, 2, osprey::Activation::relu6, rng);
+    ConvBnAct dw = random_layer(ConvKind::depthwise, 12, 12, 3, 1, osprey::Activation::relu6, rng);
     const Tensor x = bf16_valued(random_tensor({3, 9, 9, 5}, rng, 1.0));
     auto f = [&](const Tensor& in) {
       return ops::conv_bn_act(ops::conv_bn_act(in, dense, training), dw, training);
@@ -152,7 +152,7 @@ TEST_CASE("bf16 activations are refused where no bf16 kernel exists") {
   Rng rng(4);
   Tensor x = ops::cast(random_tensor({2, 4, 4, 3}, rng, 1.0), DType::bf16);
   REQUIRE_THROWS_WITH(ops::global_avg_pool(x), Catch::Contains("f32"));
-  ConvBnAct l = random_layer(ConvKind::dense, 3, 4, 1, 1, cpu::Activation::relu6, rng);
+  ConvBnAct l = random_layer(ConvKind::dense, 3, 4, 1, 1, osprey::Activation::relu6, rng);
   l.sync = std::make_shared<BatchNormSync>();
   REQUIRE_THROWS_WITH(ops::conv_bn_act(x, l, true), Catch::Contains("f32 activations only"));
 }

@@ -102,7 +102,7 @@ TEST_CASE("inverted residual block gradients match finite differences") {
 
 TEST_CASE("conv_bn_act updates running statistics like PyTorch and counts batches") {
   Rng rng(5);
-  ConvBnAct l = random_layer(ConvKind::dense, 3, 4, 3, 1, cpu::Activation::relu, rng);
+  ConvBnAct l = random_layer(ConvKind::dense, 3, 4, 3, 1, osprey::Activation::relu, rng);
   l.num_batches_tracked = Tensor::zeros({}, DType::i64);
   std::vector<float> mean0 = l.running_mean.to_vector(), var0 = l.running_var.to_vector();
   Tensor x = random_tensor({2, 4, 4, 3}, rng, 1.0);
@@ -112,7 +112,7 @@ TEST_CASE("conv_bn_act updates running statistics like PyTorch and counts batche
   REQUIRE(l.num_batches_tracked.data<int64_t>()[0] == 0);
   // Reference: the conv output's per-channel statistics from an identity-BN eval pass.
   ConvBnAct probe = l;
-  probe.act = cpu::Activation::none;
+  probe.act = osprey::Activation::none;
   probe.gamma = Tensor::full({4}, 1.0f), probe.beta = Tensor::full({4}, 0.0f);
   probe.running_mean = Tensor::full({4}, 0.0f), probe.running_var = Tensor::full({4}, 1.0f - 1e-5f);
   Tensor z = ops::conv_bn_act(x, probe, false);

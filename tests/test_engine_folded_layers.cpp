@@ -38,14 +38,14 @@ TEST_CASE("a folded conv+BN+activation equals the layer in eval mode") {
   struct LayerCase {
     ConvKind kind;
     int in, out, kernel, stride;
-    cpu::Activation act;
+    osprey::Activation act;
   };
   for (const LayerCase& c :
-       {LayerCase{ConvKind::dense, 3, 17, 3, 2, cpu::Activation::relu6},
-        LayerCase{ConvKind::dense, 13, 9, 1, 1, cpu::Activation::none},
-        LayerCase{ConvKind::dense, 5, 7, 3, 1, cpu::Activation::relu},
-        LayerCase{ConvKind::depthwise, 21, 21, 3, 1, cpu::Activation::relu6},
-        LayerCase{ConvKind::depthwise, 19, 19, 3, 2, cpu::Activation::relu6}}) {
+       {LayerCase{ConvKind::dense, 3, 17, 3, 2, osprey::Activation::relu6},
+        LayerCase{ConvKind::dense, 13, 9, 1, 1, osprey::Activation::none},
+        LayerCase{ConvKind::dense, 5, 7, 3, 1, osprey::Activation::relu},
+        LayerCase{ConvKind::depthwise, 21, 21, 3, 1, osprey::Activation::relu6},
+        LayerCase{ConvKind::depthwise, 19, 19, 3, 2, osprey::Activation::relu6}}) {
     ConvBnAct l = random_layer(c.kind, c.in, c.out, c.kernel, c.stride, c.act, rng);
     spread_statistics(l, rng);
     const Tensor x = random_tensor({3, 9, 7, c.in}, rng, 1.0);
@@ -64,8 +64,8 @@ TEST_CASE("a folded, fused inverted-residual block equals the block in eval mode
       InvertedResidual block = tests::random_block(6, 4, stride, rng);
       if (!expand)  // MobileNetV2's first block: depthwise + project on the input width
         block.layers = {
-            random_layer(ConvKind::depthwise, 6, 6, 3, stride, cpu::Activation::relu6, rng),
-            random_layer(ConvKind::dense, 6, 6, 1, 1, cpu::Activation::none, rng)};
+            random_layer(ConvKind::depthwise, 6, 6, 3, stride, osprey::Activation::relu6, rng),
+            random_layer(ConvKind::dense, 6, 6, 1, 1, osprey::Activation::none, rng)};
       for (ConvBnAct& l : block.layers) spread_statistics(l, rng);
       const Tensor x = random_tensor({2, 11, 10, 6}, rng, 1.0);
       require_same(ops::folded_inverted_residual(x, fold_batchnorm(block)),
@@ -83,7 +83,7 @@ TEST_CASE("folding refuses blocks it cannot fuse and inputs that do not fit") {
   no_project.layers.erase(no_project.layers.begin());
   REQUIRE_THROWS_WITH(fold_batchnorm(no_project), Catch::Contains("2 or 3 layers"));
   InvertedResidual act_project = block;
-  act_project.layers.back().act = cpu::Activation::relu6;
+  act_project.layers.back().act = osprey::Activation::relu6;
   REQUIRE_THROWS_WITH(fold_batchnorm(act_project), Catch::Contains("1x1 projection"));
   const FoldedInvertedResidual folded = fold_batchnorm(block);
   REQUIRE_THROWS_WITH(ops::folded_inverted_residual(random_tensor({1, 5, 5, 3}, rng, 1.0), folded),

@@ -7,7 +7,7 @@
 #include "kernels/cpu/activation.h"
 #include "op_reference.h"
 
-using osprey::cpu::Activation;
+using osprey::Activation;
 using namespace osprey_test;
 
 namespace {

@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/batchnorm.h"
-#include "kernels/cpu/bf16.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/elementwise.h"
@@ -109,10 +109,10 @@ TEST_CASE("bf16 elementwise kernels round each result once", "[bf16]") {
 
 TEST_CASE("bf16 convolutions and BatchNorm stay within bf16 rounding of double references",
           "[bf16]") {
-  using osprey::cpu::Activation;
+  using osprey::Activation;
   // A dense 3x3 conv: forward and both gradients against the fp32 kernel on the same
   // (bf16-valued) inputs and bf16-rounded weights, in double where it matters.
-  osprey::cpu::Conv2dShape s{2, 7, 6, 5, 9, 3, 3, 2, 1};
+  osprey::Conv2dShape s{2, 7, 6, 5, 9, 3, 3, 2, 1};
   const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.oh() * s.ow() * s.k;
   const auto x = bf16_values(nx, 3), dy = bf16_values(ny, 4);
   const auto w = random_floats(size_t(s.k) * 9 * s.c, 5);
@@ -132,7 +132,7 @@ TEST_CASE("bf16 convolutions and BatchNorm stay within bf16 rounding of double r
   REQUIRE(dw == dw_ref);  // the same float sums on the same values: identical
 
   // Depthwise: the weights are used as they are (not rounded).
-  osprey::cpu::DepthwiseShape d{2, 9, 8, 12, 3, 3, 2, 1};
+  osprey::DepthwiseShape d{2, 9, 8, 12, 3, 3, 2, 1};
   const size_t dnx = size_t(d.n) * d.h * d.w * d.c, dny = size_t(d.n) * d.oh() * d.ow() * d.c;
   const auto dxv = bf16_values(dnx, 6), ddy = bf16_values(dny, 7);
   const auto dwt = random_floats(9 * size_t(d.c), 8);
@@ -235,7 +235,7 @@ TEST_CASE("bf16 GEMMs sum bf16 products in float for every transpose, accumulati
 
 TEST_CASE("bf16 1x1 convolutions match the float kernel on the same bf16 values", "[bf16]") {
   INFO("native bf16 GEMMs on this CPU: " << osprey::cpu::native_bf16_gemm());
-  osprey::cpu::Conv2dShape s{2, 5, 6, 24, 40, 1, 1, 1, 0};
+  osprey::Conv2dShape s{2, 5, 6, 24, 40, 1, 1, 1, 0};
   const size_t nx = size_t(s.n) * s.h * s.w * s.c, ny = size_t(s.n) * s.h * s.w * s.k;
   const auto x = bf16_values(nx, 21), dy = bf16_values(ny, 22);
   const auto w = random_floats(size_t(s.k) * s.c, 23), bias = random_floats(size_t(s.k), 24);

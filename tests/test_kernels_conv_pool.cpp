@@ -75,12 +75,12 @@ void ref_backward(const ConvPoolShape& s, const std::vector<float>& x, const std
 // The unfused fp32 kernels: our direct conv, then max_pool2d; argmax as window positions.
 void unfused(const ConvPoolShape& s, const std::vector<float>& x, const std::vector<float>& w,
              const std::vector<float>& b, std::vector<float>& y, std::vector<int>& arg) {
-  osprey::cpu::Conv2dShape cs;
+  osprey::Conv2dShape cs;
   cs.n = s.n, cs.h = s.h, cs.w = s.w, cs.c = s.c, cs.k = s.k, cs.kh = s.kh, cs.kw = s.kw;
   cs.stride = 1, cs.pad = s.pad;
   std::vector<float> conv(size_t(cs.output_numel()));
   osprey::cpu::conv_detail::own_forward(cs, x.data(), w.data(), b.data(), conv.data());
-  osprey::cpu::Pool2dShape ps;
+  osprey::Pool2dShape ps;
   ps.n = s.n, ps.h = cs.oh(), ps.w = cs.ow(), ps.c = s.k, ps.kh = ps.kw = ps.stride = s.pool;
   y.assign(size_t(s.n) * s.oh() * s.ow() * s.k, 0.0f);
   std::vector<int32_t> flat(y.size());

@@ -5,7 +5,7 @@
 #include "kernels/cpu/depthwise.h"
 #include "op_reference.h"
 
-using osprey::cpu::DepthwiseShape;
+using osprey::DepthwiseShape;
 using namespace osprey_test;
 
 namespace {

@@ -5,8 +5,8 @@
 #include "kernels/cpu/depthwise_project.h"
 #include "op_reference.h"
 
-using osprey::cpu::Activation;
-using osprey::cpu::DepthwiseShape;
+using osprey::Activation;
+using osprey::DepthwiseShape;
 using namespace osprey_test;
 
 namespace {

@@ -5,7 +5,7 @@
 #include "kernels/cpu/pool.h"
 #include "op_reference.h"
 
-using osprey::cpu::Pool2dShape;
+using osprey::Pool2dShape;
 using namespace osprey_test;
 
 namespace {

@@ -22,11 +22,11 @@ struct ConvCase {
   const char* model;
   int calls;      // per training step
   bool bias, dx;  // what the training step computes: the first layer needs no dx
-  cpu::Conv2dShape s;
+  Conv2dShape s;
 };
 
-cpu::Conv2dShape shape(int n, int hw, int c, int k, int kernel, int stride) {
-  cpu::Conv2dShape s;
+Conv2dShape shape(int n, int hw, int c, int k, int kernel, int stride) {
+  Conv2dShape s;
   s.n = n, s.h = s.w = hw, s.c = c, s.k = k, s.kh = s.kw = kernel;
   s.stride = stride, s.pad = kernel / 2;
   return s;
@@ -79,7 +79,7 @@ struct Passes {
 
 struct Buffers {
   std::vector<float> x, w, b, y, dy, dx, dw, db;
-  explicit Buffers(const cpu::Conv2dShape& s) {
+  explicit Buffers(const Conv2dShape& s) {
     Rng rng(7);
     auto fill = [&](std::vector<float>& v, int64_t n) {
       v.resize(size_t(n));
@@ -92,7 +92,7 @@ struct Buffers {
 };
 
 Passes ours(const ConvCase& cc, Buffers& m) {
-  const cpu::Conv2dShape s = cc.s;
+  const Conv2dShape s = cc.s;
   return {[&m, s, cc] {
             cpu::conv_detail::own_forward(s, m.x.data(), m.w.data(), cc.bias ? m.b.data() : nullptr,
                                           m.y.data());
@@ -110,7 +110,7 @@ Passes ours(const ConvCase& cc, Buffers& m) {
 // oneDNN's primitives for all three passes, db by our column sum (as conv2d_backward does:
 // oneDNN's bias gradient is slow for stems).
 Passes onednn(const ConvCase& cc, Buffers& m) {
-  const cpu::Conv2dShape s = cc.s;
+  const Conv2dShape s = cc.s;
   return {
       [&m, s, cc] {
         cpu::onednn_conv2d_forward(s, m.x.data(), m.w.data(), cc.bias ? m.b.data() : nullptr,
@@ -128,7 +128,7 @@ Passes onednn(const ConvCase& cc, Buffers& m) {
 // What training runs: conv2d_forward / conv2d_backward, each pass on the side
 // onednn_conv_faster picks.
 Passes chosen(const ConvCase& cc, Buffers& m) {
-  const cpu::Conv2dShape s = cc.s;
+  const Conv2dShape s = cc.s;
   return {
       [&m, s, cc] {
         cpu::conv2d_forward(s, m.x.data(), m.w.data(), cc.bias ? m.b.data() : nullptr, m.y.data());
@@ -142,7 +142,7 @@ Passes chosen(const ConvCase& cc, Buffers& m) {
       }};
 }
 
-const char* our_path(const cpu::Conv2dShape& s) {
+const char* our_path(const Conv2dShape& s) {
   const cpu::conv_detail::Geometry g = cpu::conv_detail::geometry(s);
   if (g.pointwise) return "1x1 gemm";
   if (!g.direct) return "im2col gemm";
@@ -163,7 +163,7 @@ nlohmann::json bench_case(const ConvCase& cc, int repeats, int warmup) {
       if (r < 0) continue;
       t[i][0].push_back(f), t[i][1].push_back(d), t[i][2].push_back(w);
     }
-  const cpu::Conv2dShape& s = cc.s;
+  const Conv2dShape& s = cc.s;
   nlohmann::json line = {{"bench", "conv_shape"},
                          {"model", cc.model},
                          {"calls_per_step", cc.calls},

@@ -3,9 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace osprey::cpu {
+#include "kernels/types.h"
 
-enum class Activation { none, relu, relu6 };
+namespace osprey::cpu {
 
 // y = act(x); y may alias x.
 void activation_forward(int64_t n, Activation act, const float* x, float* y);

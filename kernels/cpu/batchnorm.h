@@ -3,8 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/activation.h"
-#include "kernels/cpu/bf16.h"
 
 namespace osprey::cpu {
 
@@ -39,7 +39,7 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, c
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, const CrossProcessSum* sync = nullptr);
 
-// bf16 activations (kernels/cpu/bf16.h), read and written as bf16 by the same loops: values in
+// bf16 activations (kernels/bf16.h), read and written as bf16 by the same loops: values in
 // float, sums in float blocks and double totals, one rounding per stored value. The results
 // equal the fp32 kernels' on the widened inputs, rounded once.
 void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var);

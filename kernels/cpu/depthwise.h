@@ -2,20 +2,10 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/cpu/bf16.h"
+#include "kernels/bf16.h"
+#include "kernels/types.h"
 
 namespace osprey::cpu {
-
-struct DepthwiseShape {
-  int n = 0, h = 0, w = 0, c = 0;
-  int kh = 3, kw = 3;
-  int stride = 1, pad = 1;
-  // 0 when the window does not fit (C++ division would round a negative span up to 1).
-  int oh() const { return h + 2 * pad < kh ? 0 : (h + 2 * pad - kh) / stride + 1; }
-  int ow() const { return w + 2 * pad < kw ? 0 : (w + 2 * pad - kw) / stride + 1; }
-  int64_t input_numel() const { return int64_t(n) * h * w * c; }
-  int64_t output_numel() const { return int64_t(n) * oh() * ow() * c; }
-};
 
 // Weights are [KH][KW][C] so the innermost loop runs over contiguous channels, like the NHWC
 // activations. bias [C] or null. y [N][OH][OW][C].
@@ -29,7 +19,7 @@ void depthwise_conv2d_forward_rows(const DepthwiseShape& s, int64_t r0, int64_t 
 void depthwise_conv2d_backward(const DepthwiseShape& s, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db);
 
-// bf16 activations (kernels/cpu/bf16.h), fp32 weights (not rounded: the depthwise kernels read
+// bf16 activations (kernels/bf16.h), fp32 weights (not rounded: the depthwise kernels read
 // them as they are). The same kernels as fp32, reading bf16 as float: every result equals the
 // fp32 kernel's on the widened inputs, with each stored activation rounded once.
 void depthwise_conv2d_forward(const DepthwiseShape& s, const bf16* x, const float* w,

@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/cpu/bf16.h"
+#include "kernels/bf16.h"
 
 namespace osprey::cpu {
 
@@ -22,7 +22,7 @@ void axpy(int64_t n, float alpha, const float* x, float* y);    // y += alpha * 
 void scale(int64_t n, float alpha, float* y);                   // y *= alpha
 double sum_squares(int64_t n, const float* x);                  // sum x^2 in double
 
-// bf16 storage (kernels/cpu/bf16.h): float arithmetic, one rounding per stored value.
+// bf16 storage (kernels/bf16.h): float arithmetic, one rounding per stored value.
 void cast(int64_t n, const float* x, bf16* y);
 void cast(int64_t n, const bf16* x, float* y);
 void add(int64_t n, const bf16* a, const bf16* b, bf16* y);

@@ -2,15 +2,9 @@
 #pragma once
 #include <cstdint>
 
-namespace osprey::cpu {
+#include "kernels/types.h"
 
-struct Pool2dShape {
-  int n = 0, h = 0, w = 0, c = 0;
-  int kh = 2, kw = 2, stride = 2, pad = 0;
-  // 0 when the window does not fit (C++ division would round a negative span up to 1).
-  int oh() const { return h + 2 * pad < kh ? 0 : (h + 2 * pad - kh) / stride + 1; }
-  int ow() const { return w + 2 * pad < kw ? 0 : (w + 2 * pad - kw) / stride + 1; }
-};
+namespace osprey::cpu {
 
 // argmax[i] holds the flat input index (h*W + w) of each output's maximum, for backward.
 // Padding counts as -inf (PyTorch's semantics); ties keep the first maximum in scan order.

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/bf16.h"
+#include "kernels/bf16.h"
 
 namespace osprey::cpu {
 

@@ -5,12 +5,10 @@
 
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/activation.h"
-#include "kernels/cpu/bf16.h"
 
 namespace osprey::cuda {
-
-using cpu::Activation;
 
 // Per-channel mean and biased variance of x [m][c].
 void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var,
@@ -40,7 +38,7 @@ void batchnorm_act_backward_dx(int64_t m, int c, const float* x, const float* dy
                                const float* var, const float* gamma, const float* beta, float eps,
                                Activation act, const double* sums, int64_t total_m, float* dx,
                                cudaStream_t stream);
-// bf16 activations (kernels/cpu/bf16.h): statistics, parameters and gradients of gamma and
+// bf16 activations (kernels/bf16.h): statistics, parameters and gradients of gamma and
 // beta stay f32; arithmetic in float/double (as the CPU overloads in kernels/cpu/batchnorm.h).
 void batchnorm_stats(int64_t m, int c, const bf16* x, float* mean, float* var, cudaStream_t stream);
 void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, const float* var,

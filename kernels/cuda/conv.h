@@ -7,8 +7,6 @@
 
 namespace osprey::cuda {
 
-using cpu::Conv2dShape;
-
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, cudaStream_t stream);
 // dx overwritten (skipped when null); dw, db accumulated (+=, each skipped when null).

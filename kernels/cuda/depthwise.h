@@ -7,8 +7,6 @@
 
 namespace osprey::cuda {
 
-using cpu::DepthwiseShape;
-
 // x [N][H][W][C], w [KH][KW][C], bias [C] or null -> y [N][OH][OW][C] (overwritten).
 void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w,
                               const float* bias, float* y, cudaStream_t stream);

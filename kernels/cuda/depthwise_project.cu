@@ -8,7 +8,6 @@
 namespace osprey::cuda {
 namespace {
 
-using cpu::Activation;
 using i64 = int64_t;
 
 constexpr int kThreads = 256;
@@ -93,10 +92,10 @@ void launch(const Geo& g, const float* x, const float* dw_w, const float* dw_b, 
 
 }  // namespace
 
-void depthwise_project_forward(const cpu::DepthwiseShape& s, int k, const float* x,
-                               const float* dw_w, const float* dw_b, Activation act,
-                               const float* proj_w, const float* proj_b, const float* residual,
-                               float* y, cudaStream_t stream) {
+void depthwise_project_forward(const DepthwiseShape& s, int k, const float* x, const float* dw_w,
+                               const float* dw_b, Activation act, const float* proj_w,
+                               const float* proj_b, const float* residual, float* y,
+                               cudaStream_t stream) {
   const Geo g{s.n, s.h, s.w, s.c, s.kh, s.kw, s.stride, s.pad, s.oh(), s.ow(), k};
   if (i64{g.n} * g.oh * g.ow <= 0 || g.c <= 0 || k <= 0) return;
   // The tile holds P pixels x C channels; wide blocks take fewer pixels per tile.

@@ -8,9 +8,9 @@
 
 namespace osprey::cuda {
 
-void depthwise_project_forward(const cpu::DepthwiseShape& s, int k, const float* x,
-                               const float* dw_w, const float* dw_b, cpu::Activation act,
-                               const float* proj_w, const float* proj_b, const float* residual,
-                               float* y, cudaStream_t stream);
+void depthwise_project_forward(const DepthwiseShape& s, int k, const float* x, const float* dw_w,
+                               const float* dw_b, Activation act, const float* proj_w,
+                               const float* proj_b, const float* residual, float* y,
+                               cudaStream_t stream);
 
 }  // namespace osprey::cuda

@@ -7,8 +7,6 @@
 namespace osprey::cuda {
 namespace {
 
-using cpu::Activation;
-
 constexpr int kThreads = 256;
 
 __global__ void relu_forward_kernel(int64_t n, const float* __restrict__ x, float* __restrict__ y) {
@@ -176,8 +174,7 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx, cudaSt
   cudaCheck(cudaGetLastError());
 }
 
-void activation_forward(int64_t n, cpu::Activation act, const float* x, float* y,
-                        cudaStream_t stream) {
+void activation_forward(int64_t n, Activation act, const float* x, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   if (act == Activation::none) {
     if (x != y)
@@ -188,7 +185,7 @@ void activation_forward(int64_t n, cpu::Activation act, const float* x, float* y
   cudaCheck(cudaGetLastError());
 }
 
-void activation_backward(int64_t n, cpu::Activation act, const float* y, const float* dy, float* dx,
+void activation_backward(int64_t n, Activation act, const float* y, const float* dy, float* dx,
                          cudaStream_t stream) {
   if (n <= 0) return;
   if (act == Activation::none) {

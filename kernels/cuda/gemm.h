@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/bf16.h"
+#include "kernels/bf16.h"
 
 namespace osprey::cuda {
 
@@ -12,7 +12,7 @@ namespace osprey::cuda {
 // (TF32 tensor cores only when set_tf32(true)).
 void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
            const float* b, int ldb, float beta, float* c, int ldc, cudaStream_t stream);
-// The same with A and B of one element type and C of another (bf16 = kernels/cpu/bf16.h):
+// The same with A and B of one element type and C of another (bf16 = kernels/bf16.h):
 // bf16 x bf16 -> bf16 or fp32 on tensor cores, always with fp32 accumulation and fp32
 // alpha/beta.
 enum class GemmType : uint8_t { f32, bf16 };

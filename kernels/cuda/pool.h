@@ -9,8 +9,6 @@
 
 namespace osprey::cuda {
 
-using cpu::Pool2dShape;
-
 void maxpool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax,
                        cudaStream_t stream);
 // dx overwritten.

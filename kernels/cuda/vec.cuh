@@ -1,11 +1,11 @@
 // Channel vectors for the NHWC kernels: V = 4 channels per thread (one 128-bit access for
 // float, 64-bit for bf16) when the channel count and every pointer allow it, else V = 1. The
-// element type T is float or bf16 (kernels/cpu/bf16.h); a Vec always holds floats, so kernels
+// element type T is float or bf16 (kernels/bf16.h); a Vec always holds floats, so kernels
 // compute in float whatever their storage.
 #pragma once
 #include <cstdint>
 
-#include "kernels/cpu/bf16.h"
+#include "kernels/bf16.h"
 
 namespace osprey::cuda::vec {
 

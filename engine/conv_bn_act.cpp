@@ -124,32 +124,17 @@ class ConvBnActRun {
                  "conv_bn_act backward: gradients of dtype ", dtype_name(dy.dtype()),
                  " for activations of dtype ", dtype_name(z_.dtype()));
     Tensor dz = Tensor::empty(z_.shape(), z_.dtype(), device);
-    cpu::CrossProcessSum cross;
-    if (l.sync) {
-      cross.fn = [](double* data, int64_t count, void* ctx) {
-        static_cast<const BatchNormSync*>(ctx)->allreduce_sum(data, count);
-      };
-      cross.ctx = const_cast<BatchNormSync*>(l.sync.get());
-      cross.total_m = total_m_;
-    }
     float* dgamma = autograd::grad_accumulate_target(l.gamma);
     float* dbeta = autograd::grad_accumulate_target(l.beta);
     std::optional<profiler::Scope> profile(std::in_place, "backward batchnorm+act");
-    if (device == Device::cuda && l.sync && training_)
-      synchronized_backward_on_cuda(l, cross, m, k, dy, dz, dgamma, dbeta);
+    if (l.sync && training_)
+      synchronized_backward(*l.sync, l, m, k, dy, dz, dgamma, dbeta);
     else
       with_storage_type(z_.dtype(), [&](auto t) {
         using T = decltype(t);
-        if (device == Device::cpu)  // the cpu kernel calls the cross-process sum itself
-          cpu::batchnorm_act_backward(m, k, z_.ptr<T>(), dy.ptr<T>(), mean_.ptr<float>(),
-                                      var_.ptr<float>(), l.gamma.ptr<float>(), l.beta.ptr<float>(),
-                                      l.eps, l.act, training_, dz.ptr<T>(), dgamma, dbeta,
-                                      l.sync && training_ ? &cross : nullptr);
-        else
-          OSPREY_CUDA_CALL(batchnorm_act_backward, m, k, z_.ptr<T>(), dy.ptr<T>(),
-                           mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                           l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<T>(), dgamma,
-                           dbeta);
+        OSPREY_DISPATCH(device, batchnorm_act_backward, m, k, z_.ptr<T>(), dy.ptr<T>(),
+                        mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                        l.beta.ptr<float>(), l.eps, l.act, training_, dz.ptr<T>(), dgamma, dbeta);
       });
     profile.reset();
     float* dw = autograd::grad_accumulate_target(l.weight);
@@ -193,23 +178,24 @@ class ConvBnActRun {
     });
   }
 
-  // The CUDA backward in its two halves with the cross-process sum between them (the CPU
-  // kernel calls the same sum itself, through `cross`).
-  void synchronized_backward_on_cuda(const ConvBnAct& l, const cpu::CrossProcessSum& cross,
-                                     int64_t m, int k, const Tensor& dy, const Tensor& dz,
-                                     float* dgamma, float* dbeta) {
-    auto sums_device = Storage::allocate(2 * size_t(k) * sizeof(double), Device::cuda);
-    double* sums = static_cast<double*>(sums_device->data());
-    OSPREY_CUDA_CALL(batchnorm_act_backward_sums, m, k, z_.ptr<float>(), dy.ptr<float>(),
-                     mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                     l.beta.ptr<float>(), l.eps, l.act, sums, dgamma, dbeta);
+  // The backward in its two halves with the cross-process sum between them (f32 only: the
+  // forward refuses synchronized BatchNorm on bf16). The sums go through the host, where the
+  // communicator's callback takes them.
+  void synchronized_backward(const BatchNormSync& sync, const ConvBnAct& l, int64_t m, int k,
+                             const Tensor& dy, const Tensor& dz, float* dgamma, float* dbeta) {
+    const Device device = z_.device();
+    auto sums_storage = Storage::allocate(2 * size_t(k) * sizeof(double), device);
+    double* sums = static_cast<double*>(sums_storage->data());
+    OSPREY_DISPATCH(device, batchnorm_act_backward_sums, m, k, z_.ptr<float>(), dy.ptr<float>(),
+                    mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                    l.beta.ptr<float>(), l.eps, l.act, sums, dgamma, dbeta);
     std::vector<double> host(2 * size_t(k));
     copy_bytes(host.data(), sums, host.size() * sizeof(double));
-    cross.fn(host.data(), int64_t(host.size()), cross.ctx);
+    sync.allreduce_sum(host.data(), int64_t(host.size()));
     copy_bytes(sums, host.data(), host.size() * sizeof(double));
-    OSPREY_CUDA_CALL(batchnorm_act_backward_dx, m, k, z_.ptr<float>(), dy.ptr<float>(),
-                     mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
-                     l.beta.ptr<float>(), l.eps, l.act, sums, cross.total_m, dz.ptr<float>());
+    OSPREY_DISPATCH(device, batchnorm_act_backward_dx, m, k, z_.ptr<float>(), dy.ptr<float>(),
+                    mean_.ptr<float>(), var_.ptr<float>(), l.gamma.ptr<float>(),
+                    l.beta.ptr<float>(), l.eps, l.act, sums, total_m_, dz.ptr<float>());
   }
 
   // Turns this process's mean and biased variance over m rows into those of every process's

@@ -139,10 +139,10 @@ TEST_CASE("cuda batchnorm statistics of an empty batch are zeros") {
   REQUIRE(var.download() == std::vector<float>(5, 0.0f));
 }
 
-// Synchronized BatchNorm's split backward against the CPU op's CrossProcessSum, with a "sum over
-// processes" that triples the sums and doubles the row count (any change of both must reach dx
-// the same way on both devices).
-TEST_CASE("cuda batchnorm backward in two halves matches the cpu's cross-process sum") {
+// Synchronized BatchNorm's split backward against the CPU op's, with a "sum over processes"
+// that triples the sums and doubles the row count (any change of both must reach dx the same
+// way on both devices).
+TEST_CASE("cuda batchnorm backward in two halves matches the cpu's") {
   for (const Case& k : {Case{63, 13}, Case{225, 144}, Case{4913, 32}}) {
     INFO("m " << k.m << " c " << k.c);
     const size_t n = size_t(k.m) * k.c;
@@ -150,14 +150,14 @@ TEST_CASE("cuda batchnorm backward in two halves matches the cpu's cross-process
     const auto gamma = random_floats(k.c, 503, 0.5f, 3.0f), beta = random_floats(k.c, 504);
     std::vector<float> mean(k.c), var(k.c), dx_cpu(n), dg_cpu(k.c, 0.1f), db_cpu(k.c, 0.2f);
     osprey::cpu::batchnorm_stats(k.m, k.c, x.data(), mean.data(), var.data());
-    osprey::cpu::CrossProcessSum others;
-    others.fn = [](double* d, int64_t count, void*) {
-      for (int64_t i = 0; i < count; ++i) d[i] *= 3.0;
-    };
-    others.total_m = 2 * k.m;
-    osprey::cpu::batchnorm_act_backward(k.m, k.c, x.data(), dy.data(), mean.data(), var.data(),
-                                        gamma.data(), beta.data(), kEps, Activation::relu6, true,
-                                        dx_cpu.data(), dg_cpu.data(), db_cpu.data(), &others);
+    std::vector<double> sums_cpu(2 * size_t(k.c));
+    osprey::cpu::batchnorm_act_backward_sums(k.m, k.c, x.data(), dy.data(), mean.data(), var.data(),
+                                             gamma.data(), beta.data(), kEps, Activation::relu6,
+                                             sums_cpu.data(), dg_cpu.data(), db_cpu.data());
+    for (double& v : sums_cpu) v *= 3.0;
+    osprey::cpu::batchnorm_act_backward_dx(k.m, k.c, x.data(), dy.data(), mean.data(), var.data(),
+                                           gamma.data(), beta.data(), kEps, Activation::relu6,
+                                           sums_cpu.data(), 2 * k.m, dx_cpu.data());
     DeviceBuffer<float> x_d(x), dy_d(dy), g_d(gamma), b_d(beta), mean_d(mean), var_d(var), dx(n),
         dg(std::vector<float>(k.c, 0.1f)), db(std::vector<float>(k.c, 0.2f));
     DeviceBuffer<double> sums(2 * size_t(k.c));

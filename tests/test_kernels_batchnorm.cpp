@@ -222,6 +222,56 @@ TEST_CASE("batchnorm_act_backward skips null outputs", "[batchnorm]") {
   }
 }
 
+// Synchronized BatchNorm's halves: two "processes" holding the first and last rows of one
+// batch whose statistics they share give that batch's gradient once their sums are added; on
+// one process the halves are the fused backward, bit for bit.
+TEST_CASE("batchnorm_act_backward_sums and _dx split the backward across processes",
+          "[batchnorm]") {
+  const Case s{105, 17};
+  for (Activation a : kActs) {
+    INFO(act_name(a));
+    const Data d = make_data(s, a, 500);
+    std::vector<float> mean(s.c), var(s.c);
+    k::batchnorm_stats(s.m, s.c, d.x.data(), mean.data(), var.data());
+    std::vector<float> dx(d.x.size()), dg(s.c, 0.5f), db(s.c, -1.0f);
+    k::batchnorm_act_backward(s.m, s.c, d.x.data(), d.r.data(), mean.data(), var.data(),
+                              d.gamma.data(), d.beta.data(), kEps, a, true, dx.data(), dg.data(),
+                              db.data());
+    auto halves = [&](int64_t r0, int64_t r1, const std::vector<double>& add, float* out,
+                      std::vector<float>& dgh, std::vector<float>& dbh) {
+      std::vector<double> sums(2 * size_t(s.c));
+      const float* x = d.x.data() + r0 * s.c;
+      const float* dy = d.r.data() + r0 * s.c;
+      k::batchnorm_act_backward_sums(r1 - r0, s.c, x, dy, mean.data(), var.data(), d.gamma.data(),
+                                     d.beta.data(), kEps, a, sums.data(), dgh.data(), dbh.data());
+      std::vector<double> own = sums;
+      for (size_t i = 0; i < sums.size(); ++i) sums[i] += add[i];
+      k::batchnorm_act_backward_dx(r1 - r0, s.c, x, dy, mean.data(), var.data(), d.gamma.data(),
+                                   d.beta.data(), kEps, a, sums.data(), s.m, out);
+      return own;
+    };
+    std::vector<float> one(d.x.size()), dg1(s.c, 0.5f), db1(s.c, -1.0f);
+    halves(0, s.m, std::vector<double>(2 * size_t(s.c)), one.data(), dg1, db1);
+    REQUIRE(one == dx);
+    REQUIRE(dg1 == dg);
+    REQUIRE(db1 == db);
+    // Process 1 learns process 2's sums first (a dry run), as an all-reduce would give them.
+    const int64_t split = 40;
+    std::vector<float> two(d.x.size()), scratch(d.x.size()), dga(s.c), dba(s.c), dgb(s.c), dbb(s.c);
+    const std::vector<double> zeros(2 * size_t(s.c));
+    const std::vector<double> tail = halves(split, s.m, zeros, scratch.data(), dgb, dbb);
+    const std::vector<double> head = halves(0, split, tail, two.data(), dga, dba);
+    std::fill(dgb.begin(), dgb.end(), 0.0f), std::fill(dbb.begin(), dbb.end(), 0.0f);
+    halves(split, s.m, head, two.data() + split * s.c, dgb, dbb);
+    require_close(two, to_double(dx), 1e-6, "dx");
+    for (int j = 0; j < s.c; ++j) dga[j] += dgb[j], dba[j] += dbb[j];
+    // Each process rounds its own parameter gradients to float, and the halves' sums can be
+    // larger than their total: a few float roundings of the parts, not one of the whole.
+    require_close(dga, to_double(minus(dg, 0.5f)), 1e-5, "dgamma");
+    require_close(dba, to_double(minus(db, -1.0f)), 1e-5, "dbeta");
+  }
+}
+
 TEST_CASE("batchnorm_update_running follows PyTorch (unbiased variance)", "[batchnorm]") {
   // Channel 0: 1, 2, 3, 4 (mean 2.5, biased var 1.25, unbiased 5/3); channel 1: 0, 0, 0, 8
   // (mean 2, biased var 12, unbiased 16).

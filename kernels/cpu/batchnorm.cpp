@@ -313,17 +313,22 @@ void forward(int64_t m, int c, const T* x, const float* mean, const float* var, 
   }
 }
 
-template <class T>
-void backward(int64_t m, int c, const T* x, const T* dy, const float* mean, const float* var,
-              const float* gamma, const float* beta, float eps, Activation act, bool batch_stats,
-              T* dx, float* dgamma, float* dbeta, const CrossProcessSum* sync) {
-  if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
+// The backward's per-channel constants (invstd, a = invstd * gamma, the mask's shift) in k_.
+Coefficients coefficients(int c, const float* var, const float* gamma, const float* beta,
+                          float eps) {
   float* base = scratch<float>(5 * static_cast<size_t>(c), 1);
   const Coefficients k_{base, base + c, base + 2 * c, base + 3 * c, base + 4 * c};
   affine(c, var, gamma, beta, eps, k_.invstd, k_.a, k_.shift);
-  // Eval-mode statistics: dx = a * dz is complete in the reduction pass; with no parameter
-  // gradients wanted the sums are skipped too, but one pass is needed either way.
-  const bool dx_in_pass1 = dx && !batch_stats;
+  return k_;
+}
+
+// The reduction pass: this process's per-channel sums [sum dz][sum dz * (x - mean)] into sums
+// (2c), dgamma and dbeta accumulated from them; with dx_in_pass (eval-mode statistics) also
+// dx = a * dz, which is then complete.
+template <class T>
+void reduce_pass(int64_t m, int c, const T* x, const T* dy, const float* mean, Activation act,
+                 const Coefficients& k_, bool dx_in_pass, T* dx, double* sums, float* dgamma,
+                 float* dbeta) {
   const int parts = parts_for(m, c);
   const int64_t cp = padded(c);
   double* part = scratch<double>(static_cast<size_t>(parts) * 2 * cp, 0);
@@ -335,38 +340,39 @@ void backward(int64_t m, int c, const T* x, const T* dy, const float* mean, cons
     std::fill(s, s + 2 * cp, 0.0);
     std::fill(f, f + 2 * cp, 0.0f);
     const int64_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
-    if (!dx_in_pass1)
+    if (!dx_in_pass)
       sums_rows(r0, r1, c, act, x, dy, mean, k_, s, s + cp, f, f + cp);
     else if (dx == dy)
       sums_dx_rows_inplace(r0, r1, c, act, x, dx, mean, k_, s, s + cp, f, f + cp);
     else
       sums_dx_rows(r0, r1, c, act, x, dy, mean, k_, s, s + cp, f, f + cp, dx);
   }
-  // Per-channel sums of this process's rows, then (synchronized BN) of all processes' rows.
-  std::vector<double> sums(2 * static_cast<size_t>(c), 0.0);
+  std::fill(sums, sums + 2 * c, 0.0);
   for (int k = 0; k < c; ++k)
     for (int p = 0; p < parts; ++p) {
-      sums[size_t(k)] += part[p * 2 * cp + k];
-      sums[size_t(c + k)] += part[p * 2 * cp + cp + k];
+      sums[k] += part[p * 2 * cp + k];
+      sums[c + k] += part[p * 2 * cp + cp + k];
     }
   for (int k = 0; k < c; ++k) {
-    if (dbeta) dbeta[k] += static_cast<float>(sums[size_t(k)]);
-    if (dgamma) dgamma[k] += static_cast<float>(sums[size_t(c + k)] * k_.invstd[k]);
+    if (dbeta) dbeta[k] += static_cast<float>(sums[k]);
+    if (dgamma) dgamma[k] += static_cast<float>(sums[c + k] * k_.invstd[k]);
   }
-  int64_t rows = m;
-  if (sync && batch_stats) {
-    sync->fn(sums.data(), 2 * int64_t(c), sync->ctx);
-    rows = sync->total_m;
-  }
+}
+
+// The second pass of the batch-statistics backward, from the sums over all `rows` rows behind
+// the statistics (this process's, or every process's with synchronized BatchNorm).
+template <class T>
+void dx_pass(int64_t m, int c, const T* x, const T* dy, const float* mean, Activation act,
+             const Coefficients& k_, const double* sums, int64_t rows, T* dx) {
   const double inv_m = 1.0 / static_cast<double>(rows);
   for (int k = 0; k < c; ++k) {
-    const double sdz = sums[size_t(k)], sdzx = sums[size_t(c + k)];
+    const double sdz = sums[k], sdzx = sums[c + k];
     const double is = k_.invstd[k], a = k_.a[k];
     // dx = a * (dz - mean(dz) - xhat * mean(dz * xhat)), xhat = (x - mean) * invstd.
     k_.b[k] = static_cast<float>(a * is * is * sdzx * inv_m);
     k_.d[k] = static_cast<float>(a * sdz * inv_m);
   }
-  if (!dx || dx_in_pass1) return;
+  const int parts = parts_for(m, c);
 #pragma omp parallel for schedule(static) if (parts > 1)
   for (int p = 0; p < parts; ++p) {
     const int64_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
@@ -375,6 +381,20 @@ void backward(int64_t m, int c, const T* x, const T* dy, const float* mean, cons
     else
       dx_rows(r0, r1, c, act, x, dy, mean, k_, dx);
   }
+}
+
+template <class T>
+void backward(int64_t m, int c, const T* x, const T* dy, const float* mean, const float* var,
+              const float* gamma, const float* beta, float eps, Activation act, bool batch_stats,
+              T* dx, float* dgamma, float* dbeta) {
+  if (m <= 0 || c <= 0 || (!dx && !dgamma && !dbeta)) return;
+  const Coefficients k_ = coefficients(c, var, gamma, beta, eps);
+  // Eval-mode statistics: dx = a * dz is complete in the reduction pass; with no parameter
+  // gradients wanted the sums are skipped too, but one pass is needed either way.
+  const bool dx_in_pass = dx && !batch_stats;
+  std::vector<double> sums(2 * static_cast<size_t>(c));
+  reduce_pass(m, c, x, dy, mean, act, k_, dx_in_pass, dx, sums.data(), dgamma, dbeta);
+  if (dx && !dx_in_pass) dx_pass(m, c, x, dy, mean, act, k_, sums.data(), m, dx);
 }
 
 }  // namespace
@@ -402,15 +422,33 @@ void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, c
 void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, const float* mean,
                             const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
-                            float* dbeta, const CrossProcessSum* sync) {
-  backward(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta, sync);
+                            float* dbeta) {
+  backward(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta);
+}
+
+void batchnorm_act_backward_sums(int64_t m, int c, const float* x, const float* dy,
+                                 const float* mean, const float* var, const float* gamma,
+                                 const float* beta, float eps, Activation act, double* sums,
+                                 float* dgamma, float* dbeta) {
+  if (c <= 0) return;
+  if (m <= 0) return std::fill(sums, sums + 2 * c, 0.0);
+  const Coefficients k_ = coefficients(c, var, gamma, beta, eps);
+  reduce_pass(m, c, x, dy, mean, act, k_, false, static_cast<float*>(nullptr), sums, dgamma, dbeta);
+}
+
+void batchnorm_act_backward_dx(int64_t m, int c, const float* x, const float* dy, const float* mean,
+                               const float* var, const float* gamma, const float* beta, float eps,
+                               Activation act, const double* sums, int64_t total_m, float* dx) {
+  if (m <= 0 || c <= 0) return;
+  const Coefficients k_ = coefficients(c, var, gamma, beta, eps);
+  dx_pass(m, c, x, dy, mean, act, k_, sums, total_m, dx);
 }
 
 void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
                             const float* var, const float* gamma, const float* beta, float eps,
-                            Activation act, bool batch_stats, bf16* dx, float* dgamma, float* dbeta,
-                            const CrossProcessSum* sync) {
-  backward(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta, sync);
+                            Activation act, bool batch_stats, bf16* dx, float* dgamma,
+                            float* dbeta) {
+  backward(m, c, x, dy, mean, var, gamma, beta, eps, act, batch_stats, dx, dgamma, dbeta);
 }
 
 void batchnorm_update_running(int64_t m, int c, const float* mean, const float* var, float momentum,

@@ -24,20 +24,23 @@ void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, 
 // rounding reaches 6). dx overwritten (skipped when null; may alias dy); dgamma and dbeta
 // accumulated (+=). With batch_stats == false (eval-mode statistics, constants), dx is the plain
 // affine backward.
-// Synchronized BatchNorm (batch statistics over the rows of several processes): fn is called
-// once with the 2c per-channel sums (sum dz, then sum dz * xhat, over this process's rows) and
-// must replace them by their totals over all processes, whose rows number total_m. dgamma and
-// dbeta still receive this process's own sums (data parallelism averages them later).
-struct CrossProcessSum {
-  void (*fn)(double* data, int64_t count, void* ctx) = nullptr;
-  void* ctx = nullptr;
-  int64_t total_m = 0;
-};
-
 void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, const float* mean,
                             const float* var, const float* gamma, const float* beta, float eps,
                             Activation act, bool batch_stats, float* dx, float* dgamma,
-                            float* dbeta, const CrossProcessSum* sync = nullptr);
+                            float* dbeta);
+// Synchronized BatchNorm (batch statistics over the rows of several processes; f32): the
+// training-mode backward in two halves with the cross-process sum between them. The first
+// writes this process's per-channel sums [sum dz][sum dz * (x - mean)] to sums (2c doubles) and
+// accumulates dgamma and dbeta from them (data parallelism averages those later); the caller
+// replaces sums by their totals over all processes, whose rows number total_m; the second then
+// writes dx. With one process and total_m == m the two equal batchnorm_act_backward.
+void batchnorm_act_backward_sums(int64_t m, int c, const float* x, const float* dy,
+                                 const float* mean, const float* var, const float* gamma,
+                                 const float* beta, float eps, Activation act, double* sums,
+                                 float* dgamma, float* dbeta);
+void batchnorm_act_backward_dx(int64_t m, int c, const float* x, const float* dy, const float* mean,
+                               const float* var, const float* gamma, const float* beta, float eps,
+                               Activation act, const double* sums, int64_t total_m, float* dx);
 
 // bf16 activations (kernels/bf16.h), read and written as bf16 by the same loops: values in
 // float, sums in float blocks and double totals, one rounding per stored value. The results
@@ -48,8 +51,8 @@ void batchnorm_act_forward(int64_t m, int c, const bf16* x, const float* mean, c
                            bf16* y);
 void batchnorm_act_backward(int64_t m, int c, const bf16* x, const bf16* dy, const float* mean,
                             const float* var, const float* gamma, const float* beta, float eps,
-                            Activation act, bool batch_stats, bf16* dx, float* dgamma, float* dbeta,
-                            const CrossProcessSum* sync = nullptr);
+                            Activation act, bool batch_stats, bf16* dx, float* dgamma,
+                            float* dbeta);
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance
 // (var * m / (m - 1)) for the running variance, as PyTorch does.

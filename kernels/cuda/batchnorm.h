@@ -17,7 +17,7 @@ void batchnorm_stats(int64_t m, int c, const float* x, float* mean, float* var,
 void batchnorm_act_forward(int64_t m, int c, const float* x, const float* mean, const float* var,
                            const float* gamma, const float* beta, float eps, Activation act,
                            float* y, cudaStream_t stream);
-// Training-mode (batch_stats) or eval-mode backward. Unlike the CPU op it reads no saved output:
+// Training-mode (batch_stats) or eval-mode backward. As the CPU op, it reads no saved output:
 // the activation's mask is recomputed from x with the forward kernel's own arithmetic (same
 // gamma and beta as the forward; null: 1 and 0), which saves two of the seven passes over
 // memory. dx overwritten (skipped when null); dgamma, dbeta accumulated (+=).
@@ -26,10 +26,10 @@ void batchnorm_act_backward(int64_t m, int c, const float* x, const float* dy, c
                             Activation act, bool batch_stats, float* dx, float* dgamma,
                             float* dbeta, cudaStream_t stream);
 // Synchronized BatchNorm (training mode, f32): the backward in two halves with the
-// cross-process sum between them, as the CPU op's CrossProcessSum. The first writes this
-// process's per-channel sums [sum dz][sum dz * (x - mean)] to sums (2c device doubles) and
-// accumulates dgamma and dbeta from them; the caller replaces sums by their totals over all
-// processes (total_m rows); the second then writes dx.
+// cross-process sum between them, as the CPU op's. The first writes this process's per-channel sums
+// [sum dz][sum dz * (x - mean)] to sums (2c device doubles) and accumulates dgamma and dbeta from
+// them; the caller replaces sums by their totals over all processes (total_m rows); the second then
+// writes dx.
 void batchnorm_act_backward_sums(int64_t m, int c, const float* x, const float* dy,
                                  const float* mean, const float* var, const float* gamma,
                                  const float* beta, float eps, Activation act, double* sums,

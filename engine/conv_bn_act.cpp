@@ -13,13 +13,11 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/pool.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/depthwise.h"
-#include "kernels/cuda/pool.h"
 #endif
 
 namespace osprey {
@@ -257,11 +255,11 @@ class ConvBnActNode : public autograd::Node {
   ConvBnActRun run_;
 };
 
-class InvertedResidualNode : public autograd::Node {
+class ConvBnActChainNode : public autograd::Node {
  public:
-  InvertedResidualNode(const InvertedResidual& block, std::vector<ConvBnActRun> runs)
+  ConvBnActChainNode(const ConvBnActChain& block, std::vector<ConvBnActRun> runs)
       : block_(block), runs_(std::move(runs)) {}
-  const char* name() const override { return "inverted_residual"; }
+  const char* name() const override { return "conv_bn_act_chain"; }
   void backward() override {
     const Tensor& x = inputs[0];
     Tensor dy = outputs[0].grad();
@@ -287,7 +285,7 @@ class InvertedResidualNode : public autograd::Node {
   }
 
  private:
-  InvertedResidual block_;
+  ConvBnActChain block_;
   std::vector<ConvBnActRun> runs_;
 };
 
@@ -309,9 +307,9 @@ Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training) {
   return y;
 }
 
-Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool training) {
-  profiler::Scope profile("forward inverted_residual");
-  OSPREY_CHECK(!block.layers.empty(), "inverted_residual: block has no layers");
+Tensor conv_bn_act_chain(const Tensor& x, const ConvBnActChain& block, bool training) {
+  profiler::Scope profile("forward conv_bn_act_chain");
+  OSPREY_CHECK(!block.layers.empty(), "conv_bn_act_chain: no layers");
   std::vector<ConvBnActRun> runs(block.layers.size());
   Tensor h = x;
   for (size_t i = 0; i < block.layers.size(); ++i)
@@ -319,7 +317,7 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
   if (block.recompute_hidden)
     for (size_t i = 1; i < runs.size(); ++i) runs[i].drop_input();
   if (block.residual) {
-    OSPREY_CHECK(h.shape() == x.shape(), "inverted_residual: skip connection from ",
+    OSPREY_CHECK(h.shape() == x.shape(), "conv_bn_act_chain: skip connection from ",
                  shape_str(x.shape()), " to ", shape_str(h.shape()));
     flat::axpy(1.0f, x, h);  // h is the project layer's fresh output: nothing else reads it
   }
@@ -327,42 +325,13 @@ Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool tr
   for (const ConvBnAct& l : block.layers)
     record = record || autograd::should_record({&l.weight, &l.gamma, &l.beta});
   if (record) {
-    auto node = std::make_unique<InvertedResidualNode>(block, std::move(runs));
+    auto node = std::make_unique<ConvBnActChainNode>(block, std::move(runs));
     node->inputs = {x};
     for (const ConvBnAct& l : block.layers) add_layer_inputs(node->inputs, l);
     node->outputs = {h};
     autograd::record(std::move(node));
   }
   return h;
-}
-
-Tensor global_avg_pool(const Tensor& x) {
-  profiler::Scope profile("forward global_avg_pool");
-  OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "global_avg_pool: input ",
-               shape_str(x.shape()), " is not an f32 NHWC batch");
-  int n = int(x.dim(0)), hw = int(x.dim(1) * x.dim(2)), c = int(x.dim(3));
-  Tensor y = Tensor::empty({n, c}, DType::f32, x.device());
-  OSPREY_DISPATCH(x.device(), global_avg_pool_forward, n, hw, c, x.ptr<float>(), y.ptr<float>());
-  if (autograd::should_record({&x})) {
-    struct Node : autograd::Node {
-      int n, hw, c;
-      const char* name() const override { return "global_avg_pool"; }
-      void backward() override {
-        const Tensor& in = inputs[0];
-        if (!in.requires_grad()) return;
-        Tensor dx = autograd::grad_overwrite_target(in);
-        OSPREY_DISPATCH(in.device(), global_avg_pool_backward, n, hw, c,
-                        outputs[0].grad().ptr<float>(), dx.ptr<float>());
-        autograd::commit_grad(in, dx);
-      }
-    };
-    auto node = std::make_unique<Node>();
-    node->n = n, node->hw = hw, node->c = c;
-    node->inputs = {x};
-    node->outputs = {y};
-    autograd::record(std::move(node));
-  }
-  return y;
 }
 
 }  // namespace ops

@@ -1,7 +1,7 @@
-// Coarse layers of MobileNetV2-style networks: convolution (dense or depthwise, no bias) +
-// BatchNorm + activation as one autograd node, and a whole inverted-residual block (expand,
-// depthwise, project, optional skip) as one node. One node per layer or block keeps the tape
-// short and lets backward run the fused BatchNorm+activation kernels.
+// Coarse layers: convolution (dense or depthwise, no bias) + BatchNorm + activation as one
+// autograd node, and a chain of such layers with an optional identity skip (a residual block)
+// as one node. One node per layer or
+// block keeps the tape short and lets backward run the fused BatchNorm+activation kernels.
 #pragma once
 #include <functional>
 #include <memory>
@@ -32,13 +32,15 @@ struct ConvBnAct {
   std::shared_ptr<const BatchNormSync> sync;  // null: this process's batch only
 };
 
-struct InvertedResidual {
-  std::vector<ConvBnAct> layers;  // [expand 1x1,] depthwise 3x3, project 1x1 (act none)
-  bool residual = false;          // stride 1 and in == out channels
-  // Keep only the conv outputs of the block's inner layers for backward and recompute their
-  // activated outputs (the expand and depthwise outputs, the widest tensors of the network)
-  // from them when backward needs them: about 40% less activation memory for MobileNetV2, for
-  // one extra BN+activation pass per inner layer in backward. Gradients are bit-identical.
+// Layers applied in order; with residual the chain's input is added to its output (the shapes
+// must agree).
+struct ConvBnActChain {
+  std::vector<ConvBnAct> layers;
+  bool residual = false;
+  // Keep only the conv outputs of the inner layers for backward and recompute their activated
+  // outputs (the inputs of the next layers) from them when backward needs them: one extra
+  // BN+activation pass per inner layer in backward for the memory of those outputs, the widest
+  // tensors of an expanding block. Gradients are bit-identical.
   bool recompute_hidden = false;
 };
 
@@ -47,9 +49,7 @@ namespace ops {
 // Training mode normalises with batch statistics and updates the running ones (PyTorch's
 // momentum and unbiased running variance); eval mode uses the running statistics.
 Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training);
-Tensor inverted_residual(const Tensor& x, const InvertedResidual& block, bool training);
-// [N,H,W,C] -> [N,C]
-Tensor global_avg_pool(const Tensor& x);
+Tensor conv_bn_act_chain(const Tensor& x, const ConvBnActChain& chain, bool training);
 
 }  // namespace ops
 }  // namespace osprey

@@ -80,18 +80,12 @@ FoldedConvAct fold_batchnorm(const ConvBnAct& l) {
   return out;
 }
 
-FoldedInvertedResidual fold_batchnorm(const InvertedResidual& block) {
-  const size_t n = block.layers.size();
-  OSPREY_CHECK(n == 2 || n == 3, "fold_batchnorm: an inverted-residual block has 2 or 3 layers, ",
-               "got ", n);
-  const ConvBnAct& dw = block.layers[n - 2];
-  const ConvBnAct& proj = block.layers[n - 1];
+FoldedDepthwiseSeparable fold_batchnorm(const ConvBnAct& dw, const ConvBnAct& proj) {
   OSPREY_CHECK(dw.kind == ConvKind::depthwise && proj.kind == ConvKind::dense &&
                    proj.weight.dim(1) == 1 && proj.weight.dim(2) == 1 && proj.stride == 1 &&
                    proj.act == Activation::none,
-               "fold_batchnorm: the block does not end with depthwise + a 1x1 projection");
-  FoldedInvertedResidual out;
-  if (n == 3) out.expand.push_back(fold_batchnorm(block.layers[0]));
+               "fold_batchnorm: not a depthwise layer and a 1x1 projection without activation");
+  FoldedDepthwiseSeparable out;
   out.depthwise = fold_batchnorm(dw);
   const BatchNormFold f = batchnorm_fold(proj);
   const std::vector<float> w = proj.weight.to_vector();  // [K][1][1][C]
@@ -100,9 +94,8 @@ FoldedInvertedResidual fold_batchnorm(const InvertedResidual& block) {
   for (int64_t o = 0; o < k; ++o)
     for (int64_t ch = 0; ch < c; ++ch)
       wt[size_t(ch * k + o)] = double(w[size_t(o * c + ch)]) * f.scale[size_t(o)];
-  out.project_weight = to_tensor({c, k}, wt, proj.weight.device());
-  out.project_bias = to_tensor({k}, f.bias, proj.weight.device());
-  out.residual = block.residual;
+  out.pointwise_weight = to_tensor({c, k}, wt, proj.weight.device());
+  out.pointwise_bias = to_tensor({k}, f.bias, proj.weight.device());
   return out;
 }
 
@@ -144,26 +137,27 @@ Tensor folded_conv_act(const Tensor& x, const FoldedConvAct& l) {
   return y;
 }
 
-Tensor folded_inverted_residual(const Tensor& x, const FoldedInvertedResidual& block) {
-  Tensor h = x;
-  for (const FoldedConvAct& l : block.expand) h = folded_conv_act(h, l);
-  check_input(h, block.depthwise.weight, "folded_inverted_residual");
-  const DepthwiseShape s = depthwise_shape(h, block.depthwise);
-  const int k = int(block.project_weight.dim(1));
-  OSPREY_CHECK(block.project_weight.dim(0) == s.c, "folded_inverted_residual: projection ",
-               shape_str(block.project_weight.shape()), " does not take ", s.c, " channels");
+Tensor folded_depthwise_separable(const Tensor& x, const FoldedDepthwiseSeparable& layers,
+                                  const Tensor& skip) {
+  check_input(x, layers.depthwise.weight, "folded_depthwise_separable");
+  const DepthwiseShape s = depthwise_shape(x, layers.depthwise);
+  const int k = int(layers.pointwise_weight.dim(1));
+  OSPREY_CHECK(layers.pointwise_weight.dim(0) == s.c, "folded_depthwise_separable: projection ",
+               shape_str(layers.pointwise_weight.shape()), " does not take ", s.c, " channels");
   Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), k}, DType::f32, x.device());
   const float* residual = nullptr;
-  if (block.residual) {
-    OSPREY_CHECK(y.shape() == x.shape(), "folded_inverted_residual: skip connection from ",
-                 shape_str(x.shape()), " to ", shape_str(y.shape()));
-    residual = x.ptr<float>();
+  if (skip.defined()) {
+    OSPREY_CHECK(
+        skip.shape() == y.shape() && skip.dtype() == DType::f32 && skip.device() == x.device(),
+        "folded_depthwise_separable: skip connection from ", shape_str(skip.shape()), " to ",
+        shape_str(y.shape()));
+    residual = skip.ptr<float>();
   }
   profiler::Scope profile("inference depthwise+project");
-  OSPREY_DISPATCH(x.device(), depthwise_project_forward, s, k, h.ptr<float>(),
-                  block.depthwise.weight.ptr<float>(), block.depthwise.bias.ptr<float>(),
-                  block.depthwise.act, block.project_weight.ptr<float>(),
-                  block.project_bias.ptr<float>(), residual, y.ptr<float>());
+  OSPREY_DISPATCH(x.device(), depthwise_project_forward, s, k, x.ptr<float>(),
+                  layers.depthwise.weight.ptr<float>(), layers.depthwise.bias.ptr<float>(),
+                  layers.depthwise.act, layers.pointwise_weight.ptr<float>(),
+                  layers.pointwise_bias.ptr<float>(), residual, y.ptr<float>());
   return y;
 }
 

@@ -1,8 +1,9 @@
-// Inference forms of the coarse MobileNetV2 layers: BatchNorm's running statistics folded into
-// the convolution before it (w' = w * gamma / sqrt(var + eps), b' = beta - mean * that scale),
-// so a layer is one convolution with a bias and an activation. An inverted-residual block then
-// runs its depthwise and projection stages as one fused kernel. No autograd: these are for
-// eval, predict and serve, and hold copies of the weights taken when they were folded.
+// Inference forms of the conv + BN + activation layers: BatchNorm's running statistics folded
+// into the convolution before it (w' = w * gamma / sqrt(var + eps), b' = beta - mean * that
+// scale), so a layer is one convolution with a bias and an activation; and a depthwise layer
+// followed by a 1x1 layer without activation (a depthwise-separable convolution) as one fused
+// kernel. No autograd: these are for eval, predict and serve, and hold copies of the weights
+// taken when they were folded.
 #pragma once
 #include <vector>
 
@@ -18,25 +19,25 @@ struct FoldedConvAct {
   Activation act = Activation::none;
 };
 
-struct FoldedInvertedResidual {
-  std::vector<FoldedConvAct> expand;  // the 1x1 expansion, when the block has one
+struct FoldedDepthwiseSeparable {
   FoldedConvAct depthwise;
-  Tensor project_weight;  // [C][K]: input-major, as the fused kernel reads it
-  Tensor project_bias;    // [K]
-  bool residual = false;
+  Tensor pointwise_weight;  // [C][K]: input-major, as the fused kernel reads it
+  Tensor pointwise_bias;    // [K]
 };
 
 // On the layer's device.
 FoldedConvAct fold_batchnorm(const ConvBnAct& layer);
-// The block must be [expand 1x1,] depthwise, project 1x1 without activation (MobileNetV2's).
-FoldedInvertedResidual fold_batchnorm(const InvertedResidual& block);
+// depthwise: a depthwise layer; pointwise: a 1x1 dense layer of stride 1 without activation.
+FoldedDepthwiseSeparable fold_batchnorm(const ConvBnAct& depthwise, const ConvBnAct& pointwise);
 
 namespace ops {
 
-// Equal to conv_bn_act(x, layer, false) and inverted_residual(x, block, false) up to float
-// rounding, without recording anything.
+// Equal to conv_bn_act(x, layer, false) up to float rounding, without recording anything.
 Tensor folded_conv_act(const Tensor& x, const FoldedConvAct& layer);
-Tensor folded_inverted_residual(const Tensor& x, const FoldedInvertedResidual& block);
+// The pointwise layer applied to the depthwise layer's output, plus skip when it is defined (of
+// the output's shape), in one pass that never writes the depthwise output to memory.
+Tensor folded_depthwise_separable(const Tensor& x, const FoldedDepthwiseSeparable& layers,
+                                  const Tensor& skip = Tensor());
 
 }  // namespace ops
 }  // namespace osprey

@@ -14,6 +14,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 Tensor relu(const Tensor& x);
 // x [N,H,W,C] -> [N,OH,OW,C]; padding counts as -inf.
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad = 0);
+// [N,H,W,C] -> [N,C]: the mean over H and W.
+Tensor global_avg_pool(const Tensor& x);
 // max_pool2d(conv2d(x, w, bias, 1, pad), pool, pool) in one pass for an input of at most 4
 // channels needing no gradient (a first layer); otherwise, or on cuda, the two ops.
 Tensor conv2d_max_pool2d(const Tensor& x, const Tensor& w, const Tensor& bias, int pad, int pool);

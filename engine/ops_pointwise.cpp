@@ -90,6 +90,22 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
   return y;
 }
 
+Tensor global_avg_pool(const Tensor& x) {
+  profiler::Scope profile("forward global_avg_pool");
+  OSPREY_CHECK(x.ndim() == 4 && x.dtype() == DType::f32, "global_avg_pool: input ",
+               shape_str(x.shape()), " is not an f32 NHWC batch");
+  const int n = int(x.dim(0)), hw = int(x.dim(1) * x.dim(2)), c = int(x.dim(3));
+  Tensor y = Tensor::empty({n, c}, DType::f32, x.device());
+  OSPREY_DISPATCH(x.device(), global_avg_pool_forward, n, hw, c, x.ptr<float>(), y.ptr<float>());
+  if (autograd::should_record({&x}))
+    record_unary("global_avg_pool", x, y,
+                 [n, hw, c](autograd::Node&, const Tensor& dy, const Tensor& dx) {
+                   OSPREY_DISPATCH(dx.device(), global_avg_pool_backward, n, hw, c, dy.ptr<float>(),
+                                   dx.ptr<float>());
+                 });
+  return y;
+}
+
 Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
   profiler::Scope profile("forward dropout");
   check_f32(x, "dropout");

@@ -17,7 +17,7 @@ bool enabled();
 void reset();
 
 struct Entry {
-  std::string name;  // "forward conv_bn_act", "backward inverted_residual", "optimizer", ...
+  std::string name;  // "forward conv_bn_act", "backward conv_bn_act_chain", "optimizer", ...
   int64_t calls = 0;
   double ms = 0.0;
 };

@@ -4,7 +4,6 @@
 #include <string>
 
 #include "engine/autograd.h"
-#include "engine/folded_layers.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 
@@ -19,12 +18,12 @@ class FoldedMobileNetV2 : public InferenceNet {
         head_(fold_batchnorm(head)),
         fc_w_(fc_w.clone()),
         fc_b_(fc_b.clone()) {
-    for (const InvertedResidual& b : blocks) blocks_.push_back(fold_batchnorm(b));
+    for (const InvertedResidual& b : blocks) blocks_.push_back(fold_inverted_residual(b));
   }
   Tensor forward(const Tensor& x) override {
     autograd::NoGradGuard no_grad;
     Tensor h = ops::folded_conv_act(x, stem_);
-    for (const FoldedInvertedResidual& b : blocks_) h = ops::folded_inverted_residual(h, b);
+    for (const FoldedInvertedResidual& b : blocks_) h = folded_inverted_residual(h, b);
     h = ops::folded_conv_act(h, head_);
     return ops::linear(ops::global_avg_pool(h), fc_w_, fc_b_);
   }
@@ -179,7 +178,7 @@ Tensor MobileNetV2::forward_segment(int i, const Tensor& x) {
                  in_channels_, " channels, got ", shape_str(x.shape()));
     return ops::conv_bn_act(ops::cast(x, activation_dtype_), stem_, training_);
   }
-  if (i <= blocks) return ops::inverted_residual(x, blocks_[size_t(i - 1)], training_);
+  if (i <= blocks) return ops::conv_bn_act_chain(x, blocks_[size_t(i - 1)], training_);
   if (i == blocks + 1) return ops::conv_bn_act(x, head_, training_);
   Tensor h =
       ops::dropout(ops::global_avg_pool(ops::cast(x, DType::f32)), dropout_, training_, rng_);

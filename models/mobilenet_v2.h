@@ -6,6 +6,7 @@
 
 #include "engine/conv_bn_act.h"
 #include "engine/model.h"
+#include "models/inverted_residual.h"
 
 namespace osprey::models {
 
@@ -23,7 +24,7 @@ class MobileNetV2 : public Model {
   std::string name() const override { return cifar_ ? "mobilenet_v2_cifar" : "mobilenet_v2"; }
   std::vector<std::string> classifier_prefixes() const override { return {"classifier."}; }
   void set_batchnorm_sync(std::shared_ptr<const BatchNormSync> sync) override;
-  // The blocks' expand and depthwise outputs (InvertedResidual::recompute_hidden).
+  // The blocks' expand and depthwise outputs (ConvBnActChain::recompute_hidden).
   void set_recompute_activations(bool on) override;
   // f32 or bf16: the input is cast at the stem, the head's output back to f32 before pooling.
   void set_activation_dtype(DType dtype) override;

@@ -2,8 +2,12 @@
 // affine parameters chosen so ReLU6 pre-activations stay near 3, far from the kinks at 0 and 6
 // (where finite differences and rank-count comparisons would hinge on rounding).
 #pragma once
+#include <string>
+#include <vector>
+
 #include "engine/conv_bn_act.h"
 #include "engine/rng.h"
+#include "tests/op_reference.h"
 
 namespace osprey::tests {
 
@@ -32,8 +36,8 @@ inline ConvBnAct random_layer(ConvKind kind, int in, int out, int kernel, int st
 }
 
 // expand 1x1 (ReLU6), depthwise 3x3 (ReLU6), project 1x1 (no activation); skip when stride 1.
-inline InvertedResidual random_block(int channels, int expand, int stride, Rng& rng) {
-  InvertedResidual block;
+inline ConvBnActChain random_block(int channels, int expand, int stride, Rng& rng) {
+  ConvBnActChain block;
   int hidden = channels * expand;
   block.layers = {
       random_layer(ConvKind::dense, channels, hidden, 1, 1, osprey::Activation::relu6, rng),
@@ -41,6 +45,22 @@ inline InvertedResidual random_block(int channels, int expand, int stride, Rng& 
       random_layer(ConvKind::dense, hidden, channels, 1, 1, osprey::Activation::none, rng)};
   block.residual = stride == 1;
   return block;
+}
+
+// Running statistics far from (0, 1) and pre-activations spread over both ReLU6 clamps, so the
+// fold's scale and shift and the activation all matter.
+inline void spread_statistics(ConvBnAct& l, Rng& rng) {
+  const int64_t k = l.gamma.numel();
+  l.gamma = random_tensor({k}, rng, 0.5, 1.0);
+  l.beta = random_tensor({k}, rng, 2.0, 1.0);
+  l.running_mean = random_tensor({k}, rng, 1.0);
+  l.running_var = random_tensor({k}, rng, 0.2, 1.5);
+}
+
+inline void require_same(const Tensor& got, const Tensor& want, const std::string& what) {
+  REQUIRE(got.shape() == want.shape());
+  const std::vector<float> w = want.to_vector();
+  osprey_test::require_close(got.to_vector(), std::vector<double>(w.begin(), w.end()), 1e-5, what);
 }
 
 }  // namespace osprey::tests

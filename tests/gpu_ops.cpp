@@ -121,14 +121,14 @@ TEST_CASE("cuda dropout draws the cpu's mask") {
       {7, 129}, 1e-7);
 }
 
-TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval mode") {
+TEST_CASE("cuda conv_bn_act and conv_bn_act_chain match the cpu, train and eval mode") {
   for (bool training : {true, false}) {
     INFO("training " << training);
     Rng rng(3);
     ConvBnAct dense = random_layer(ConvKind::dense, 5, 12, 3, 2, osprey::Activation::relu6, rng);
     ConvBnAct dw = random_layer(ConvKind::depthwise, 12, 12, 3, 1, osprey::Activation::relu6, rng);
-    InvertedResidual block = random_block(8, 6, 1, rng);
-    InvertedResidual down = random_block(8, 6, 2, rng);
+    ConvBnActChain block = random_block(8, 6, 1, rng);
+    ConvBnActChain down = random_block(8, 6, 2, rng);
     // The layer's tensors are inputs of the op so that they move to each device.
     auto layer_inputs = [](const ConvBnAct& l) {
       return std::vector<Tensor>{l.weight, l.gamma, l.beta, l.running_mean, l.running_var};
@@ -146,7 +146,7 @@ TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval 
           l == &dense ? "conv_bn_act dense" : "conv_bn_act depthwise", in,
           [&](auto& t) { return ops::conv_bn_act(t[0], layer_from(*l, t, 1), training); }, out);
     }
-    for (const InvertedResidual* b : {&block, &down}) {
+    for (const ConvBnActChain* b : {&block, &down}) {
       std::vector<Tensor> in = {leaf({2, 7, 9, 8}, rng)};
       for (const ConvBnAct& l : b->layers)
         for (const Tensor& t : layer_inputs(l)) in.push_back(t);
@@ -154,10 +154,10 @@ TEST_CASE("cuda conv_bn_act and inverted_residual match the cpu, train and eval 
       check_op(
           b == &block ? "inverted_residual" : "inverted_residual stride 2", in,
           [&](auto& t) {
-            InvertedResidual copy = *b;
+            ConvBnActChain copy = *b;
             for (size_t i = 0; i < copy.layers.size(); ++i)
               copy.layers[i] = layer_from(copy.layers[i], t, 1 + 5 * i);
-            return ops::inverted_residual(t[0], copy, training);
+            return ops::conv_bn_act_chain(t[0], copy, training);
           },
           out);
     }

@@ -135,7 +135,7 @@ TEST_CASE("N ranks x B/N samples equal 1 rank x B samples after 3 Adam steps") {
 TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradients") {
   const int batch = 8;
   Rng rng(31);
-  InvertedResidual block = tests::random_block(4, 3, 1, rng);
+  ConvBnActChain block = tests::random_block(4, 3, 1, rng);
   Tensor x = tests::random_tensor({batch, 5, 5, 4}, rng, 1.0);
   Tensor fc = tests::random_tensor({3, 5 * 5 * 4}, rng, 0.3);
   std::vector<int64_t> all_labels = {0, 2, 1, 1, 0, 2, 2, 1};
@@ -146,7 +146,7 @@ TEST_CASE("synchronized BatchNorm: N ranks x B/N samples give 1 rank x B gradien
     for (const Tensor& p : params) p.zero_grad();
     Tensor xs = x.rows(begin, count).set_requires_grad();
     std::vector<int64_t> labels(all_labels.begin() + begin, all_labels.begin() + begin + count);
-    Tensor y = ops::inverted_residual(xs, block, /*training=*/true);
+    Tensor y = ops::conv_bn_act_chain(xs, block, /*training=*/true);
     ops::softmax_cross_entropy(ops::linear(ops::flatten(y), fc, Tensor()),
                                Tensor::from_labels(labels))
         .backward();

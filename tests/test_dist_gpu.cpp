@@ -137,7 +137,7 @@ TEST_CASE("a 2-stage pipeline on cuda equals the unsplit model on cuda") {
 TEST_CASE("synchronized BatchNorm on cuda: N ranks x B/N samples give 1 rank x B gradients") {
   const int batch = 8;
   Rng rng(31);
-  InvertedResidual block = tests::random_block(4, 3, 1, rng);
+  ConvBnActChain block = tests::random_block(4, 3, 1, rng);
   for (ConvBnAct& l : block.layers)
     for (Tensor* t : {&l.weight, &l.gamma, &l.beta, &l.running_mean, &l.running_var}) {
       const bool grad = t->requires_grad();
@@ -153,7 +153,7 @@ TEST_CASE("synchronized BatchNorm on cuda: N ranks x B/N samples give 1 rank x B
     for (const Tensor& p : params) p.zero_grad();
     Tensor xs = x.rows(begin, count).to(Device::cuda).set_requires_grad();
     std::vector<int64_t> labels(all_labels.begin() + begin, all_labels.begin() + begin + count);
-    Tensor y = ops::inverted_residual(xs, block, true);
+    Tensor y = ops::conv_bn_act_chain(xs, block, true);
     ops::softmax_cross_entropy(ops::linear(ops::flatten(y), fc, Tensor()),
                                Tensor::from_labels(labels))
         .backward();

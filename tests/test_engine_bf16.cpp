@@ -126,7 +126,7 @@ TEST_CASE("bf16 inverted-residual blocks follow the f32 blocks within bf16 accur
     for (bool recompute : {false, true}) {
       INFO("stride " << stride << " recompute " << recompute);
       Rng rng(uint64_t(3 + stride));
-      InvertedResidual block = tests::random_block(8, 6, stride, rng);
+      ConvBnActChain block = tests::random_block(8, 6, stride, rng);
       block.recompute_hidden = recompute;
       // The fixture's gamma of 0.4 leaves each projection output nearly constant per channel
       // (a large mean, a small spread), and training-mode BatchNorm divides by that spread:
@@ -138,7 +138,7 @@ TEST_CASE("bf16 inverted-residual blocks follow the f32 blocks within bf16 accur
       std::vector<Tensor> params;
       for (const ConvBnAct& l : block.layers)
         params.insert(params.end(), {l.weight, l.gamma, l.beta});
-      auto f = [&](const Tensor& in) { return ops::inverted_residual(in, block, true); };
+      auto f = [&](const Tensor& in) { return ops::conv_bn_act_chain(in, block, true); };
       const Run want = run(x, DType::f32, params, f);
       const Run got = run(x, DType::bf16, params, f);
       // Even so the projection's spread is a few times smaller than its mean (the ReLU6 inputs

@@ -53,7 +53,7 @@ TEST_CASE("inverted residual block gradients match finite differences") {
     for (int stride : {1, 2}) {
       INFO("training " << training << " stride " << stride);
       Rng rng(uint64_t(11 + stride + 10 * training));
-      InvertedResidual block = tests::random_block(4, 3, stride, rng);
+      ConvBnActChain block = tests::random_block(4, 3, stride, rng);
       Tensor x = random_tensor({2, 5, 5, 4}, rng, 1.0).set_requires_grad();
       int out_hw = stride == 1 ? 5 : 3;
       Tensor fc = random_tensor({3, out_hw * out_hw * 4}, rng, 0.3);
@@ -72,7 +72,7 @@ TEST_CASE("inverted residual block gradients match finite differences") {
           std::copy(stats[2 * i + 1].begin(), stats[2 * i + 1].end(),
                     block.layers[i].running_var.data<float>());
         }
-        Tensor y = ops::inverted_residual(x, block, training);
+        Tensor y = ops::conv_bn_act_chain(x, block, training);
         return ops::softmax_cross_entropy(ops::linear(ops::flatten(y), fc, Tensor()), labels);
       };
       forward().backward();
@@ -134,11 +134,11 @@ TEST_CASE("conv_bn_act updates running statistics like PyTorch and counts batche
 TEST_CASE("the profiler names each part of a block, once per call, only while enabled") {
   using namespace osprey;
   Rng rng(17);
-  InvertedResidual block = tests::random_block(4, 3, 1, rng);
+  ConvBnActChain block = tests::random_block(4, 3, 1, rng);
   Tensor x = tests::random_tensor({2, 5, 5, 4}, rng, 1.0);
   x.set_requires_grad();
   auto run = [&] {
-    Tensor y = ops::inverted_residual(x, block, true);
+    Tensor y = ops::conv_bn_act_chain(x, block, true);
     autograd::backward(y, Tensor::full(y.shape(), 1.0f));
   };
   profiler::reset();
@@ -157,8 +157,8 @@ TEST_CASE("the profiler names each part of a block, once per call, only while en
   CHECK(calls["forward depthwise"] == 2);
   CHECK(calls["forward batchnorm statistics"] == 6);
   CHECK(calls["forward batchnorm+act"] == 6);
-  CHECK(calls["forward inverted_residual"] == 2);
-  CHECK(calls["backward inverted_residual"] == 2);
+  CHECK(calls["forward conv_bn_act_chain"] == 2);
+  CHECK(calls["backward conv_bn_act_chain"] == 2);
   CHECK(calls["backward batchnorm+act"] == 6);
   CHECK(calls["backward conv 1x1"] == 4);
   CHECK(calls["backward depthwise"] == 2);
@@ -174,11 +174,11 @@ TEST_CASE("recomputing a block's hidden activations gives bit-identical gradient
       // held for backward.
       auto run = [&](bool recompute) {
         Rng rng(uint64_t(40 + stride));
-        InvertedResidual block = tests::random_block(8, 6, stride, rng);
+        ConvBnActChain block = tests::random_block(8, 6, stride, rng);
         block.recompute_hidden = recompute;
         Tensor x = random_tensor({4, 12, 12, 8}, rng, 1.0).set_requires_grad();
         const uint64_t before = cpu_tensor_bytes_in_use();
-        Tensor y = ops::inverted_residual(x, block, training);
+        Tensor y = ops::conv_bn_act_chain(x, block, training);
         const uint64_t held = cpu_tensor_bytes_in_use() - before;
         Tensor fc = random_tensor({3, y.numel() / 4}, rng, 0.3);
         Tensor loss = ops::softmax_cross_entropy(ops::linear(ops::flatten(y), fc, Tensor()),

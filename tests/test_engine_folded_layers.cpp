@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/folded_layers.h"
+#include "engine/ops.h"
 #include "tests/block_fixture.h"
 #include "tests/op_reference.h"
 
@@ -12,25 +13,8 @@ using namespace osprey;
 using tests::random_layer;
 using tests::random_tensor;
 
-namespace {
-
-// Running statistics far from (0, 1) and pre-activations spread over both ReLU6 clamps, so the
-// fold's scale and shift and the activation all matter.
-void spread_statistics(ConvBnAct& l, Rng& rng) {
-  const int64_t k = l.gamma.numel();
-  l.gamma = random_tensor({k}, rng, 0.5, 1.0);
-  l.beta = random_tensor({k}, rng, 2.0, 1.0);
-  l.running_mean = random_tensor({k}, rng, 1.0);
-  l.running_var = random_tensor({k}, rng, 0.2, 1.5);
-}
-
-void require_same(const Tensor& got, const Tensor& want, const std::string& what) {
-  REQUIRE(got.shape() == want.shape());
-  const std::vector<float> w = want.to_vector();
-  osprey_test::require_close(got.to_vector(), std::vector<double>(w.begin(), w.end()), 1e-5, what);
-}
-
-}  // namespace
+using tests::require_same;
+using tests::spread_statistics;
 
 TEST_CASE("a folded conv+BN+activation equals the layer in eval mode") {
   autograd::NoGradGuard no_grad;
@@ -56,36 +40,39 @@ TEST_CASE("a folded conv+BN+activation equals the layer in eval mode") {
   }
 }
 
-TEST_CASE("a folded, fused inverted-residual block equals the block in eval mode") {
+TEST_CASE("a folded, fused depthwise-separable pair equals its two layers in eval mode") {
   autograd::NoGradGuard no_grad;
   Rng rng(12);
   for (int stride : {1, 2})
-    for (bool expand : {true, false}) {
-      InvertedResidual block = tests::random_block(6, 4, stride, rng);
-      if (!expand)  // MobileNetV2's first block: depthwise + project on the input width
-        block.layers = {
-            random_layer(ConvKind::depthwise, 6, 6, 3, stride, osprey::Activation::relu6, rng),
-            random_layer(ConvKind::dense, 6, 6, 1, 1, osprey::Activation::none, rng)};
-      for (ConvBnAct& l : block.layers) spread_statistics(l, rng);
+    for (bool skip : {false, true}) {
+      if (skip && stride == 2) continue;
+      ConvBnAct dw = random_layer(ConvKind::depthwise, 6, 6, 3, stride, Activation::relu6, rng);
+      ConvBnAct pw = random_layer(ConvKind::dense, 6, skip ? 6 : 9, 1, 1, Activation::none, rng);
+      spread_statistics(dw, rng), spread_statistics(pw, rng);
       const Tensor x = random_tensor({2, 11, 10, 6}, rng, 1.0);
-      require_same(ops::folded_inverted_residual(x, fold_batchnorm(block)),
-                   ops::inverted_residual(x, block, false),
-                   "block stride " + std::to_string(stride) + (expand ? " with" : " without") +
-                       " expansion" + (block.residual ? ", residual" : ""));
+      Tensor want = ops::conv_bn_act(ops::conv_bn_act(x, dw, false), pw, false);
+      if (skip) want = ops::add(want, x);
+      require_same(ops::folded_depthwise_separable(x, fold_batchnorm(dw, pw), skip ? x : Tensor()),
+                   want, "stride " + std::to_string(stride) + (skip ? ", skip" : ""));
     }
 }
 
-TEST_CASE("folding refuses blocks it cannot fuse and inputs that do not fit") {
+TEST_CASE("folding refuses pairs it cannot fuse and inputs that do not fit") {
   Rng rng(13);
-  InvertedResidual block = tests::random_block(4, 2, 1, rng);
-  InvertedResidual no_project = block;
-  no_project.layers.pop_back();
-  no_project.layers.erase(no_project.layers.begin());
-  REQUIRE_THROWS_WITH(fold_batchnorm(no_project), Catch::Contains("2 or 3 layers"));
-  InvertedResidual act_project = block;
-  act_project.layers.back().act = osprey::Activation::relu6;
-  REQUIRE_THROWS_WITH(fold_batchnorm(act_project), Catch::Contains("1x1 projection"));
-  const FoldedInvertedResidual folded = fold_batchnorm(block);
-  REQUIRE_THROWS_WITH(ops::folded_inverted_residual(random_tensor({1, 5, 5, 3}, rng, 1.0), folded),
-                      Catch::Contains("channels"));
+  const ConvBnAct dw = random_layer(ConvKind::depthwise, 4, 4, 3, 1, Activation::relu6, rng);
+  const ConvBnAct pw = random_layer(ConvKind::dense, 4, 4, 1, 1, Activation::none, rng);
+  ConvBnAct act_pw = pw;
+  act_pw.act = Activation::relu6;
+  REQUIRE_THROWS_WITH(fold_batchnorm(dw, act_pw), Catch::Contains("1x1 projection"));
+  REQUIRE_THROWS_WITH(fold_batchnorm(pw, pw), Catch::Contains("not a depthwise layer"));
+  const ConvBnAct wide = random_layer(ConvKind::dense, 4, 4, 3, 1, Activation::none, rng);
+  REQUIRE_THROWS_WITH(fold_batchnorm(dw, wide), Catch::Contains("1x1 projection"));
+  const FoldedDepthwiseSeparable folded = fold_batchnorm(dw, pw);
+  REQUIRE_THROWS_WITH(
+      ops::folded_depthwise_separable(random_tensor({1, 5, 5, 3}, rng, 1.0), folded),
+      Catch::Contains("channels"));
+  const Tensor x = random_tensor({1, 5, 5, 4}, rng, 1.0);
+  REQUIRE_THROWS_WITH(
+      ops::folded_depthwise_separable(x, folded, random_tensor({1, 5, 4, 4}, rng, 1.0)),
+      Catch::Contains("skip connection"));
 }

@@ -1,4 +1,4 @@
-// Pointwise activations that MobileNetV2-style blocks fuse into BatchNorm (see batchnorm.h),
+// Pointwise activations, fused into BatchNorm by conv + BN + activation layers (batchnorm.h),
 // also available on their own.
 #pragma once
 #include <cstdint>

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "kernels/bf16.h"
-#include "kernels/cpu/activation.h"
+#include "kernels/types.h"
 
 namespace osprey::cuda {
 

@@ -3,7 +3,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include "kernels/cpu/conv.h"
+#include "kernels/bf16.h"
+#include "kernels/types.h"
 
 namespace osprey::cuda {
 

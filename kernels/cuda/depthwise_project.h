@@ -4,7 +4,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include "kernels/cpu/depthwise_project.h"
+#include "kernels/types.h"
 
 namespace osprey::cuda {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/pool.h"
+#include "kernels/types.h"
 
 namespace osprey::cuda {
 

@@ -1,24 +1,18 @@
 // Coarse layers: convolution (dense or depthwise, no bias) + BatchNorm + activation as one
 // autograd node, and a chain of such layers with an optional identity skip (a residual block)
-// as one node. One node per layer or
-// block keeps the tape short and lets backward run the fused BatchNorm+activation kernels.
+// as one node. One node per layer or block keeps the tape short and lets backward run the fused
+// BatchNorm+activation kernels.
 #pragma once
-#include <functional>
 #include <memory>
 #include <vector>
 
+#include "engine/batch_norm.h"
 #include "engine/tensor.h"
-#include "kernels/cpu/activation.h"
+#include "kernels/types.h"
 
 namespace osprey {
 
 enum class ConvKind { dense, depthwise };
-
-// Synchronized BatchNorm: training-mode statistics over the batches of every process of a
-// data-parallel job. allreduce_sum replaces data[0, count) by its sum over the processes.
-struct BatchNormSync {
-  std::function<void(double* data, int64_t count)> allreduce_sum;
-};
 
 // The tensors and settings of one conv + BN + activation layer, as a model holds them.
 struct ConvBnAct {

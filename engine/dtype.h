@@ -73,4 +73,14 @@ struct dtype_of<uint8_t> {
   static constexpr DType value = DType::u8;
 };
 
+// Calls fn(float{}) or fn(bf16{}) for activations stored as dtype (f32 or bf16): one kernel
+// call written once for both storage types.
+template <typename Fn>
+void with_storage_type(DType dtype, Fn&& fn) {
+  if (dtype == DType::bf16)
+    fn(bf16{});
+  else
+    fn(float{});
+}
+
 }  // namespace osprey

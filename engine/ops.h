@@ -9,6 +9,9 @@ namespace osprey::ops {
 
 // x [N,H,W,C], w [K,KH,KW,C], bias [K] or undefined -> [N,OH,OW,K].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad);
+// x [N,H,W,C], w [KH,KW,C] (one filter per channel: groups == C), bias [C] or undefined ->
+// [N,OH,OW,C].
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad);
 // x [N,in], w [out,in], bias [out] or undefined -> [N,out].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 Tensor relu(const Tensor& x);

@@ -4,10 +4,12 @@
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/depthwise.h"
 #include "kernels/cpu/gemm.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/depthwise.h"
 #include "kernels/cuda/gemm.h"
 #endif
 
@@ -43,6 +45,26 @@ class Conv2dNode : public autograd::Node {
 
  private:
   Conv2dShape s_;
+};
+
+class DepthwiseConv2dNode : public autograd::Node {
+ public:
+  explicit DepthwiseConv2dNode(DepthwiseShape s) : s_(s) {}
+  const char* name() const override { return "depthwise_conv2d"; }
+  void backward() override {
+    const Tensor &x = inputs[0], &w = inputs[1], &b = inputs[2];
+    Tensor dx;
+    if (x.requires_grad()) dx = autograd::grad_overwrite_target(x);
+    float* dw = w.requires_grad() ? autograd::grad_accumulate_target(w) : nullptr;
+    float* db = b.defined() && b.requires_grad() ? autograd::grad_accumulate_target(b) : nullptr;
+    OSPREY_DISPATCH(x.device(), depthwise_conv2d_backward, s_, x.ptr<float>(), w.ptr<float>(),
+                    outputs[0].grad().ptr<float>(), dx.defined() ? dx.ptr<float>() : nullptr, dw,
+                    db);
+    if (dx.defined()) autograd::commit_grad(x, dx);
+  }
+
+ private:
+  DepthwiseShape s_;
 };
 
 class LinearNode : public autograd::Node {
@@ -88,6 +110,36 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, 
                   y.ptr<float>());
   if (autograd::should_record({&x, &w, &bias})) {
     auto node = std::make_unique<Conv2dNode>(s);
+    node->inputs = {x, w, bias};
+    node->outputs = {y};
+    autograd::record(std::move(node));
+  }
+  return y;
+}
+
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
+  profiler::Scope profile("forward depthwise_conv2d");
+  check_operand(x, x, "depthwise_conv2d", "input");
+  check_operand(x, w, "depthwise_conv2d", "weight");
+  if (bias.defined()) check_operand(x, bias, "depthwise_conv2d", "bias");
+  OSPREY_CHECK(x.ndim() == 4 && w.ndim() == 3, "depthwise_conv2d: input ", shape_str(x.shape()),
+               " and weight ", shape_str(w.shape()), " must be NHWC and KH,KW,C");
+  OSPREY_CHECK(w.dim(2) == x.dim(3), "depthwise_conv2d: weight ", shape_str(w.shape()), " is for ",
+               w.dim(2), " channels, input ", shape_str(x.shape()), " has ", x.dim(3));
+  OSPREY_CHECK(stride >= 1 && pad >= 0, "depthwise_conv2d: bad stride ", stride, " or padding ",
+               pad);
+  if (bias.defined())
+    OSPREY_CHECK(bias.numel() == w.dim(2), "depthwise_conv2d: bias ", shape_str(bias.shape()),
+                 " for ", w.dim(2), " channels");
+  DepthwiseShape s{int(x.dim(0)), int(x.dim(1)), int(x.dim(2)), int(x.dim(3)),
+                   int(w.dim(0)), int(w.dim(1)), stride,        pad};
+  OSPREY_CHECK(s.oh() > 0 && s.ow() > 0, "depthwise_conv2d: input ", shape_str(x.shape()),
+               " is smaller than the kernel ", s.kh, "x", s.kw, " with padding ", pad);
+  Tensor y = Tensor::empty({s.n, s.oh(), s.ow(), s.c}, DType::f32, x.device());
+  OSPREY_DISPATCH(x.device(), depthwise_conv2d_forward, s, x.ptr<float>(), w.ptr<float>(),
+                  data_or_null(bias), y.ptr<float>());
+  if (autograd::should_record({&x, &w, &bias})) {
+    auto node = std::make_unique<DepthwiseConv2dNode>(s);
     node->inputs = {x, w, bias};
     node->outputs = {y};
     autograd::record(std::move(node));

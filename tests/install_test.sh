@@ -5,7 +5,8 @@
 # prefix alone (find_package(Osprey)), custom_cnn once more with pkg-config's flags; then
 #  - custom_cnn (both builds) trains a few hundred Fashion-MNIST batches to a sane accuracy;
 #  - classify labels five test images as the installed `osprey predict` does, with the same
-#    checkpoint.
+#    checkpoint;
+#  - depthwise_microbench passes every check of its kernels before timing them.
 set -euo pipefail
 build=$1
 src=$2
@@ -39,6 +40,30 @@ for program in "$tmp/custom_cnn-build/custom_cnn" "$tmp/custom_cnn_pkgconfig"; d
   [ -n "$accuracy" ] || { echo "FAIL: no accuracy line"; exit 1; }
   awk -v a="$accuracy" 'BEGIN { exit !(a > 75) }' || { echo "FAIL: accuracy $accuracy% <= 75%"; exit 1; }
 done
+
+# depthwise_microbench at batch 2: 3 passes x 4 shapes, each checked before it is timed (the CPU
+# kernels against a double loop, the CUDA kernels against the CPU's); the CUDA kernels run where
+# the install has CUDA and nvidia-smi sees a GPU, and are skipped with a message elsewhere.
+bench=$("$tmp/depthwise_microbench-build/depthwise_microbench" --batch 2 --repeats 3 --warmup 1) ||
+  { echo "$bench"; echo "FAIL: depthwise_microbench exited non-zero"; exit 1; }
+echo "$bench"
+cuda_checks=0
+if grep -q '^set(OSPREY_WITH_CUDA ON)' "$tmp/prefix/lib/cmake/Osprey/OspreyConfig.cmake" &&
+  nvidia-smi -L >/dev/null 2>&1; then
+  cuda_checks=12
+fi
+for device in cpu cuda; do
+  want=$([ "$device" = cpu ] && echo 12 || echo "$cuda_checks")
+  passed=$(grep -c "^validation passed: $device " <<<"$bench" || true)
+  timed=$(grep -c "^$device .* GFLOP/s$" <<<"$bench" || true)
+  if [ "$passed" -ne "$want" ] || [ "$timed" -ne "$want" ]; then
+    echo "FAIL: $device: $passed checks passed and $timed timings, want $want of each"; exit 1
+  fi
+done
+skipped='^cuda: \(no GPU present\|this Osprey was built without CUDA\)'
+[ "$cuda_checks" -gt 0 ] || grep -q "$skipped" <<<"$bench" ||
+  { echo "FAIL: depthwise_microbench did not say why it skipped the CUDA kernels"; exit 1; }
+echo "depthwise_microbench: every kernel passed its check before it was timed"
 
 # classify against osprey predict: five Fashion-MNIST test images as PNG files.
 cd "$tmp"

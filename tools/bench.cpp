@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -46,6 +47,71 @@ Tensor random_batch(const BenchTrainOptions& o, Rng& rng) {
   return x;
 }
 
+namespace {
+
+// The options' model on the device, with their activation dtype and recomputation.
+std::unique_ptr<Model> bench_train_model(const BenchTrainOptions& o, Device device) {
+  auto model = bench_model(o);
+  allow_tf32(o.tf32);
+  model->set_recompute_activations(o.recompute);
+  model->set_activation_dtype(o.dtype == "bf16" ? DType::bf16 : DType::f32);
+  model->to(device);
+  return model;
+}
+
+struct LabelledBatch {
+  Tensor x, y;
+};
+
+// Random inputs and labels on the device, drawn from `rng`.
+LabelledBatch synthetic_batch(const BenchTrainOptions& o, Rng& rng, Device device) {
+  Tensor x = random_batch(o, rng);
+  std::vector<int64_t> labels(size_t(o.batch));
+  for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
+  Tensor y = Tensor::from_labels(labels);
+  return {x.to(device), y.to(device)};
+}
+
+// Seconds of `steps` steps after `warmup` ones, measured between an idle device and an idle
+// device; the device's peak memory counts from the end of the warm-up.
+double time_steps(const std::function<void()>& step, int warmup, int steps, Device device) {
+  for (int i = 0; i < warmup; ++i) step();
+  synchronize(device);
+  reset_peak_device_memory(device);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  synchronize(device);
+  return seconds_since(t0);
+}
+
+// The job is as fast as its slowest rank.
+double slowest_rank(double seconds, dist::Communicator& comm) {
+  if (comm.size() == 1) return seconds;
+  std::vector<double> all(size_t(comm.size()), 0.0);
+  all[size_t(comm.rank())] = seconds;
+  comm.allreduce_sum(all.data(), int64_t(all.size()));
+  return *std::max_element(all.begin(), all.end());
+}
+
+// Extra steps with the device synchronised around every op: each op's own time per step.
+nlohmann::json profile_steps(const std::function<void()>& step, int steps, Device device) {
+  profiler::reset();
+  profiler::enable(true, device);
+  for (int i = 0; i < steps; ++i) step();
+  profiler::enable(false);
+  double total = 0.0;
+  for (const auto& e : profiler::report()) total += e.ms;
+  nlohmann::json profile = nlohmann::json::array();
+  for (const auto& e : profiler::report())
+    profile.push_back({{"op", e.name},
+                       {"calls_per_step", double(e.calls) / steps},
+                       {"ms_per_step", e.ms / steps},
+                       {"share", total > 0 ? e.ms / total : 0.0}});
+  return profile;
+}
+
+}  // namespace
+
 nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm) {
   const Device device = resolve_device(o.device);
   OSPREY_CHECK(o.dtype == "f32" || o.dtype == "bf16", "bench: dtype '", o.dtype,
@@ -58,18 +124,13 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   OSPREY_CHECK(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
                "bench: batch and steps must be >= 1");
   int threads = cpu::set_num_threads(o.threads);
-  auto model = bench_model(o);
-  allow_tf32(o.tf32);
-  model->set_recompute_activations(o.recompute);
-  model->set_activation_dtype(o.dtype == "bf16" ? DType::bf16 : DType::f32);
-  model->to(device);
+  auto model = bench_train_model(o, device);
   dist::broadcast_state(model->params(), grad_comm);
   OptimizerOptions oo;
   oo.kind = o.optimizer;
   auto optimizer = make_optimizer(model->params(), oo);
   const int stages = o.pipeline_stages;
   dist::PipelineGroups groups = dist::split_pipeline(comm, stages);
-  const int replicas = groups.replicas;
   std::unique_ptr<dist::PipelineSchedule> schedule;
   // Pipeline stages average their gradients over the replica group once per step (below); a
   // bucketer on that group would also launch its own all-reduces from the hooks of every
@@ -78,13 +139,8 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
   if (stages == 1) bucketer.emplace(model->params(), grad_comm);
 
   Rng rng(42 + uint64_t(comm.rank() / stages));  // each data-parallel replica its own shard
-  Tensor x = random_batch(o, rng);
-  std::vector<int64_t> labels(size_t(o.batch));
-  for (auto& l : labels) l = int64_t(rng.next_u64() % uint64_t(o.classes));
-  Tensor y = Tensor::from_labels(labels);
-  x = x.to(device);
-  y = y.to(device);
-
+  const LabelledBatch batch = synthetic_batch(o, rng, device);
+  const Tensor &x = batch.x, &y = batch.y;
   if (stages > 1)
     schedule = std::make_unique<dist::PipelineSchedule>(
         *model, dist::plan_pipeline(*model, x, stages, comm), *groups.pipe);
@@ -102,34 +158,8 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
     }
     optimizer->step();
   };
-  for (int i = 0; i < o.warmup; ++i) step();
-  synchronize(device);
-  reset_peak_device_memory(device);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < o.steps; ++i) step();
-  synchronize(device);
-  double seconds = seconds_since(t0);
-  if (comm.size() > 1) {  // the job is as fast as its slowest rank
-    std::vector<double> all(size_t(comm.size()), 0.0);
-    all[size_t(comm.rank())] = seconds;
-    comm.allreduce_sum(all.data(), int64_t(all.size()));
-    seconds = *std::max_element(all.begin(), all.end());
-  }
-  nlohmann::json profile = nlohmann::json::array();
-  if (o.profile) {
-    // Extra steps with the device synchronised around every op: each op's own time.
-    profiler::reset();
-    profiler::enable(true, device);
-    for (int i = 0; i < o.steps; ++i) step();
-    profiler::enable(false);
-    double total = 0.0;
-    for (const auto& e : profiler::report()) total += e.ms;
-    for (const auto& e : profiler::report())
-      profile.push_back({{"op", e.name},
-                         {"calls_per_step", double(e.calls) / o.steps},
-                         {"ms_per_step", e.ms / o.steps},
-                         {"share", total > 0 ? e.ms / total : 0.0}});
-  }
+  const double seconds = slowest_rank(time_steps(step, o.warmup, o.steps, device), comm);
+  nlohmann::json profile = o.profile ? profile_steps(step, o.steps, device) : nlohmann::json();
   nlohmann::json result = {
       {"bench", "train"},
       {"model", o.model},
@@ -146,7 +176,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o, dist::Communicator& comm)
       {"micro_batches", o.micro_batches},
       {"steps", o.steps},
       {"ms_per_step", 1e3 * seconds / o.steps},
-      {"images_per_s", double(o.batch) * replicas * o.steps / seconds},
+      {"images_per_s", double(o.batch) * groups.replicas * o.steps / seconds},
       {"peak_device_memory_mb", double(peak_device_memory(device)) / (1 << 20)}};
   if (o.profile) result["profile"] = profile;
   return result;

@@ -1,7 +1,6 @@
 #include "tools/config.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11,10 +10,11 @@
 #include <map>
 #include <sstream>
 
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 #include "models/registry.h"
 #include "tools/cli_suggest.h"
+#include "tools/json_member.h"
 
 namespace osprey::tools {
 namespace {
@@ -32,60 +32,6 @@ struct Field {
   bool path = false;  // a relative value is resolved against a base folder
 };
 
-template <typename T>
-const char* type_name() {
-  if constexpr (std::is_same_v<T, bool>)
-    return "a boolean";
-  else if constexpr (std::is_integral_v<T>)
-    return "an integer";
-  else if constexpr (std::is_floating_point_v<T>)
-    return "a number";
-  else if constexpr (std::is_same_v<T, std::string>)
-    return "a string";
-  else if constexpr (std::is_same_v<T, json>)
-    return "null, a preset name or a list of transforms";
-  else
-    return "a list of numbers";
-}
-
-template <typename T>
-const char* type_label() {
-  if constexpr (std::is_same_v<T, bool>)
-    return "bool";
-  else if constexpr (std::is_integral_v<T>)
-    return "int";
-  else if constexpr (std::is_floating_point_v<T>)
-    return "float";
-  else if constexpr (std::is_same_v<T, std::string>)
-    return "string";
-  else if constexpr (std::is_same_v<T, json>)
-    return "json";
-  else
-    return "[float]";
-}
-
-template <typename T>
-bool type_ok(const json& v) {
-  if constexpr (std::is_same_v<T, bool>)
-    return v.is_boolean();
-  else if constexpr (std::is_unsigned_v<T>)
-    return v.is_number_unsigned();
-  else if constexpr (std::is_integral_v<T>)
-    return v.is_number_integer();
-  else if constexpr (std::is_floating_point_v<T>)
-    return v.is_number();
-  else if constexpr (std::is_same_v<T, std::string>)
-    return v.is_string();
-  else if constexpr (std::is_same_v<T, json>)
-    return v.is_null() || v.is_string() || v.is_array();
-  else {
-    if (!v.is_array()) return false;
-    for (const auto& e : v)
-      if (!e.is_number()) return false;
-    return true;
-  }
-}
-
 // Text for messages: at most 60 characters, control bytes escaped.
 std::string show_text(const std::string& s) {
   return printable(s.size() > 60 ? s.substr(0, 57) + "..." : s);
@@ -100,43 +46,6 @@ std::string join(const std::vector<std::string>& words, const char* separator) {
   return s;
 }
 
-template <typename T>
-json to_json_value(const T& v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return shortest_decimal(v);
-  } else if constexpr (std::is_same_v<T, std::vector<float>>) {
-    json a = json::array();
-    for (float x : v) a.push_back(shortest_decimal(x));
-    return a;
-  } else {
-    return json(v);
-  }
-}
-
-// Whether the JSON integer v lies in [lo, hi] (compared exactly: get<int>() would wrap).
-bool in_range(const json& v, int64_t lo, int64_t hi) {
-  if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
-    return hi >= 0 && u <= uint64_t(hi) && (lo <= 0 || u >= uint64_t(lo));
-  }
-  const int64_t x = v.get<int64_t>();
-  return x >= lo && x <= hi;
-}
-
-// Numbers must also fit the member: a float key given 1e300 would become infinity.
-template <typename T>
-bool fits(const json& v) {
-  if constexpr (std::is_floating_point_v<T>) {
-    return std::fabs(v.get<double>()) <= double(std::numeric_limits<T>::max());
-  } else if constexpr (std::is_same_v<T, std::vector<float>>) {
-    for (const auto& e : v)
-      if (!fits<float>(e)) return false;
-    return true;
-  } else {
-    return true;
-  }
-}
-
 constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
@@ -145,7 +54,7 @@ constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 template <typename T>
 Field field(T TrainConfig::*member, const char* meaning, int64_t lo = 0, int64_t hi = 0) {
   Field f;
-  f.type = type_label<T>();
+  f.type = json_member::type_label<T>();
   f.meaning = meaning;
   if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
     if (lo == 0 && hi == 0) lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
@@ -155,15 +64,16 @@ Field field(T TrainConfig::*member, const char* meaning, int64_t lo = 0, int64_t
     f.allowed = ">= 0";
   }
   f.set = [member, lo, hi](TrainConfig& c, const json& v, const std::string& where) {
-    if (!type_ok<T>(v)) usage_fail(where, ": '", show(v), "' is not ", type_name<T>());
+    if (!json_member::type_ok<T>(v))
+      usage_fail(where, ": '", show(v), "' is not ", json_member::type_name<T>());
     if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
-      if (!in_range(v, lo, hi))
+      if (!json_member::in_range(v, lo, hi))
         usage_fail(where, ": ", show(v), " is out of range: must be in [", lo, ", ", hi, "]");
     }
-    if (!fits<T>(v)) usage_fail(where, ": ", show(v), " is too large for a float");
+    if (!json_member::fits<T>(v)) usage_fail(where, ": ", show(v), " is too large for a float");
     c.*member = v.get<T>();
   };
-  f.get = [member](const TrainConfig& c) { return to_json_value(c.*member); };
+  f.get = [member](const TrainConfig& c) { return json_member::to_json_value(c.*member); };
   return f;
 }
 
@@ -193,8 +103,11 @@ Field path_field(std::string TrainConfig::*member, const char* meaning) {
   return f;
 }
 
-const std::map<std::string, Field>& fields() {
-  static const std::map<std::string, Field> f = {
+using FieldTable = std::map<std::string, Field>;
+
+// What is trained: the run's name, the model, and the dataset with its preprocessing.
+FieldTable data_fields() {
+  return {
       {"name", field(&TrainConfig::name,
                      "The run's folder under runs_dir: one path component of 1-255 bytes, not . or "
                      ".., no leading '-', no '/', '\\' or control characters. \"\" (default): "
@@ -240,6 +153,12 @@ const std::map<std::string, Field>& fields() {
                      "as many as std)")},
       {"std", field(&TrainConfig::std,
                     "Per-channel normalisation: the standard deviation of pixel / 255 (> 0)")},
+  };
+}
+
+// How it trains: epochs and batches, the optimizer and its schedule, regularisation.
+FieldTable training_fields() {
+  return {
       {"epochs", field(&TrainConfig::epochs, "Passes over the training set", 1, 1000000)},
       {"batch_size",
        field(&TrainConfig::batch_size,
@@ -282,6 +201,12 @@ const std::map<std::string, Field>& fields() {
                         "Classifier dropout, for models that have one (mobilenet_v2), in [0, 1)")},
       {"seed", field(&TrainConfig::seed,
                      "Seeds initialisation, shuffling, augmentation and held-out test splits")},
+  };
+}
+
+// Where and how it computes: threads, device, precision and the ranks' parallelism.
+FieldTable execution_fields() {
+  return {
       {"threads", field(&TrainConfig::threads, "CPU threads (0 = every core)", 0, 4096)},
       {"device", choice(&TrainConfig::device, {"cpu", "cuda", "auto"},
                         "Where training runs (auto: the GPU when there is one)")},
@@ -304,15 +229,6 @@ const std::map<std::string, Field>& fields() {
       {"communicator",
        choice(&TrainConfig::communicator, {"auto", "nccl", "mpi"},
               "Several ranks on cuda: nccl, mpi (staged through the host) or auto")},
-      {"runs_dir", field(&TrainConfig::runs_dir,
-                         "Where run folders go. Relative: to the working directory, in a config "
-                         "file too (output goes where you run, not beside the config)")},
-      {"init_from", path_field(&TrainConfig::init_from,
-                               "A PyTorch state_dict (.safetensors) to fine-tune from (\"\" = "
-                               "none); relative like data_dir")},
-      {"stop_after_steps",
-       field(&TrainConfig::stop_after_steps,
-             "Stop (saving last) after this many steps in all (0 = off)", 0, kMaxInt64)},
       {"first_bucket_bytes",
        field(&TrainConfig::first_bucket_bytes,
              "Data parallel: the first gradient bucket, all-reduced while backward goes on", 1,
@@ -328,6 +244,21 @@ const std::map<std::string, Field>& fields() {
       {"bucket_bytes",
        field(&TrainConfig::bucket_bytes, "Data parallel: the gradient buckets after the first", 1,
              int64_t(1) << 40)},
+  };
+}
+
+// What a run reads and writes besides its data, and when it stops early.
+FieldTable run_fields() {
+  return {
+      {"runs_dir", field(&TrainConfig::runs_dir,
+                         "Where run folders go. Relative: to the working directory, in a config "
+                         "file too (output goes where you run, not beside the config)")},
+      {"init_from", path_field(&TrainConfig::init_from,
+                               "A PyTorch state_dict (.safetensors) to fine-tune from (\"\" = "
+                               "none); relative like data_dir")},
+      {"stop_after_steps",
+       field(&TrainConfig::stop_after_steps,
+             "Stop (saving last) after this many steps in all (0 = off)", 0, kMaxInt64)},
       {"progress",
        field(&TrainConfig::progress, "A progress bar on a terminal, plain lines without one")},
       {"progress_interval_s",
@@ -338,7 +269,20 @@ const std::map<std::string, Field>& fields() {
       {"plot", field(&TrainConfig::plot,
                      "Draw curves.png in the run folder when a training ends or stops")},
   };
-  return f;
+}
+
+// A std::map lists the keys by name (the reference, to_json) whatever their group.
+const FieldTable& fields() {
+  static const FieldTable all = [] {
+    FieldTable t = data_fields();
+    for (auto group : {training_fields, execution_fields, run_fields}) {
+      FieldTable g = group();
+      t.merge(g);
+      OSPREY_CHECK(g.empty(), "config: key '", g.begin()->first, "' is in two groups");
+    }
+    return t;
+  }();
+  return all;
 }
 
 void check_choice(const Field& f, const json& v, const std::string& where) {

@@ -6,212 +6,27 @@
 #include <cstdio>
 #include <optional>
 
-#include "data/gpu_augment.h"
-#include "dist/gradient_bucketer.h"
-#include "dist/nccl_communicator.h"
-#include "dist/pipeline.h"
 #include "engine/checkpoint.h"
-#include "engine/conv_bn_act.h"
 #include "engine/ops.h"
 #include "engine/parse.h"
-#include "engine/safetensors.h"
-#include "engine/state_dict.h"
 #include "kernels/cpu/gemm_bf16.h"
-#include "kernels/cpu/threads.h"
 #include "tools/evaluate.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
 #include "tools/stop_signal.h"
 #include "tools/train_position.h"
-#include "tools/train_settings.h"
+#include "tools/trainer.h"
 
 namespace osprey::tools {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = Trainer::Clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// The configured dataset, or the program's own (dataset "custom").
-std::shared_ptr<const DataSplits> training_data(const TrainConfig& cfg, const TrainOptions& o) {
-  if (!o.data) {
-    OSPREY_CHECK(cfg.dataset != "custom",
-                 "config: dataset 'custom' needs the data in TrainOptions::data");
-    return std::make_shared<const DataSplits>(load_data(cfg));
-  }
-  OSPREY_CHECK(cfg.dataset == "custom",
-               "TrainOptions::data is given: set the config's dataset "
-               "to 'custom' (it is '",
-               cfg.dataset, "')");
-  check_splits(*o.data);
-  return o.data;
-}
-
-// One training run: the setup in the constructor, then run().
-class Trainer {
- public:
-  Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunClaim& claim,
-          dist::Communicator& comm);
-  TrainOutcome run();
-
- private:
-  void print_header() const;
-  void step(const data::Batch& batch);
-  void account(float loss, int64_t valid, int64_t correct, int64_t step);
-  void settle();
-  // The first signal any rank received (all ranks call it at the same step).
-  int agreed_signal();
-  TrainOutcome stop(int signal);
-  void end_epoch(double train_seconds, Clock::time_point epoch_start);
-  void sync_stages();
-  void draw_curves() const;
-  TrainOutcome outcome(int signal) const;
-
-  TrainConfig cfg_;
-  TrainOptions options_;
-  dist::Communicator& comm_;
-  const bool lead_;  // rank 0 alone prints, logs and writes files
-  dist::PipelineGroups groups_;
-  const bool pipelined_;
-  int threads_ = 0;
-  std::shared_ptr<const DataSplits> data_;  // the configured dataset, or the program's
-  Pipelines pipes_;
-  ModelInput input_;
-  std::unique_ptr<Model> model_;
-  Device device_ = Device::cpu;
-  std::unique_ptr<Optimizer> optimizer_;
-  Position pos_;
-  std::string last_metrics_;  // the metrics line of the last completed epoch
-  data::LoaderOptions loader_options_;
-  std::unique_ptr<data::BatchLoader> loader_;
-  std::unique_ptr<dist::Communicator> nccl_, solo_;
-  dist::Communicator* grad_comm_ = nullptr;
-  std::unique_ptr<dist::GradientBucketer> bucketer_;
-  std::unique_ptr<data::GpuAugmenter> gpu_augment_;
-  dist::PipelinePlan plan_;
-  std::unique_ptr<dist::PipelineSchedule> pipeline_;
-  std::unique_ptr<LrSchedule> schedule_;
-  std::unique_ptr<BatchUploader> uploader_;
-  std::optional<StopSignals> signals_;
-  RunFiles files_;
-  Clock::time_point start_ = Clock::now();
-  double elapsed_at_start_ = 0.0;
-  double accuracy_ = 0.0;
-  int64_t images_ = 0;  // trained by all ranks in this process, for images/s
-  std::unique_ptr<ProgressBar> bar_;
-  // On a GPU a step's loss is read only after the next step is queued, so the host prepares
-  // and launches step s+1 while the device still runs step s (the divergence check lags by
-  // one step).
-  struct PendingLoss {
-    Tensor loss, logits, labels;
-    int64_t valid = 0, step = 0;
-  };
-  std::optional<PendingLoss> pending_;
-};
-
-Trainer::Trainer(const TrainConfig& cfg, const TrainOptions& options, const RunClaim& claim,
-                 dist::Communicator& comm)
-    : cfg_(cfg),
-      options_(options),
-      comm_(comm),
-      lead_(comm.rank() == 0),
-      groups_(dist::split_pipeline(comm, cfg.pipeline_stages)),
-      pipelined_(cfg.pipeline_stages > 1) {
-  OSPREY_CHECK(cfg_.batch_size % groups_.replicas == 0, "config: batch_size ", cfg_.batch_size,
-               " must be a multiple of the ", groups_.replicas,
-               " data-parallel replicas (it is the global batch)");
-  OSPREY_CHECK((cfg_.batch_size / groups_.replicas) % cfg_.micro_batches == 0,
-               "config: a batch of ", cfg_.batch_size / groups_.replicas,
-               " per replica does not split into ", cfg_.micro_batches, " micro-batches");
-  threads_ = cpu::set_num_threads(cfg_.threads);
-  data_ = training_data(cfg_, options_);
-  pipes_ = make_pipelines(cfg_, {data_->train.h, data_->train.w, data_->train.c});
-  input_ = model_input(*data_, pipes_);
-  model_ = create_model_for(cfg_, input_);
-  model_->rng() = Rng(cfg_.seed ^ 0xd20b0u);
-  device_ = resolve_device(cfg_.device);
-  allow_tf32(cfg_.tf32);
-  model_->set_recompute_activations(cfg_.recompute_activations);
-  model_->set_activation_dtype(cfg_.precision == "bf16" ? DType::bf16 : DType::f32);
-  model_->to(device_);  // before the optimizer, whose state lives beside the parameters
-  optimizer_ = make_optimizer(model_->params(), optimizer_options(cfg_));
-  const std::string& resume = options_.resume_from;
-  if (!resume.empty()) {
-    CheckpointMetadata meta = load_checkpoint(resume, *model_, optimizer_.get());
-    pos_ = read_position(meta, resume);
-    if (meta.count("metrics")) last_metrics_ = meta.at("metrics");
-    // The epoch's sums are all ranks' together: one rank carries them on.
-    if (!lead_) pos_.loss_sum = 0.0, pos_.seen = pos_.correct = 0;
-  } else if (!cfg_.init_from.empty()) {
-    auto fresh = load_pretrained_state_dict(model_->params(), SafeTensorsFile::read(cfg_.init_from),
-                                            model_->classifier_prefixes());
-    if (lead_)
-      std::printf("initialised from %s%s\n", cfg_.init_from.c_str(),
-                  fresh.empty() ? "" : " (new classifier for this class count)");
-  }
-  elapsed_at_start_ = pos_.elapsed_s;
-
-  loader_options_ = loader_options(cfg_, pipes_);
-  loader_options_.batch_size = cfg_.batch_size / groups_.replicas;
-  loader_options_.rank = groups_.replica, loader_options_.world = groups_.replicas;
-  // GPU augmentation: the loader only picks the samples, the GPU makes their images.
-  OSPREY_CHECK(cfg_.augment_device == "cpu" || device_ == Device::cuda,
-               "augment_device cuda needs the training to run on cuda (device is ",
-               device_name(device_), ")");
-  loader_options_.images = cfg_.augment_device == "cpu";
-  loader_ = std::make_unique<data::BatchLoader>(data_->train, loader_options_);
-  OSPREY_CHECK(pos_.step_in_epoch <= loader_->batches_per_epoch(), "checkpoint '", resume,
-               "': step_in_epoch ", pos_.step_in_epoch, " is beyond the ",
-               loader_->batches_per_epoch(),
-               " batches of an epoch of this config (were batch_size or limit_train changed?)");
-  // Every rank checks, before any collective that depends on them, that the others run the
-  // same steps on the same model: different settings would hang the job instead.
-  const std::string start = "epoch " + std::to_string(pos_.epoch) + " step " +
-                            std::to_string(pos_.step_in_epoch) + " (global " +
-                            std::to_string(pos_.global_step) + ")";
-  dist::require_same_settings(
-      comm_, settings_to_agree(cfg_, *data_, input_, *model_, *loader_, start, device_));
-
-  // GPU gradients travel over NCCL (one GPU per rank) unless the MPI communicator is asked for
-  // (it stages them through host memory, so ranks may share a GPU).
-  nccl_ = dist::make_gradient_communicator(comm_, device_, cfg_.communicator);
-  grad_comm_ = nccl_ ? nccl_.get() : &comm_;
-  if (cfg_.sync_batchnorm && comm_.size() > 1)
-    model_->set_batchnorm_sync(std::make_shared<BatchNormSync>(
-        BatchNormSync{[this](double* data, int64_t n) { comm_.allreduce_sum(data, n); }}));
-  // Every rank starts from rank 0's state (its own random initialisation or load).
-  dist::broadcast_state(model_->params(), *grad_comm_);
-  // A pipeline's gradients are complete only after its last micro-batch: they are averaged
-  // over the replica group once per step, not bucket by bucket during backward.
-  solo_ = dist::make_local_communicator();
-  bucketer_ = std::make_unique<dist::GradientBucketer>(
-      model_->params(), pipelined_ ? *solo_ : *grad_comm_,
-      dist::BucketOptions{cfg_.first_bucket_bytes, cfg_.bucket_bytes});
-
-  if (!loader_options_.images)
-    gpu_augment_ = std::make_unique<data::GpuAugmenter>(
-        loader_->pipeline(), data::ImageShape{data_->train.h, data_->train.w, data_->train.c},
-        loader_->channels());
-  if (pipelined_) {
-    Tensor sample =
-        Tensor::full(
-            {loader_options_.batch_size / cfg_.micro_batches, input_.h, input_.w, input_.c}, 0.5f)
-            .to(device_);
-    plan_ = dist::plan_pipeline(*model_, sample, cfg_.pipeline_stages, comm_);
-    dist::broadcast_state(model_->params(), comm_);  // the measurement touched BN statistics
-    pipeline_ = std::make_unique<dist::PipelineSchedule>(*model_, plan_, *groups_.pipe);
-  }
-  schedule_ = std::make_unique<LrSchedule>(schedule_options(cfg_), cfg_.lr, cfg_.epochs,
-                                           loader_->batches_per_epoch());
-  if (device_ == Device::cuda) uploader_ = std::make_unique<BatchUploader>();
-  if (options_.handle_signals) signals_.emplace();
-  if (lead_) {
-    Provenance prov{options_.command_line, utc_now(), resume, comm_.size()};
-    files_ = open_run_dir(cfg_, claim, prov, pos_.epoch, pos_.global_step, last_metrics_);
-  }
-}
+}  // namespace
 
 void Trainer::print_header() const {
   const int world = comm_.size();
@@ -481,6 +296,8 @@ TrainOutcome Trainer::run() {
   }
   return outcome(0);
 }
+
+namespace {
 
 // A resumed run whose checkpoint already covers every epoch: nothing to train.
 TrainOutcome finished_already(const TrainConfig& cfg, const std::string& checkpoint,

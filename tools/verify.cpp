@@ -196,17 +196,22 @@ VerifyOptions verify_options_from_prefix(const std::string& prefix) {
   return o;
 }
 
-VerifyReport run_verify(const VerifyOptions& opts) {
-  cpu::set_num_threads(opts.threads);
-  SafeTensorsFile ref = SafeTensorsFile::read(opts.ref_path);
-  SafeTensorsFile params = SafeTensorsFile::read(opts.params_path);
+namespace {
+
+// The reference's NCHW input shape, every dimension checked.
+Shape reference_input_shape(const SafeTensorsFile& ref, const std::string& path) {
   Shape in_shape = ref.shape("input");
-  OSPREY_CHECK(in_shape.size() == 4, "reference '", printable(opts.ref_path), "': input has shape ",
+  OSPREY_CHECK(in_shape.size() == 4, "reference '", printable(path), "': input has shape ",
                shape_str(in_shape), ", expected NCHW");
   for (int64_t d : in_shape)  // a zero dimension would let the others be anything
-    OSPREY_CHECK(d >= 1 && d <= (1 << 16), "reference '", printable(opts.ref_path),
-                 "': input has shape ", shape_str(in_shape), ", dimensions must be in [1, 65536]");
+    OSPREY_CHECK(d >= 1 && d <= (1 << 16), "reference '", printable(path), "': input has shape ",
+                 shape_str(in_shape), ", dimensions must be in [1, 65536]");
+  return in_shape;
+}
 
+// What to build: the options' model, classes and width, else the reference's metadata.
+models::ModelSpec reference_model_spec(const VerifyOptions& opts, const SafeTensorsFile& ref,
+                                       const Shape& in_shape) {
   models::ModelSpec spec;
   spec.name = opts.model.empty() ? meta(ref, "model") : opts.model;
   spec.num_classes =
@@ -221,6 +226,90 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   spec.height = int(in_shape[2]);
   spec.width = int(in_shape[3]);
   spec.dropout = 0.0f;  // train-mode references were taken with dropout disabled
+  return spec;
+}
+
+struct Tolerances {
+  double eval_logits, train_logits, loss, statistic, gradient;
+};
+
+// bf16 activations are held to the bf16 tolerances, their gradients reported, not judged.
+Tolerances tolerances_for(bool bf16) {
+  if (bf16)
+    return {kBf16EvalTol, kBf16TrainLogitsTol, kBf16LossTol, kBf16RunningStatTol, kNotJudged};
+  return {kOutputTol, kOutputTol, kOutputTol, kOutputTol, kGradTol};
+}
+
+// Appends the rows of a report: each quantity of ours against the reference's values.
+struct RowWriter {
+  const SafeTensorsFile& ref;
+  const Fp32Chance& fp32;
+  std::vector<VerifyRow>& rows;
+  void add(const std::string& what, RowKind kind, const float* ours, size_t n,
+           const std::string& key, double tol, double zero_scale = 0.0) {
+    rows.push_back(compare(what, kind, ours, n, ref, key, tol, fp32, zero_scale));
+  }
+};
+
+void add_eval_rows(Model& model, const Tensor& x, double eval_tol, RowWriter& out) {
+  autograd::NoGradGuard no_grad;
+  model.eval();
+  std::vector<float> logits = model.forward(x).to_vector();
+  out.add("eval_logits", RowKind::forward, logits.data(), logits.size(), "ref.eval_logits",
+          eval_tol);
+  // The inference form computes in f32 whatever the training activations.
+  std::vector<float> folded = model.inference_net()->forward(x).to_vector();
+  out.add("inference_logits", RowKind::forward, folded.data(), folded.size(), "ref.eval_logits",
+          kOutputTol);
+}
+
+// One train-mode forward and backward: its logits, loss and input gradient.
+void add_train_step_rows(Model& model, Tensor& x, const Tensor& labels, const Tolerances& tol,
+                         RowWriter& out) {
+  model.train();
+  model.params().zero_grad();
+  x.set_requires_grad(true);
+  Tensor logits = model.forward(x);
+  Tensor loss = ops::softmax_cross_entropy(logits, labels);
+  loss.backward();
+  std::vector<float> train_logits = logits.to_vector(), loss_value = loss.to_vector();
+  out.add("train_logits", RowKind::forward, train_logits.data(), train_logits.size(),
+          "ref.train_logits", tol.train_logits);
+  out.add("loss", RowKind::forward, loss_value.data(), 1, "ref.loss", tol.loss);
+  std::vector<float> gx = nhwc_to_nchw(x.grad().to(Device::cpu));
+  out.add("grad_input", RowKind::gradient, gx.data(), gx.size(), "ref.grad_input", tol.gradient);
+}
+
+// The parameter gradients of that step, and the BatchNorm running statistics after its
+// forward.
+void add_parameter_rows(Model& model, const Tolerances& tol, RowWriter& out) {
+  double all_grads = 0.0;
+  for (const Parameter& p : model.params().params())
+    for (float v : out.ref.floats("grad." + p.name)) all_grads += double(v) * double(v);
+  all_grads = std::sqrt(all_grads);
+  Tensor grads = model.params().flat_grad().to(Device::cpu);
+  for (const Parameter& p : model.params().params()) {
+    std::vector<float> g(size_t(p.value.numel()));
+    p.to_torch(grads.data<float>() + p.offset, g.data());
+    out.add("grad." + p.name, RowKind::gradient, g.data(), g.size(), "grad." + p.name, tol.gradient,
+            all_grads);
+  }
+  for (const Buffer& b : model.params().buffers()) {
+    if (b.value.dtype() != DType::f32) continue;
+    std::vector<float> v = b.value.to_vector();
+    out.add("after_train_forward." + b.name, RowKind::statistic, v.data(), v.size(),
+            "after_train_forward." + b.name, tol.statistic);
+  }
+}
+
+}  // namespace
+
+VerifyReport run_verify(const VerifyOptions& opts) {
+  cpu::set_num_threads(opts.threads);
+  SafeTensorsFile ref = SafeTensorsFile::read(opts.ref_path);
+  SafeTensorsFile params = SafeTensorsFile::read(opts.params_path);
+  const Shape in_shape = reference_input_shape(ref, opts.ref_path);
+  const models::ModelSpec spec = reference_model_spec(opts, ref, in_shape);
   std::unique_ptr<Model> model = models::create_model(spec);
   load_torch_state_dict(model->params(), params);
   const Device device = resolve_device(opts.device);
@@ -228,11 +317,7 @@ VerifyReport run_verify(const VerifyOptions& opts) {
                "' is not one of f32, bf16");
   const bool bf16 = opts.dtype == "bf16";
   model->set_activation_dtype(bf16 ? DType::bf16 : DType::f32);
-  const double eval_tol = bf16 ? kBf16EvalTol : kOutputTol;
-  const double train_logits_tol = bf16 ? kBf16TrainLogitsTol : kOutputTol;
-  const double loss_tol = bf16 ? kBf16LossTol : kOutputTol;
-  const double stat_tol = bf16 ? kBf16RunningStatTol : kOutputTol;
-  const double grad_tol = bf16 ? kNotJudged : kGradTol;
+  const Tolerances tol = tolerances_for(bf16);
   model->to(device);
   // The fp32 chance describes fp32 activations; bf16 ones have their own tolerances.
   Fp32Chance fp32;
@@ -247,50 +332,10 @@ VerifyReport run_verify(const VerifyOptions& opts) {
   report.dtype = opts.dtype;
   Tensor x = nchw_to_nhwc(ref.floats("input"), in_shape).to(device);
   Tensor labels = Tensor::from_labels(ref.ints("labels"));
-  {
-    autograd::NoGradGuard no_grad;
-    model->eval();
-    std::vector<float> logits = model->forward(x).to_vector();
-    report.rows.push_back(compare("eval_logits", RowKind::forward, logits.data(), logits.size(),
-                                  ref, "ref.eval_logits", eval_tol, fp32));
-    // The inference form computes in f32 whatever the training activations.
-    std::vector<float> folded = model->inference_net()->forward(x).to_vector();
-    report.rows.push_back(compare("inference_logits", RowKind::forward, folded.data(),
-                                  folded.size(), ref, "ref.eval_logits", kOutputTol, fp32));
-  }
-  model->train();
-  model->params().zero_grad();
-  x.set_requires_grad(true);
-  Tensor logits = model->forward(x);
-  Tensor loss = ops::softmax_cross_entropy(logits, labels);
-  loss.backward();
-  std::vector<float> train_logits = logits.to_vector(), loss_value = loss.to_vector();
-  report.rows.push_back(compare("train_logits", RowKind::forward, train_logits.data(),
-                                train_logits.size(), ref, "ref.train_logits", train_logits_tol,
-                                fp32));
-  report.rows.push_back(
-      compare("loss", RowKind::forward, loss_value.data(), 1, ref, "ref.loss", loss_tol, fp32));
-  std::vector<float> gx = nhwc_to_nchw(x.grad().to(Device::cpu));
-  report.rows.push_back(compare("grad_input", RowKind::gradient, gx.data(), gx.size(), ref,
-                                "ref.grad_input", grad_tol, fp32));
-  double all_grads = 0.0;
-  for (const Parameter& p : model->params().params())
-    for (float v : ref.floats("grad." + p.name)) all_grads += double(v) * double(v);
-  all_grads = std::sqrt(all_grads);
-  Tensor grads = model->params().flat_grad().to(Device::cpu);
-  for (const Parameter& p : model->params().params()) {
-    std::vector<float> g(size_t(p.value.numel()));
-    p.to_torch(grads.data<float>() + p.offset, g.data());
-    report.rows.push_back(compare("grad." + p.name, RowKind::gradient, g.data(), g.size(), ref,
-                                  "grad." + p.name, grad_tol, fp32, all_grads));
-  }
-  // BatchNorm running statistics after that one train-mode forward.
-  for (const Buffer& b : model->params().buffers()) {
-    if (b.value.dtype() != DType::f32) continue;
-    std::vector<float> v = b.value.to_vector();
-    report.rows.push_back(compare("after_train_forward." + b.name, RowKind::statistic, v.data(),
-                                  v.size(), ref, "after_train_forward." + b.name, stat_tol, fp32));
-  }
+  RowWriter out{ref, fp32, report.rows};
+  add_eval_rows(*model, x, tol.eval_logits, out);
+  add_train_step_rows(*model, x, labels, tol, out);
+  add_parameter_rows(*model, tol, out);
   return report;
 }
 

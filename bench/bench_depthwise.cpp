@@ -41,18 +41,18 @@ template <class F>
 float median_ms(F&& launch) {
   for (int i = 0; i < kWarmup; ++i) launch();
   cudaEvent_t a, b;
-  cudaCheck(cudaEventCreate(&a));
-  cudaCheck(cudaEventCreate(&b));
+  OSPREY_CUDA_CHECK(cudaEventCreate(&a));
+  OSPREY_CUDA_CHECK(cudaEventCreate(&b));
   std::vector<float> ms(kRuns);
   for (float& t : ms) {
-    cudaCheck(cudaEventRecord(a));
+    OSPREY_CUDA_CHECK(cudaEventRecord(a));
     launch();
-    cudaCheck(cudaEventRecord(b));
-    cudaCheck(cudaEventSynchronize(b));
-    cudaCheck(cudaEventElapsedTime(&t, a, b));
+    OSPREY_CUDA_CHECK(cudaEventRecord(b));
+    OSPREY_CUDA_CHECK(cudaEventSynchronize(b));
+    OSPREY_CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
   }
-  cudaCheck(cudaEventDestroy(a));
-  cudaCheck(cudaEventDestroy(b));
+  OSPREY_CUDA_CHECK(cudaEventDestroy(a));
+  OSPREY_CUDA_CHECK(cudaEventDestroy(b));
   std::nth_element(ms.begin(), ms.begin() + kRuns / 2, ms.end());
   return ms[kRuns / 2];
 }
@@ -60,10 +60,10 @@ float median_ms(F&& launch) {
 template <typename T>
 T* device_array(size_t n) {
   T* p = nullptr;
-  cudaCheck(cudaMalloc(&p, n * sizeof(T)));
+  OSPREY_CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
   // Small finite values (0x3c3c... is about 0.011 as float and as bf16): NaN/denormal slow paths
   // must not colour the timing.
-  cudaCheck(cudaMemset(p, 0x3c, n * sizeof(T)));
+  OSPREY_CUDA_CHECK(cudaMemset(p, 0x3c, n * sizeof(T)));
   return p;
 }
 
@@ -99,8 +99,8 @@ void bench_layer(const Layer& l, const char* dtype) {
                                                    nullptr);
          }),
          a * (nx + ny) + f * (nw + s.c));
-  for (T* p : {x, y, dy, dx}) cudaCheck(cudaFree(p));
-  for (float* p : {w, dw, db}) cudaCheck(cudaFree(p));
+  for (T* p : {x, y, dy, dx}) OSPREY_CUDA_CHECK(cudaFree(p));
+  for (float* p : {w, dw, db}) OSPREY_CUDA_CHECK(cudaFree(p));
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "data/transforms.h"
-#include "engine/error.h"
 #include "engine/rng.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "data/augment.h"
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "data/loader.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "engine/device.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/augment.h"

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

@@ -7,7 +7,7 @@
 #include "data/jpeg_decode.h"
 #include "data/png_decode.h"
 #include "data/transforms.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

@@ -6,8 +6,8 @@
 #include <new>
 #include <utility>
 
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::data::detail {
 namespace {

@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "data/augment.h"
-#include "engine/error.h"
 #include "engine/rng.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

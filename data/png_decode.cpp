@@ -5,7 +5,7 @@
 #include <climits>
 #include <cstring>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::data::detail {
 namespace {

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <string_view>
 
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 
 namespace osprey::data {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 
 namespace osprey::dist {
 namespace {

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "engine/device.h"
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_HAVE_MPI
 #include <mpi.h>
@@ -44,14 +44,15 @@ class LocalCommunicator : public Communicator {
 
 #ifdef OSPREY_HAVE_MPI
 
+// The MPI member of the error-check family (kernels/error.h).
 void mpi_check(int rc, const char* call, const char* file, int line) {
   if (rc == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, text, &len);
-  fail("MPI error in ", call, " at ", file, ":", line, ": ", std::string(text, size_t(len)));
+  throw_call_error("MPI", call, file, line, std::string(text, size_t(len)));
 }
-#define MPI_CHECK(call) mpi_check((call), #call, __FILE__, __LINE__)
+#define OSPREY_MPI_CHECK(call) mpi_check((call), #call, __FILE__, __LINE__)
 
 // Page-locked host memory for GPU buffers: this MPI is not assumed CUDA-aware, so they travel
 // through host memory (which also lets several ranks share one GPU, where NCCL refuses). Grow
@@ -101,7 +102,7 @@ class Waiter {
   // Throws after the timeout; the request is then left behind (MPI cannot cancel a collective).
   void wait(MPI_Request& request, const std::string& what) const {
     bool timed_out = false;
-    MPI_CHECK(poll(request, &timed_out));
+    OSPREY_MPI_CHECK(poll(request, &timed_out));
     expired_ = expired_ || timed_out;
     if (timed_out)
       fail("rank ", world_rank(), ": ", what, " has waited more than ", timeout_s_,
@@ -176,8 +177,8 @@ class MpiCommunicator : public Communicator {
       p.data = stages_[pending_.size()]->host(count);
       copy_bytes(p.data, data, float_bytes(count));
     }
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p.data, mpi_count(count), MPI_FLOAT, MPI_SUM, comm_,
-                             &p.request));
+    OSPREY_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p.data, mpi_count(count), MPI_FLOAT, MPI_SUM,
+                                    comm_, &p.request));
     pending_.push_back(std::move(p));
   }
   void wait_all() override {
@@ -191,12 +192,13 @@ class MpiCommunicator : public Communicator {
   }
   void allreduce_sum(double* data, int64_t count) override {
     MPI_Request r;
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, comm_, &r));
+    OSPREY_MPI_CHECK(
+        MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_DOUBLE, MPI_SUM, comm_, &r));
     waiter_.wait(r, "an all-reduce (sum) of " + std::to_string(count) + " doubles");
   }
   void allreduce_sum(int64_t* data, int64_t count) override {
     MPI_Request r;
-    MPI_CHECK(
+    OSPREY_MPI_CHECK(
         MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count), MPI_INT64_T, MPI_SUM, comm_, &r));
     waiter_.wait(r, "an all-reduce (sum) of " + std::to_string(count) + " integers");
   }
@@ -239,7 +241,7 @@ class MpiCommunicator : public Communicator {
   }
   std::unique_ptr<Communicator> split(int color, int key) override {
     MPI_Comm sub;
-    MPI_CHECK(MPI_Comm_split(comm_, color, key, &sub));
+    OSPREY_MPI_CHECK(MPI_Comm_split(comm_, color, key, &sub));
     return std::make_unique<MpiCommunicator>(sub, waiter_.timeout_s());
   }
 
@@ -252,19 +254,19 @@ class MpiCommunicator : public Communicator {
   };
   void bcast(void* data, int64_t count, MPI_Datatype type, int root) {
     MPI_Request r;
-    MPI_CHECK(MPI_Ibcast(data, mpi_count(count), type, root, comm_, &r));
+    OSPREY_MPI_CHECK(MPI_Ibcast(data, mpi_count(count), type, root, comm_, &r));
     waiter_.wait(
         r, "a broadcast of " + std::to_string(count) + " values from rank " + std::to_string(root));
   }
   void send_to(const void* data, int64_t count, MPI_Datatype type, int dest) {
     MPI_Request r;
-    MPI_CHECK(MPI_Isend(data, mpi_count(count), type, dest, 0, comm_, &r));
+    OSPREY_MPI_CHECK(MPI_Isend(data, mpi_count(count), type, dest, 0, comm_, &r));
     waiter_.wait(r, "a send of " + std::to_string(count) + " values to rank " +
                         std::to_string(dest) + " of its pipeline");
   }
   void recv_from(void* data, int64_t count, MPI_Datatype type, int source) {
     MPI_Request r;
-    MPI_CHECK(MPI_Irecv(data, mpi_count(count), type, source, 0, comm_, &r));
+    OSPREY_MPI_CHECK(MPI_Irecv(data, mpi_count(count), type, source, 0, comm_, &r));
     waiter_.wait(r, "a receive of " + std::to_string(count) + " values from rank " +
                         std::to_string(source) + " of its pipeline");
   }

@@ -1,6 +1,6 @@
 #include "dist/gradient_bucketer.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::dist {
 

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "engine/device.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_HAVE_NCCL
 #include <nccl.h>
@@ -17,16 +17,18 @@ namespace osprey::dist {
 #ifdef OSPREY_HAVE_NCCL
 namespace {
 
+#define OSPREY_NCCL_CHECK(call) check((call), #call, __FILE__, __LINE__)
+
 class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
     static_assert(sizeof(ncclUniqueId) % sizeof(int64_t) == 0);
     ncclUniqueId id;
-    if (host_->rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    if (host_->rank() == 0) OSPREY_NCCL_CHECK(ncclGetUniqueId(&id));
     host_->broadcast(reinterpret_cast<int64_t*>(&id), sizeof id / sizeof(int64_t), 0);
-    check(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
-    cudaCheck(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    cudaCheck(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+    OSPREY_NCCL_CHECK(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()));
+    OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    OSPREY_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
   }
   ~NcclCommunicator() override {
     // After an error the communicator may be wedged: abort it instead of a collective destroy.
@@ -44,13 +46,12 @@ class NcclCommunicator : public Communicator {
   void allreduce_average_async(float* data, int64_t count) override {
     require_device(data, "all-reduce");
     after_compute();
-    check(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclAvg, comm_, stream_),
-          "ncclAllReduce");
+    OSPREY_NCCL_CHECK(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclAvg, comm_, stream_));
   }
   // The compute stream (the optimizer) waits for the reductions; the host does not.
   void wait_all() override {
-    cudaCheck(cudaEventRecord(event_, stream_));
-    cudaCheck(cudaStreamWaitEvent(cuda::compute_stream(), event_, 0));
+    OSPREY_CUDA_CHECK(cudaEventRecord(event_, stream_));
+    OSPREY_CUDA_CHECK(cudaStreamWaitEvent(cuda::compute_stream(), event_, 0));
     check_async();
   }
   void allreduce_sum(double* data, int64_t count) override { host_->allreduce_sum(data, count); }
@@ -58,8 +59,7 @@ class NcclCommunicator : public Communicator {
   void broadcast(float* data, int64_t count, int root) override {
     if (!is_device_pointer(data)) return host_->broadcast(data, count, root);
     after_compute();
-    check(ncclBroadcast(data, data, size_t(count), ncclFloat, root, comm_, stream_),
-          "ncclBroadcast");
+    OSPREY_NCCL_CHECK(ncclBroadcast(data, data, size_t(count), ncclFloat, root, comm_, stream_));
     wait_all();
   }
   void broadcast(int64_t* data, int64_t count, int root) override {
@@ -68,13 +68,13 @@ class NcclCommunicator : public Communicator {
   void send(const float* data, int64_t count, int dest) override {
     require_device(data, "send");
     after_compute();
-    check(ncclSend(data, size_t(count), ncclFloat, dest, comm_, stream_), "ncclSend");
-    cudaCheck(cudaStreamSynchronize(stream_));
+    OSPREY_NCCL_CHECK(ncclSend(data, size_t(count), ncclFloat, dest, comm_, stream_));
+    OSPREY_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void recv(float* data, int64_t count, int source) override {
     require_device(data, "recv");
     after_compute();
-    check(ncclRecv(data, size_t(count), ncclFloat, source, comm_, stream_), "ncclRecv");
+    OSPREY_NCCL_CHECK(ncclRecv(data, size_t(count), ncclFloat, source, comm_, stream_));
     wait_all();
   }
   void send(const int64_t* data, int64_t count, int dest) override {
@@ -86,16 +86,20 @@ class NcclCommunicator : public Communicator {
   }
 
  private:
-  void check(ncclResult_t r, const char* call) {
+  // The NCCL member of the error-check family (kernels/error.h), with this process's rank.
+  void check(ncclResult_t r, const char* call, const char* file, int line) {
     if (r == ncclSuccess || r == ncclInProgress) return;
     failed_ = true;
-    fail("NCCL error in ", call, " on rank ", host_->rank(), ": ", ncclGetErrorString(r),
-         r == ncclSystemError || r == ncclRemoteError ? " (a peer failed or the network did)" : "");
+    const char* hint =
+        r == ncclSystemError || r == ncclRemoteError ? " (a peer failed or the network did)" : "";
+    throw_call_error(
+        "NCCL", call, file, line,
+        std::string(ncclGetErrorString(r)) + " on rank " + std::to_string(host_->rank()) + hint);
   }
   void check_async() {
     ncclResult_t async = ncclSuccess;
-    check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
-    check(async, "an asynchronous NCCL operation");
+    OSPREY_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
+    check(async, "an asynchronous NCCL operation", __FILE__, __LINE__);
   }
   void require_device(const void* p, const char* what) {
     OSPREY_CHECK(is_device_pointer(p), "nccl communicator: ", what,
@@ -103,8 +107,8 @@ class NcclCommunicator : public Communicator {
   }
   // The collective reads what the compute stream has written so far.
   void after_compute() {
-    cudaCheck(cudaEventRecord(event_, cuda::compute_stream()));
-    cudaCheck(cudaStreamWaitEvent(stream_, event_, 0));
+    OSPREY_CUDA_CHECK(cudaEventRecord(event_, cuda::compute_stream()));
+    OSPREY_CUDA_CHECK(cudaStreamWaitEvent(stream_, event_, 0));
   }
 
   std::unique_ptr<Communicator> host_;

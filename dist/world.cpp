@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_HAVE_MPI
 #include <mpi.h>

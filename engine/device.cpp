@@ -4,8 +4,8 @@
 #include <cstring>
 #include <new>
 
-#include "engine/error.h"
 #include "engine/storage.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/device.h"

@@ -2,8 +2,8 @@
 // cuda::fn(args..., compute stream): the two kernel families share names and arguments, so an
 // op states its kernel call once. Builds without CUDA fail clearly on a cuda tensor.
 #pragma once
-#include "engine/error.h"
 #include "engine/tensor.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/runtime.h"

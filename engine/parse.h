@@ -12,7 +12,7 @@
 #include <string>
 #include <system_error>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey {
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 #ifdef OSPREY_WITH_CUDA
 #include "kernels/cuda/runtime.h"

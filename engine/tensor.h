@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "engine/dtype.h"
-#include "engine/error.h"
 #include "engine/storage.h"
+#include "kernels/error.h"
 
 namespace osprey {
 

@@ -16,21 +16,23 @@ namespace osprey::tests {
 
 template <typename T>
 struct DeviceBuffer {
-  explicit DeviceBuffer(size_t n) : n(n) { cudaCheck(cudaMalloc(&ptr, (n ? n : 1) * sizeof(T))); }
+  explicit DeviceBuffer(size_t n) : n(n) {
+    OSPREY_CUDA_CHECK(cudaMalloc(&ptr, (n ? n : 1) * sizeof(T)));
+  }
   explicit DeviceBuffer(const std::vector<T>& v) : DeviceBuffer(v.size()) { upload(v); }
   ~DeviceBuffer() { cudaFree(ptr); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   void upload(const std::vector<T>& v) {
     REQUIRE(v.size() == n);
-    cudaCheck(cudaMemcpy(ptr, v.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+    OSPREY_CUDA_CHECK(cudaMemcpy(ptr, v.data(), n * sizeof(T), cudaMemcpyHostToDevice));
   }
   // All bytes 0xff: NaN for floats, -1 for integers.
-  void poison() { cudaCheck(cudaMemset(ptr, 0xff, n * sizeof(T))); }
+  void poison() { OSPREY_CUDA_CHECK(cudaMemset(ptr, 0xff, n * sizeof(T))); }
   std::vector<T> download() const {
-    cudaCheck(cudaDeviceSynchronize());
+    OSPREY_CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<T> v(n);
-    cudaCheck(cudaMemcpy(v.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
+    OSPREY_CUDA_CHECK(cudaMemcpy(v.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
     return v;
   }
   T* ptr = nullptr;

@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
 #include "engine/safetensors.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 #include "tools/inference.h"
 

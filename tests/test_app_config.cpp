@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tools/cli_suggest.h"
 #include "tools/config.h"
 

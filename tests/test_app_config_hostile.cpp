@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 #include "tools/config.h"
 

@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "data/png_decode.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 #include "tools/plot.h"
 

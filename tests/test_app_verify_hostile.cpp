@@ -2,8 +2,8 @@
 // zero dimension lets the others be anything, fail with the file and key named.
 #include <catch2/catch.hpp>
 
-#include "engine/error.h"
 #include "engine/safetensors.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 #include "tools/verify.h"
 

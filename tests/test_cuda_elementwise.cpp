@@ -37,7 +37,7 @@ TEST_CASE("cuda relu forward and backward match the CPU op") {
     dx.poison();
     osprey::cuda::relu_forward(int64_t(n), dx_in.ptr, y.ptr, nullptr);
     osprey::cuda::relu_backward(int64_t(n), y.ptr, dy_in.ptr, dx.ptr, nullptr);
-    cudaCheck(cudaDeviceSynchronize());
+    OSPREY_CUDA_CHECK(cudaDeviceSynchronize());
     REQUIRE(y.download() == y_cpu);
     REQUIRE(dx.download() == dx_cpu);
   }

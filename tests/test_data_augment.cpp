@@ -12,7 +12,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/transforms.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 
 using nlohmann::json;

@@ -8,7 +8,7 @@
 #include "data/augment.h"
 #include "data/cifar10.h"
 #include "data/tmnist.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 
 using namespace osprey;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "data/idx.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

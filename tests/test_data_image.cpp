@@ -14,7 +14,7 @@
 
 #include "data/image.h"
 #include "data/image_folder.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/image_support.h"
 #include "tests/test_support.h"
 

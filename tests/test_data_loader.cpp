@@ -11,7 +11,7 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 
 using osprey::data::Batch;

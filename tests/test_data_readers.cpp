@@ -11,7 +11,7 @@
 #include "data/cifar10.h"
 #include "data/loader.h"
 #include "data/tmnist.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/error.h"
 #include "tools/stop_signal.h"
 
 extern char** environ;

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
 #include "engine/rng.h"
 #include "kernels/cpu/conv_detail.h"
 #include "kernels/cpu/conv_onednn.h"
 #include "kernels/cpu/threads.h"
+#include "kernels/error.h"
 #include "tools/bench.h"
 
 namespace osprey::tools {

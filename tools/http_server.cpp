@@ -18,7 +18,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::tools::http {
 

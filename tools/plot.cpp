@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "engine/error.h"
 #include "engine/parse.h"
+#include "kernels/error.h"
 #include "tools/stop_signal.h"
 
 extern char** environ;

@@ -9,9 +9,9 @@
 #include <map>
 
 #include "engine/checkpoint.h"
-#include "engine/error.h"
 #include "engine/parse.h"
 #include "engine/safetensors.h"
+#include "kernels/error.h"
 #include "tools/build_info.h"
 
 namespace osprey::tools {

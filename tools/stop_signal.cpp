@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::tools {
 namespace {

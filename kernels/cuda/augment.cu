@@ -266,7 +266,7 @@ void unit_float_from_u8(int64_t pixels, int c_in, int c_out, const uint8_t* in, 
   if (pixels <= 0) return;
   unit_float_kernel<<<blocks_for(pixels * c_out), kThreads, 0, stream>>>(pixels, c_in, c_out, in,
                                                                          out);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void resized_crop_bilinear(int b, int h, int w, int c, const AugmentBox* boxes, int oh, int ow,
@@ -274,7 +274,7 @@ void resized_crop_bilinear(int b, int h, int w, int c, const AugmentBox* boxes, 
   const i64 n = i64{b} * oh * ow * c;
   if (n <= 0) return;
   resized_crop_kernel<<<blocks_for(n), kThreads, 0, stream>>>(b, h, w, c, boxes, oh, ow, in, out);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void hflip(int b, int h, int w, int c, const uint8_t* flip, const float* in, float* out,
@@ -282,7 +282,7 @@ void hflip(int b, int h, int w, int c, const uint8_t* flip, const float* in, flo
   const i64 n = i64{b} * h * w * c;
   if (n <= 0) return;
   hflip_kernel<<<blocks_for(n), kThreads, 0, stream>>>(b, h, w, c, flip, in, out);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void pad_crop(int b, int h, int w, int c, int pad, float fill, const AugmentBox* boxes, int top,
@@ -291,14 +291,14 @@ void pad_crop(int b, int h, int w, int c, int pad, float fill, const AugmentBox*
   if (n <= 0) return;
   pad_crop_kernel<<<blocks_for(n), kThreads, 0, stream>>>(b, h, w, c, pad, fill, boxes, top, left,
                                                           oh, ow, in, out);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void color_jitter(int b, int64_t pixels, int c, const JitterParams* params, float* img,
                   cudaStream_t stream) {
   if (b <= 0 || pixels <= 0) return;
   color_jitter_kernel<<<b, kThreads, 0, stream>>>(pixels, c, params, img);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void rotate(int b, int h, int w, int c, const double2* cos_sin, float fill, bool bilinear,
@@ -307,14 +307,14 @@ void rotate(int b, int h, int w, int c, const double2* cos_sin, float fill, bool
   if (n <= 0) return;
   rotate_kernel<<<blocks_for(n), kThreads, 0, stream>>>(b, h, w, c, cos_sin, fill, bilinear, in,
                                                         out);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void normalize(int64_t pixels, int c, const float* mean, const float* std, float* img,
                cudaStream_t stream) {
   if (pixels <= 0) return;
   normalize_kernel<<<blocks_for(pixels * c), kThreads, 0, stream>>>(pixels, c, mean, std, img);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace osprey::cuda

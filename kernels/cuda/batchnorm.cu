@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/check.cuh"
+#include "kernels/cuda/stream_buffer.cuh"
 #include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
@@ -315,14 +316,13 @@ void with_act(Activation act, F&& body) {
 template <int V, typename T>
 void stats_impl(i64 m, int c, const T* x, float* mean, float* var, cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
-  double* part = nullptr;
-  cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
+  const StreamBuffer<double> part_buffer(int64_t(2) * c * l.gx, stream);
+  double* part = part_buffer.get();
   const size_t smem = sizeof(double) * 2 * V * kThreads;
   stats_kernel<V, T><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), smem, stream>>>(m, c, x, part);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   stats_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, x, part, mean, var);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(part, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <int V, typename T>
@@ -333,7 +333,7 @@ void forward_impl(i64 m, int c, const T* x, const float* mean, const float* var,
     forward_kernel<V, decltype(a)::value, T><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), 0, stream>>>(
         m, c, x, mean, var, gamma, beta, eps, y);
   });
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <int V, typename T>
@@ -344,10 +344,12 @@ void backward_impl(i64 m, int c, const T* x, const T* dy, const float* mean, con
   const dim3 grid(l.gx, l.gy), block(l.bx, l.by);
   const bool dx_in_pass1 = dx && !batch_stats;
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
-  double* part = nullptr;
-  float* coef = nullptr;
-  if (need_sums) cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
-  if (dx && batch_stats) cudaCheck(cudaMallocAsync(&coef, sizeof(float) * 2 * c, stream));
+  StreamBuffer<double> part_buffer;
+  StreamBuffer<float> coef_buffer;
+  if (need_sums) part_buffer = StreamBuffer<double>(int64_t(2) * c * l.gx, stream);
+  if (dx && batch_stats) coef_buffer = StreamBuffer<float>(int64_t(2) * c, stream);
+  double* part = part_buffer.get();
+  float* coef = coef_buffer.get();
   const size_t smem = need_sums ? sizeof(double) * 2 * V * kThreads : 0;
   with_act(act, [&](auto a) {
     constexpr Activation A = decltype(a)::value;
@@ -358,20 +360,18 @@ void backward_impl(i64 m, int c, const T* x, const T* dy, const float* mean, con
       sums_kernel<V, A, false, T><<<grid, block, smem, stream>>>(
           m, c, x, dy, mean, var, gamma, beta, eps, static_cast<T*>(nullptr), part);
   });
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   if (need_sums) {
     sums_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, part, var, gamma, eps,
                                                                   dgamma, dbeta, coef, nullptr);
-    cudaCheck(cudaGetLastError());
-    cudaCheck(cudaFreeAsync(part, stream));
+    OSPREY_CUDA_CHECK(cudaGetLastError());
   }
   if (coef) {
     with_act(act, [&](auto a) {
       dx_kernel<V, decltype(a)::value, T>
           <<<grid, block, 0, stream>>>(m, c, x, dy, mean, var, gamma, beta, eps, coef, dx);
     });
-    cudaCheck(cudaGetLastError());
-    cudaCheck(cudaFreeAsync(coef, stream));
+    OSPREY_CUDA_CHECK(cudaGetLastError());
   }
 }
 
@@ -382,19 +382,18 @@ void backward_sums_impl(i64 m, int c, const float* x, const float* dy, const flo
                         Activation act, double* sums, float* dgamma, float* dbeta,
                         cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
-  double* part = nullptr;
-  cudaCheck(cudaMallocAsync(&part, sizeof(double) * 2 * c * l.gx, stream));
+  const StreamBuffer<double> part_buffer(int64_t(2) * c * l.gx, stream);
+  double* part = part_buffer.get();
   const size_t smem = sizeof(double) * 2 * V * kThreads;
   with_act(act, [&](auto a) {
     sums_kernel<V, decltype(a)::value, false, float>
         <<<dim3(l.gx, l.gy), dim3(l.bx, l.by), smem, stream>>>(
             m, c, x, dy, mean, var, gamma, beta, eps, static_cast<float*>(nullptr), part);
   });
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   sums_finish_kernel<<<(c + 31) / 32, dim3(32, 8), 0, stream>>>(m, c, l.gx, part, var, gamma, eps,
                                                                 dgamma, dbeta, nullptr, sums);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(part, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 // Second half: dx from every process's sums (total_m rows).
@@ -404,24 +403,23 @@ void backward_dx_impl(i64 m, int c, const float* x, const float* dy, const float
                       Activation act, const double* sums, i64 total_m, float* dx,
                       cudaStream_t stream) {
   const Layout l = layout_for(m, c, V);
-  float* coef = nullptr;
-  cudaCheck(cudaMallocAsync(&coef, sizeof(float) * 2 * c, stream));
+  const StreamBuffer<float> coef_buffer(int64_t(2) * c, stream);
+  float* coef = coef_buffer.get();
   coefficients_kernel<<<(c + 255) / 256, 256, 0, stream>>>(total_m, c, sums, var, gamma, eps, coef);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   with_act(act, [&](auto a) {
     dx_kernel<V, decltype(a)::value, float><<<dim3(l.gx, l.gy), dim3(l.bx, l.by), 0, stream>>>(
         m, c, x, dy, mean, var, gamma, beta, eps, coef, dx);
   });
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(coef, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
 void stats_any(int64_t m, int c, const T* x, float* mean, float* var, cudaStream_t stream) {
   if (c <= 0) return;
   if (m <= 0) {  // no statistics; zeros keep the caller's buffers finite, as on the CPU
-    cudaCheck(cudaMemsetAsync(mean, 0, sizeof(float) * c, stream));
-    cudaCheck(cudaMemsetAsync(var, 0, sizeof(float) * c, stream));
+    OSPREY_CUDA_CHECK(cudaMemsetAsync(mean, 0, sizeof(float) * c, stream));
+    OSPREY_CUDA_CHECK(cudaMemsetAsync(var, 0, sizeof(float) * c, stream));
     return;
   }
   if (c % 4 == 0 && vec::aligned4(x))
@@ -500,7 +498,7 @@ void batchnorm_act_backward_sums(int64_t m, int c, const float* x, const float* 
                                  float* dgamma, float* dbeta, cudaStream_t stream) {
   if (c <= 0) return;
   if (m <= 0) {
-    cudaCheck(cudaMemsetAsync(sums, 0, sizeof(double) * 2 * c, stream));
+    OSPREY_CUDA_CHECK(cudaMemsetAsync(sums, 0, sizeof(double) * 2 * c, stream));
     return;
   }
   if (c % 4 == 0 && vec::aligned4(x) && vec::aligned4(dy))
@@ -529,7 +527,7 @@ void batchnorm_update_running(int64_t m, int c, const float* mean, const float* 
   const double unbias = m > 1 ? double(m) / double(m - 1) : 1.0;
   update_running_kernel<<<(c + 255) / 256, 256, 0, stream>>>(c, mean, var, momentum, unbias,
                                                              running_mean, running_var);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace osprey::cuda

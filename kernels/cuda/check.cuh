@@ -1,17 +1,23 @@
-// cudaCheck: names the failing call, file and line. Kernels do not depend on engine/, so the
-// error is a std::runtime_error; the engine rethrows it as osprey::Error where it matters.
+// The CUDA runtime and cuBLASLt members of the error-check family (kernels/error.h): each names
+// the failing call, file and line, and throws osprey::Error.
 #pragma once
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 
-#include <stdexcept>
-#include <string>
+#include "kernels/error.h"
 
-namespace osprey::cuda {
-inline void check(cudaError_t err, const char* call, const char* file, int line) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorString(err) + " in " + call +
-                             " at " + file + ":" + std::to_string(line));
-}
-}  // namespace osprey::cuda
+#define OSPREY_CUDA_CHECK(call)                                       \
+  do {                                                                \
+    const cudaError_t osprey_status_ = (call);                        \
+    if (osprey_status_ != cudaSuccess)                                \
+      ::osprey::throw_call_error("CUDA", #call, __FILE__, __LINE__,   \
+                                 cudaGetErrorString(osprey_status_)); \
+  } while (0)
 
-#define cudaCheck(call) ::osprey::cuda::check((call), #call, __FILE__, __LINE__)
+#define OSPREY_CUBLAS_CHECK(call)                                          \
+  do {                                                                     \
+    const cublasStatus_t osprey_status_ = (call);                          \
+    if (osprey_status_ != CUBLAS_STATUS_SUCCESS)                           \
+      ::osprey::throw_call_error("cuBLASLt", #call, __FILE__, __LINE__,    \
+                                 cublasLtGetStatusString(osprey_status_)); \
+  } while (0)

@@ -8,6 +8,7 @@
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/stream_buffer.cuh"
 #include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
@@ -120,7 +121,7 @@ void im2col(const Dims& d, int images, const T* x, T* col, cudaStream_t stream) 
   const int64_t total = int64_t(images) * d.oh * d.ow * d.patch;
   if (total <= 0) return;
   im2col_kernel<<<blocks_for(total), kThreads, 0, stream>>>(d, images, x, col);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
@@ -128,27 +129,19 @@ void col2im(const Dims& d, int images, const float* dcol, T* dx, cudaStream_t st
   const int64_t total = int64_t(images) * d.h * d.w * d.c;
   if (total <= 0) return;
   col2im_kernel<<<blocks_for(total), kThreads, 0, stream>>>(d, images, dcol, dx);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 int checked_int(int64_t v, const char* what) {
-  if (v > INT_MAX) throw std::runtime_error(std::string("conv2d: ") + what + " exceeds INT_MAX");
+  OSPREY_CHECK(v <= INT_MAX, "conv2d: ", what, " exceeds INT_MAX");
   return int(v);
 }
 
-// A stream-ordered scratch buffer of n elements of T.
-template <typename T>
-T* scratch(int64_t n, cudaStream_t stream) {
-  void* p = nullptr;
-  cudaCheck(cudaMallocAsync(&p, sizeof(T) * size_t(n > 0 ? n : 1), stream));
-  return static_cast<T*>(p);
-}
-
 // The weights as a bf16 GEMM takes them (a copy per call: small next to the activations).
-bf16* bf16_weights(const Conv2dShape& s, const float* w, cudaStream_t stream) {
+StreamBuffer<bf16> bf16_weights(const Conv2dShape& s, const float* w, cudaStream_t stream) {
   const int64_t nw = int64_t(s.k) * s.kh * s.kw * s.c;
-  bf16* w16 = scratch<bf16>(nw, stream);
-  cast(nw, w, w16, stream);
+  StreamBuffer<bf16> w16(nw, stream);
+  cast(nw, w, w16.get(), stream);
   return w16;
 }
 
@@ -175,15 +168,14 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   }
   const int chunk = images_per_chunk(s, g);
   const Dims d = dims(s, g);
-  float* col = nullptr;
-  cudaCheck(cudaMallocAsync(&col, sizeof(float) * chunk * g.img_rows * g.patch, stream));
+  const StreamBuffer<float> col_buffer(chunk * g.img_rows * g.patch, stream);
+  float* col = col_buffer.get();
   for (int n0 = 0; n0 < s.n; n0 += chunk) {
     const int nb = std::min(chunk, s.n - n0);
     im2col(d, nb, x + n0 * g.img_in, col, stream);
     sgemm(false, true, checked_int(nb * g.img_rows, "rows"), s.k, int(g.patch), 1.0f, col,
           int(g.patch), w, int(g.patch), beta, y + n0 * g.img_rows * s.k, s.k, stream);
   }
-  cudaCheck(cudaFreeAsync(col, stream));
 }
 
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
@@ -192,7 +184,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   if (s.n <= 0) return;
   if (s.k <= 0 || g.oh <= 0 || g.ow <= 0 || g.patch == 0) {
     if (dx && g.img_in > 0)
-      cudaCheck(cudaMemsetAsync(dx, 0, sizeof(float) * s.n * g.img_in, stream));
+      OSPREY_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * s.n * g.img_in, stream));
     return;
   }
   const int64_t rows = s.n * g.img_rows;
@@ -209,8 +201,8 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   const int patch = int(g.patch);
   // One buffer serves both: stream order makes the weight gradient consume col before dcol
   // overwrites it.
-  float* col = nullptr;
-  cudaCheck(cudaMallocAsync(&col, sizeof(float) * chunk * g.img_rows * g.patch, stream));
+  const StreamBuffer<float> col_buffer(chunk * g.img_rows * g.patch, stream);
+  float* col = col_buffer.get();
   for (int n0 = 0; n0 < s.n; n0 += chunk) {
     const int nb = std::min(chunk, s.n - n0);
     const int m = checked_int(nb * g.img_rows, "rows");
@@ -224,7 +216,6 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
       col2im(d, nb, col, dx + n0 * g.img_in, stream);
     }
   }
-  cudaCheck(cudaFreeAsync(col, stream));
 }
 
 // bf16: activations through bf16 tensor-core GEMMs with fp32 accumulation, weights cast to
@@ -235,14 +226,16 @@ void conv2d_forward(const Conv2dShape& s, const bf16* x, const float* w, const f
   const Geometry g = geometry(s);
   if (s.n <= 0 || s.k <= 0 || g.oh <= 0 || g.ow <= 0) return;
   const int64_t rows = s.n * g.img_rows;
-  bf16* w16 = bf16_weights(s, w, stream);
+  const StreamBuffer<bf16> w16_buffer = bf16_weights(s, w, stream);
+  const bf16* w16 = w16_buffer.get();
   // With a bias the products accumulate onto it in fp32 and are rounded once at the end, as on
   // the CPU; without, the GEMM writes bf16 directly.
-  float* acc = nullptr;
+  StreamBuffer<float> acc_buffer;
   if (bias) {
-    acc = scratch<float>(rows * s.k, stream);
-    broadcast_rows(rows, s.k, bias, acc, stream);
+    acc_buffer = StreamBuffer<float>(rows * s.k, stream);
+    broadcast_rows(rows, s.k, bias, acc_buffer.get(), stream);
   }
+  float* acc = acc_buffer.get();
   const GemmType ct = bias ? kF32 : kBf16;
   const float beta = bias ? 1.0f : 0.0f;
   auto out_rows = [&](int64_t r) -> void* {
@@ -254,20 +247,16 @@ void conv2d_forward(const Conv2dShape& s, const bf16* x, const float* w, const f
   } else {
     const int chunk = images_per_chunk(s, g);
     const Dims d = dims(s, g);
-    bf16* col = scratch<bf16>(chunk * g.img_rows * g.patch, stream);
+    const StreamBuffer<bf16> col_buffer(chunk * g.img_rows * g.patch, stream);
+    bf16* col = col_buffer.get();
     for (int n0 = 0; n0 < s.n; n0 += chunk) {
       const int nb = std::min(chunk, s.n - n0);
       im2col(d, nb, x + n0 * g.img_in, col, stream);
       gemm(kBf16, ct, false, true, checked_int(nb * g.img_rows, "rows"), s.k, int(g.patch), 1.0f,
            col, int(g.patch), w16, int(g.patch), beta, out_rows(n0 * g.img_rows), s.k, stream);
     }
-    cudaCheck(cudaFreeAsync(col, stream));
   }
-  if (acc) {
-    cast(rows * s.k, acc, y, stream);
-    cudaCheck(cudaFreeAsync(acc, stream));
-  }
-  cudaCheck(cudaFreeAsync(w16, stream));
+  if (acc) cast(rows * s.k, acc, y, stream);
 }
 
 void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const bf16* dy, bf16* dx,
@@ -276,12 +265,13 @@ void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const 
   if (s.n <= 0) return;
   if (s.k <= 0 || g.oh <= 0 || g.ow <= 0 || g.patch == 0) {
     if (dx && g.img_in > 0)
-      cudaCheck(cudaMemsetAsync(dx, 0, sizeof(bf16) * s.n * g.img_in, stream));
+      OSPREY_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(bf16) * s.n * g.img_in, stream));
     return;
   }
   const int64_t rows = s.n * g.img_rows;
   if (db) add_column_sums(rows, s.k, dy, db, stream);
-  bf16* w16 = dx ? bf16_weights(s, w, stream) : nullptr;
+  const StreamBuffer<bf16> w16_buffer = dx ? bf16_weights(s, w, stream) : StreamBuffer<bf16>();
+  const bf16* w16 = w16_buffer.get();
   if (g.pointwise) {
     const int m = checked_int(rows, "rows");
     if (dw)
@@ -294,7 +284,8 @@ void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const 
     const int patch = int(g.patch);
     // One buffer, sized for the fp32 input-gradient columns, serves the bf16 im2col too; stream
     // order makes the weight gradient consume it before they overwrite it.
-    float* colf = scratch<float>(chunk * g.img_rows * g.patch, stream);
+    const StreamBuffer<float> col_buffer(chunk * g.img_rows * g.patch, stream);
+    float* colf = col_buffer.get();
     bf16* col16 = reinterpret_cast<bf16*>(colf);
     for (int n0 = 0; n0 < s.n; n0 += chunk) {
       const int nb = std::min(chunk, s.n - n0);
@@ -311,9 +302,7 @@ void conv2d_backward(const Conv2dShape& s, const bf16* x, const float* w, const 
         col2im(d, nb, colf, dx + n0 * g.img_in, stream);
       }
     }
-    cudaCheck(cudaFreeAsync(colf, stream));
   }
-  if (w16) cudaCheck(cudaFreeAsync(w16, stream));
 }
 
 }  // namespace osprey::cuda

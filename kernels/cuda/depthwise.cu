@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/depthwise.h"
+#include "kernels/cuda/stream_buffer.cuh"
 #include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
@@ -337,7 +338,7 @@ void forward_impl(const DepthwiseShape& s, const T* x, const float* w, const flo
     forward_generic_kernel<V, T>
         <<<grid_for(i64{s.n} * oh * ow * cg), kThreads, 0, stream>>>(geo(s), x, w, bias, y);
   }
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <int V, typename T>
@@ -358,7 +359,7 @@ void input_grad_impl(const DepthwiseShape& s, const float* w, const T* dy, T* dx
     input_grad_gather_kernel<V, 0, 0, T>
         <<<grid_for(i64{s.n} * s.h * s.w * cg), kThreads, 0, stream>>>(geo(s), dy, w, dx);
   }
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <int V, typename T>
@@ -389,19 +390,18 @@ void weight_grad_impl(const DepthwiseShape& s, const T* x, const T* dy, float* d
     gx = gx > cap ? cap : gx < 1 ? 1 : gx;
     block = dim3(bx, by), grid = dim3(unsigned(gx), gy, z);
   }
-  float* part = nullptr;
-  cudaCheck(cudaMallocAsync(&part, sizeof(float) * grid.x * outs, stream));
+  const StreamBuffer<float> part_buffer(int64_t(grid.x) * outs, stream);
+  float* part = part_buffer.get();
   if (fast && s.stride == 1)
     weight_grad3x3_rows_kernel<1, T><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
   else if (fast)
     weight_grad3x3_rows_kernel<2, T><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
   else
     weight_grad_generic_kernel<V, T><<<grid, block, 0, stream>>>(geo(s), x, dy, part);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   weight_grad_finish_kernel<<<unsigned((outs + 31) / 32), dim3(32, 8), 0, stream>>>(
       int(grid.x), taps, s.c, part, dw, db);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(part, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
@@ -422,7 +422,7 @@ void backward_any(const DepthwiseShape& s, const T* x, const float* w, const T* 
   if (s.n <= 0 || s.c <= 0) return;
   if (!has_output(s)) {
     if (dx && s.h > 0 && s.w > 0)
-      cudaCheck(cudaMemsetAsync(dx, 0, sizeof(T) * s.n * s.h * s.w * s.c, stream));
+      OSPREY_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(T) * s.n * s.h * s.w * s.c, stream));
     return;
   }
   const bool vec = s.c % 4 == 0 && vec::aligned4(x) && vec::aligned4(w) && vec::aligned4(dy) &&

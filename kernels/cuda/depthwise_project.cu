@@ -87,7 +87,7 @@ void launch(const Geo& g, const float* x, const float* dw_w, const float* dw_b, 
   depthwise_project_kernel<P>
       <<<unsigned(blocks), kThreads, size_t(P) * g.c * sizeof(float), stream>>>(
           g, x, dw_w, dw_b, act, proj_w, proj_b, residual, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
@@ -104,8 +104,7 @@ void depthwise_project_forward(const DepthwiseShape& s, int k, const float* x, c
   else if (2 * g.c <= kSharedFloats)
     launch<2>(g, x, dw_w, dw_b, act, proj_w, proj_b, residual, y, stream);
   else
-    throw std::runtime_error("depthwise_project_forward: " + std::to_string(g.c) +
-                             " channels do not fit a shared-memory tile");
+    fail("depthwise_project_forward: ", g.c, " channels do not fit a shared-memory tile");
 }
 
 }  // namespace osprey::cuda

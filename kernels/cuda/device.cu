@@ -18,7 +18,7 @@ int device_count() {
 
 std::string device_name(int device) {
   cudaDeviceProp prop;
-  cudaCheck(cudaGetDeviceProperties(&prop, device));
+  OSPREY_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   return prop.name;
 }
 

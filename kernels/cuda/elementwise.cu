@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/stream_buffer.cuh"
 #include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
@@ -165,24 +166,24 @@ int blocks_for(int64_t n) {
 void relu_forward(int64_t n, const float* x, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream) {
   if (n <= 0) return;
   relu_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, y, dy, dx);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void activation_forward(int64_t n, Activation act, const float* x, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   if (act == Activation::none) {
     if (x != y)
-      cudaCheck(cudaMemcpyAsync(y, x, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream));
+      OSPREY_CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream));
     return;
   }
   activation_forward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, act, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void activation_backward(int64_t n, Activation act, const float* y, const float* dy, float* dx,
@@ -190,11 +191,12 @@ void activation_backward(int64_t n, Activation act, const float* y, const float*
   if (n <= 0) return;
   if (act == Activation::none) {
     if (dx != dy)
-      cudaCheck(cudaMemcpyAsync(dx, dy, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream));
+      OSPREY_CUDA_CHECK(
+          cudaMemcpyAsync(dx, dy, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream));
     return;
   }
   activation_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, act, y, dy, dx);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void dropout_forward(int64_t n, float p, uint64_t seed, uint64_t offset, const float* x, float* y,
@@ -204,77 +206,76 @@ void dropout_forward(int64_t n, float p, uint64_t seed, uint64_t offset, const f
   const uint64_t key = mix64(seed ^ 0x5851f42d4c957f2dULL);
   dropout_forward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, p, key, offset, keep_scale(p),
                                                                  x, y, mask);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void dropout_backward(int64_t n, float p, const uint8_t* mask, const float* dy, float* dx,
                       cudaStream_t stream) {
   if (n <= 0) return;
   dropout_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, keep_scale(p), mask, dy, dx);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void fill(int64_t n, float value, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, value, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void add(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, a, b, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   axpy_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, alpha, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void add(int64_t n, const bf16* a, const bf16* b, bf16* y, cudaStream_t stream) {
   if (n <= 0) return;
   add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, a, b, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void axpy(int64_t n, float alpha, const bf16* x, bf16* y, cudaStream_t stream) {
   if (n <= 0) return;
   axpy_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, alpha, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void cast(int64_t n, const float* x, bf16* y, cudaStream_t stream) {
   if (n <= 0) return;
   cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void cast(int64_t n, const bf16* x, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void scale(int64_t n, float alpha, float* y, cudaStream_t stream) {
   if (n <= 0) return;
   scale_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, alpha, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void sum_squares(int64_t n, const float* x, double* out, cudaStream_t stream) {
   if (n <= 0) {
-    cudaCheck(cudaMemsetAsync(out, 0, sizeof(double), stream));  // the empty sum
+    OSPREY_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(double), stream));  // the empty sum
     return;
   }
   const int parts = std::min(blocks_for(n), 1024);
-  double* part = nullptr;
-  cudaCheck(cudaMallocAsync(&part, sizeof(double) * parts, stream));
+  const StreamBuffer<double> part_buffer(parts, stream);
+  double* part = part_buffer.get();
   sum_squares_partial_kernel<<<parts, kThreads, 0, stream>>>(n, x, part);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   sum_partials_kernel<<<1, kThreads, 0, stream>>>(parts, part, out);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(part, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace osprey::cuda

@@ -13,17 +13,11 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/stream_buffer.cuh"
 #include "kernels/cuda/vec.cuh"
 
 namespace osprey::cuda {
 namespace {
-
-void lt_check(cublasStatus_t st, const char* call, const char* file, int line) {
-  if (st != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("cuBLASLt error ") + cublasLtGetStatusString(st) + " in " +
-                             call + " at " + file + ":" + std::to_string(line));
-}
-#define ltCheck(call) lt_check((call), #call, __FILE__, __LINE__)
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 constexpr int kThreads = 256;
@@ -65,7 +59,7 @@ struct Context {
 Context& context() {
   static Context* ctx = [] {
     auto* c = new Context;  // leaked on purpose: no destruction order issues at exit
-    ltCheck(cublasLtCreate(&c->handle));
+    OSPREY_CUBLAS_CHECK(cublasLtCreate(&c->handle));
     return c;
   }();
   return *ctx;
@@ -97,42 +91,40 @@ Plan make_plan(cublasLtHandle_t handle, const PlanKey& key) {
   // to fp32 operands.
   const cublasComputeType_t compute =
       key.tf32 && key.ab == GemmType::f32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  ltCheck(cublasLtMatmulDescCreate(&p.desc, compute, CUDA_R_32F));
-  ltCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first,
-                                         sizeof(op_first)));
-  ltCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second,
-                                         sizeof(op_second)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, compute, CUDA_R_32F));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first,
+                                                     sizeof(op_first)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                     &op_second, sizeof(op_second)));
   // Shapes of the stored column-major matrices (before op).
-  ltCheck(cublasLtMatrixLayoutCreate(&p.la, cuda_type(key.ab), key.tb ? key.k : key.n,
-                                     key.tb ? key.n : key.k, key.ldb));
-  ltCheck(cublasLtMatrixLayoutCreate(&p.lb, cuda_type(key.ab), key.ta ? key.m : key.k,
-                                     key.ta ? key.k : key.m, key.lda));
-  ltCheck(cublasLtMatrixLayoutCreate(&p.lc, cuda_type(key.ct), key.n, key.m, key.ldc));
+  OSPREY_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.la, cuda_type(key.ab), key.tb ? key.k : key.n,
+                                                 key.tb ? key.n : key.k, key.ldb));
+  OSPREY_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.lb, cuda_type(key.ab), key.ta ? key.m : key.k,
+                                                 key.ta ? key.k : key.m, key.lda));
+  OSPREY_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.lc, cuda_type(key.ct), key.n, key.m, key.ldc));
 
   cublasLtMatmulPreference_t pref = nullptr;
-  ltCheck(cublasLtMatmulPreferenceCreate(&pref));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const uint64_t ws = kWorkspaceBytes;
-  ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                               sizeof(ws)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
   // The first cuBLASLt operand is our B and the second our A.
-  ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                               &key.align_b, sizeof(uint32_t)));
-  ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                               &key.align_a, sizeof(uint32_t)));
-  ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                               &key.align_c, sizeof(uint32_t)));
-  ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                               &key.align_c, sizeof(uint32_t)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key.align_b, sizeof(uint32_t)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key.align_a, sizeof(uint32_t)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key.align_c, sizeof(uint32_t)));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key.align_c, sizeof(uint32_t)));
   cublasLtMatmulHeuristicResult_t result;
   std::memset(&result, 0, sizeof(result));
   int found = 0;
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.la, p.lb, p.lc, p.lc,
                                                            pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
-  ltCheck(st);
-  if (found == 0)
-    throw std::runtime_error("cuBLASLt: no algorithm for gemm m=" + std::to_string(key.m) +
-                             " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k));
+  OSPREY_CUBLAS_CHECK(st);
+  OSPREY_CHECK(found != 0, "cuBLASLt: no algorithm for gemm m=", key.m, " n=", key.n, " k=", key.k);
   p.algo = result.algo;
   return p;
 }
@@ -200,15 +192,14 @@ void add_column_sums_any(int64_t rows, int cols, const T* a, float* out, cudaStr
   const int64_t max_slabs = std::max<int64_t>(1, 2048 / col_blocks);
   const int64_t slabs = std::min<int64_t>(max_slabs, (rows + 63) / 64);
   const int64_t slab = (rows + slabs - 1) / slabs;
-  double* part = nullptr;
-  cudaCheck(cudaMallocAsync(&part, sizeof(double) * slabs * cols, stream));
+  const StreamBuffer<double> part_buffer(slabs * cols, stream);
+  double* part = part_buffer.get();
   column_partials_kernel<<<dim3(col_blocks, unsigned(slabs)), dim3(kColTile, kRowLanes), 0,
                            stream>>>(rows, cols, slab, a, part);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   column_finish_kernel<<<(cols + kThreads - 1) / kThreads, kThreads, 0, stream>>>(int(slabs), cols,
                                                                                   part, out);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(part, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
@@ -234,11 +225,11 @@ void gemm(GemmType ab, GemmType ct, bool trans_a, bool trans_b, int m, int n, in
       scale_matrix_kernel<<<blocks, kThreads, 0, stream>>>(m, n, beta, static_cast<bf16*>(c), ldc);
     else
       scale_matrix_kernel<<<blocks, kThreads, 0, stream>>>(m, n, beta, static_cast<float*>(c), ldc);
-    cudaCheck(cudaGetLastError());
+    OSPREY_CUDA_CHECK(cudaGetLastError());
     return;
   }
   PlanKey key;
-  cudaCheck(cudaGetDevice(&key.device));
+  OSPREY_CUDA_CHECK(cudaGetDevice(&key.device));
   key.ab = ab;
   key.ct = ct;
   key.ta = trans_a;
@@ -263,17 +254,18 @@ void gemm(GemmType ab, GemmType ct, bool trans_a, bool trans_b, int m, int n, in
     if (it == ctx.plans.end()) it = ctx.plans.emplace(key, make_plan(ctx.handle, key)).first;
     plan = &it->second;  // std::map nodes never move
     void*& ws = ctx.workspaces[{key.device, stream}];
-    if (!ws) cudaCheck(cudaMalloc(&ws, kWorkspaceBytes));
+    if (!ws) OSPREY_CUDA_CHECK(cudaMalloc(&ws, kWorkspaceBytes));
     workspace = ws;
   }
-  ltCheck(cublasLtMatmul(ctx.handle, plan->desc, &alpha, b, plan->la, a, plan->lb, &beta, c,
-                         plan->lc, c, plan->lc, &plan->algo, workspace, kWorkspaceBytes, stream));
+  OSPREY_CUBLAS_CHECK(cublasLtMatmul(ctx.handle, plan->desc, &alpha, b, plan->la, a, plan->lb,
+                                     &beta, c, plan->lc, c, plan->lc, &plan->algo, workspace,
+                                     kWorkspaceBytes, stream));
 }
 
 void broadcast_rows(int64_t rows, int cols, const float* row, float* y, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return;
   broadcast_rows_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(rows, cols, row, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void linear_forward(int n, int in, int out, const float* x, const float* w, const float* bias,

@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/loss.h"
+#include "kernels/cuda/stream_buffer.cuh"
 
 namespace osprey::cuda {
 namespace {
@@ -104,19 +105,18 @@ void softmax_cross_entropy_forward(int n, int classes, const float* logits, cons
                                    cudaStream_t stream) {
   if (n <= 0 || classes <= 0) {
     // The CPU op returns 0 for an empty batch.
-    if (loss) cudaCheck(cudaMemsetAsync(loss, 0, sizeof(float), stream));
+    if (loss) OSPREY_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(float), stream));
     return;
   }
-  double* row_loss = nullptr;
-  cudaCheck(cudaMallocAsync(&row_loss, sizeof(double) * n, stream));
+  const StreamBuffer<double> row_loss_buffer(n, stream);
+  double* row_loss = row_loss_buffer.get();
   // Few classes (the usual case) waste most of a wide block, so size it to the row.
   const int threads = classes >= kThreads ? kThreads : ((classes + kWarp - 1) / kWarp) * kWarp;
   softmax_xent_rows_kernel<<<n, threads, 0, stream>>>(classes, logits, labels,
                                                       double(label_smoothing), probs, row_loss);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
   mean_kernel<<<1, 1024, 0, stream>>>(n, row_loss, loss);
-  cudaCheck(cudaGetLastError());
-  cudaCheck(cudaFreeAsync(row_loss, stream));
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void softmax_cross_entropy_backward(int n, int classes, const float* probs, const int64_t* labels,
@@ -128,7 +128,7 @@ void softmax_cross_entropy_backward(int n, int classes, const float* probs, cons
   const float on = 1.0f - label_smoothing + off;
   softmax_xent_backward_kernel<<<blocks_for(int64_t(n) * classes), kThreads, 0, stream>>>(
       n, classes, probs, labels, off, on, dloss, dlogits);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace osprey::cuda

@@ -137,7 +137,7 @@ void sgd_step(int64_t n, float* p, const float* g, float* momentum_buf, float lr
   } else {
     sgd_kernel<false><<<blocks_for(n), kThreads, 0, stream>>>(n, k, p, g, momentum_buf);
   }
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
@@ -152,7 +152,7 @@ void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr
   } else {
     adam_kernel<false><<<blocks_for(n), kThreads, 0, stream>>>(n, k, p, g, m, v);
   }
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace osprey::cuda

@@ -105,7 +105,7 @@ void maxpool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* 
   if (s.n <= 0 || oh <= 0 || ow <= 0 || s.c <= 0) return;
   maxpool_forward_kernel<<<grid_for(i64{s.n} * oh * ow * s.c), kThreads, 0, stream>>>(
       s.n, s.h, s.w, s.c, s.kh, s.kw, s.stride, s.pad, oh, ow, x, y, argmax);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx,
@@ -114,20 +114,20 @@ void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* ar
   if (s.n <= 0 || s.c <= 0 || s.h <= 0 || s.w <= 0) return;
   maxpool_backward_kernel<<<grid_for(i64{s.n} * s.h * s.w * s.c), kThreads, 0, stream>>>(
       s.n, s.h, s.w, s.c, s.kh, s.kw, s.stride, s.pad, oh, ow, dy, argmax, dx);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void global_avg_pool_forward(int n, int hw, int c, const float* x, float* y, cudaStream_t stream) {
   if (n <= 0 || c <= 0) return;
   gap_forward_kernel<<<grid_for(i64{n} * c), kThreads, 0, stream>>>(n, hw, c, x, y);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 void global_avg_pool_backward(int n, int hw, int c, const float* dy, float* dx,
                               cudaStream_t stream) {
   if (n <= 0 || c <= 0 || hw <= 0) return;
   gap_backward_kernel<<<grid_for(i64{n} * hw * c), kThreads, 0, stream>>>(n, hw, c, dy, dx);
-  cudaCheck(cudaGetLastError());
+  OSPREY_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace osprey::cuda

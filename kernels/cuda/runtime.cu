@@ -26,12 +26,12 @@ std::once_flag g_init;
 void init() {
   std::call_once(g_init, [] {
     Runtime& r = state();
-    cudaCheck(cudaSetDevice(r.device));
-    cudaCheck(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
-    cudaCheck(cudaDeviceGetDefaultMemPool(&r.pool, r.device));
+    OSPREY_CUDA_CHECK(cudaSetDevice(r.device));
+    OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
+    OSPREY_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&r.pool, r.device));
     // Keep freed memory in the pool: a training step frees and reallocates the same sizes.
     uint64_t threshold = UINT64_MAX;
-    cudaCheck(cudaMemPoolSetAttribute(r.pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    OSPREY_CUDA_CHECK(cudaMemPoolSetAttribute(r.pool, cudaMemPoolAttrReleaseThreshold, &threshold));
   });
 }
 
@@ -39,9 +39,8 @@ void init() {
 
 void set_device(int device) {
   Runtime& r = state();
-  if (r.stream && r.device != device)
-    throw std::runtime_error("cuda::set_device(" + std::to_string(device) +
-                             ") after the runtime started on device " + std::to_string(r.device));
+  OSPREY_CHECK(!r.stream || r.device == device, "cuda::set_device(", device,
+               ") after the runtime started on device ", r.device);
   r.device = device;
   init();
 }
@@ -57,65 +56,69 @@ cudaStream_t compute_stream() {
   // worker) is pointed at this process's GPU once.
   thread_local bool bound = false;
   if (!bound) {
-    cudaCheck(cudaSetDevice(state().device));
+    OSPREY_CUDA_CHECK(cudaSetDevice(state().device));
     bound = true;
   }
   return state().stream;
 }
 
 void synchronize() {
-  cudaCheck(cudaStreamSynchronize(compute_stream()));
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
 }
 
 void* device_malloc(size_t bytes) {
   void* p = nullptr;
-  cudaCheck(cudaMallocAsync(&p, bytes ? bytes : 1, compute_stream()));
+  OSPREY_CUDA_CHECK(cudaMallocAsync(&p, bytes ? bytes : 1, compute_stream()));
   return p;
 }
 
 void device_free(void* ptr) {
-  if (ptr) cudaCheck(cudaFreeAsync(ptr, compute_stream()));
+  if (ptr) OSPREY_CUDA_CHECK(cudaFreeAsync(ptr, compute_stream()));
 }
 
 void* pinned_malloc(size_t bytes) {
   init();
   void* p = nullptr;
-  cudaCheck(cudaMallocHost(&p, bytes ? bytes : 1));
+  OSPREY_CUDA_CHECK(cudaMallocHost(&p, bytes ? bytes : 1));
   return p;
 }
 
 void pinned_free(void* ptr) {
-  if (ptr) cudaCheck(cudaFreeHost(ptr));
+  if (ptr) OSPREY_CUDA_CHECK(cudaFreeHost(ptr));
 }
 
 void copy_to_device(void* dst, const void* src, size_t bytes) {
-  if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, compute_stream()));
+  if (bytes)
+    OSPREY_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, compute_stream()));
 }
 
 void copy_to_host(void* dst, const void* src, size_t bytes) {
-  if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, compute_stream()));
+  if (bytes)
+    OSPREY_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, compute_stream()));
   synchronize();
 }
 
 void copy_on_device(void* dst, const void* src, size_t bytes) {
   if (bytes && dst != src)
-    cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, compute_stream()));
+    OSPREY_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, compute_stream()));
 }
 
 void copy_any(void* dst, const void* src, size_t bytes) {
-  if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_stream()));
+  if (bytes)
+    OSPREY_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_stream()));
   synchronize();
 }
 
 void memset_device(void* dst, int value, size_t bytes) {
-  if (bytes) cudaCheck(cudaMemsetAsync(dst, value, bytes, compute_stream()));
+  if (bytes) OSPREY_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, compute_stream()));
 }
 
 AsyncUploader::AsyncUploader() {
   init();
-  cudaCheck(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
-  cudaCheck(cudaEventCreateWithFlags(&allocated_, cudaEventDisableTiming));
-  for (Slot& s : slots_) cudaCheck(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
+  OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
+  OSPREY_CUDA_CHECK(cudaEventCreateWithFlags(&allocated_, cudaEventDisableTiming));
+  for (Slot& s : slots_)
+    OSPREY_CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
 }
 
 AsyncUploader::~AsyncUploader() {
@@ -132,40 +135,40 @@ void AsyncUploader::upload(void* dst, const void* host, size_t bytes) {
   if (!bytes) return;
   Slot& s = slots_[next_];
   next_ ^= 1;
-  cudaCheck(cudaEventSynchronize(s.done));  // the slot's previous copy has left its buffer
+  OSPREY_CUDA_CHECK(cudaEventSynchronize(s.done));  // the slot's previous copy has left its buffer
   if (s.capacity < bytes) {
-    if (s.pinned) cudaCheck(cudaFreeHost(s.pinned));
+    if (s.pinned) OSPREY_CUDA_CHECK(cudaFreeHost(s.pinned));
     s.pinned = nullptr;
-    cudaCheck(cudaMallocHost(&s.pinned, bytes));
+    OSPREY_CUDA_CHECK(cudaMallocHost(&s.pinned, bytes));
     s.capacity = bytes;
   }
   std::memcpy(s.pinned, host, bytes);
   // dst came from the pool on the compute stream: the copy stream must see that allocation.
-  cudaCheck(cudaEventRecord(allocated_, compute_stream()));
-  cudaCheck(cudaStreamWaitEvent(copy_, allocated_, 0));
-  cudaCheck(cudaMemcpyAsync(dst, s.pinned, bytes, cudaMemcpyHostToDevice, copy_));
-  cudaCheck(cudaEventRecord(s.done, copy_));
-  cudaCheck(cudaStreamWaitEvent(compute_stream(), s.done, 0));
+  OSPREY_CUDA_CHECK(cudaEventRecord(allocated_, compute_stream()));
+  OSPREY_CUDA_CHECK(cudaStreamWaitEvent(copy_, allocated_, 0));
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(dst, s.pinned, bytes, cudaMemcpyHostToDevice, copy_));
+  OSPREY_CUDA_CHECK(cudaEventRecord(s.done, copy_));
+  OSPREY_CUDA_CHECK(cudaStreamWaitEvent(compute_stream(), s.done, 0));
 }
 
 uint64_t used_memory_bytes() {
   init();
   uint64_t v = 0;
-  cudaCheck(cudaMemPoolGetAttribute(state().pool, cudaMemPoolAttrUsedMemCurrent, &v));
+  OSPREY_CUDA_CHECK(cudaMemPoolGetAttribute(state().pool, cudaMemPoolAttrUsedMemCurrent, &v));
   return v;
 }
 
 uint64_t peak_memory_bytes() {
   init();
   uint64_t v = 0;
-  cudaCheck(cudaMemPoolGetAttribute(state().pool, cudaMemPoolAttrUsedMemHigh, &v));
+  OSPREY_CUDA_CHECK(cudaMemPoolGetAttribute(state().pool, cudaMemPoolAttrUsedMemHigh, &v));
   return v;
 }
 
 void reset_peak_memory() {
   init();
   uint64_t zero = 0;
-  cudaCheck(cudaMemPoolSetAttribute(state().pool, cudaMemPoolAttrUsedMemHigh, &zero));
+  OSPREY_CUDA_CHECK(cudaMemPoolSetAttribute(state().pool, cudaMemPoolAttrUsedMemHigh, &zero));
 }
 
 }  // namespace osprey::cuda

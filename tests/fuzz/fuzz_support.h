@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace osprey::fuzz {
 

@@ -1,7 +1,7 @@
 // osprey config (the key reference, or the config a command line resolves to) and osprey plot.
 #include <cstdio>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "tools/cli/commands.h"
 #include "tools/cli_help.h"
 #include "tools/cli_suggest.h"

@@ -1,6 +1,6 @@
 // One forward of BatchNorm + activation and what its backward needs, shared by the batch_norm,
 // conv_bn_act and conv_bn_act_chain nodes. Activations are f32 or bf16; parameters, statistics
-// and parameter gradients are always f32.
+// and parameter gradients are always f32. Not part of the library's interface.
 #pragma once
 #include "engine/batch_norm.h"
 

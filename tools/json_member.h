@@ -1,6 +1,7 @@
 // How a JSON value maps onto a C++ member of each type a config key has (bool, integers,
 // float, double, string, a list of floats, raw JSON): the type's names in messages and in the
-// key reference, whether a value has that type and fits it, and the member's value as JSON.
+// key reference, whether a value has that type and fits it, and the member's value as JSON. Not
+// part of the library's interface.
 #pragma once
 #include <cmath>
 #include <cstdint>

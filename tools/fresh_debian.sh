@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's two commands as a new user would: in a freshly debootstrapped Debian 12 root
 # (minbase with git, ca-certificates and sudo only), on a clone of this repository's HEAD.
-#   1. bash tools/test.sh              (both builds, the whole suite)
+#   1. bash tools/test.sh              (both builds, the whole suite; --test-builds full: the
+#                                       first only, as CI does after the same suite on its host)
 #   2. bash tools/run.sh RUN_ARGS...   (the main job: 10 epochs of simple_cnn on Fashion-MNIST,
 #                                       about 70 s on 2 cores; e.g. `-- --set epochs=1` for less)
 # and fails when either fails, or when --min-accuracy PERCENT is given and the run's best test
@@ -10,20 +11,24 @@
 # mounted read-only when this machine has one. Needs root; installs debootstrap when missing.
 # Uncommitted changes are not in the clone: commit first.
 #
-# usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--min-accuracy 91] [-- RUN_ARGS...]
+# usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--min-accuracy 91] [--test-builds full]
+#                              [-- RUN_ARGS...]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=/var/tmp/osprey-fresh-debian
 keep=0
 min_accuracy=
+test_builds="full cpu-only"
 run_args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --dir) dir=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --min-accuracy) min_accuracy=$2; shift 2 ;;
+    --test-builds) test_builds=$2; shift 2 ;;
     --) shift; run_args=("$@"); break ;;
-    *) echo "usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--min-accuracy A] [-- RUN_ARGS...]" >&2
+    *) echo "usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--min-accuracy A]" \
+         "[--test-builds full|cpu-only] [-- RUN_ARGS...]" >&2
        exit 2 ;;
   esac
 done
@@ -94,6 +99,7 @@ unshare --mount --propagation private bash -c "
   mount --rbind /dev '$root/dev'
   ${cuda_mount:-true}
   exec chroot '$root' env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=\"\${CI:-}\" \
+    OSPREY_TEST_BUILDS='$test_builds' \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \"\$@\"
 " fresh "${passthrough[@]}" bash -c "$inner" inner "${run_args[@]}" || status=$?
 if [ $status -eq 0 ] && [ -n "$min_accuracy" ]; then

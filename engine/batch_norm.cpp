@@ -146,27 +146,6 @@ void BatchNormRun::synchronize_statistics(const BatchNormSync& sync, int64_t m, 
   var_.copy_from(Tensor::from_data({k}, var_host));
 }
 
-namespace {
-
-class BatchNormNode : public autograd::Node {
- public:
-  BatchNormNode(const BatchNorm& bn, BatchNormRun run) : bn_(bn), run_(std::move(run)) {}
-  const char* name() const override { return "batch_norm"; }
-  void backward() override {
-    const Tensor& x = inputs[0];
-    if (!x.requires_grad()) return run_.backward(bn_, outputs[0].grad(), Tensor());
-    Tensor dx = autograd::grad_overwrite_target(x);
-    run_.backward(bn_, outputs[0].grad(), dx);
-    autograd::commit_grad(x, dx);
-  }
-
- private:
-  BatchNorm bn_;
-  BatchNormRun run_;
-};
-
-}  // namespace
-
 namespace ops {
 
 Tensor batch_norm(const Tensor& x, const BatchNorm& bn, bool training) {
@@ -174,7 +153,8 @@ Tensor batch_norm(const Tensor& x, const BatchNorm& bn, bool training) {
   BatchNormRun run;
   Tensor y = run.forward(bn, x, training);
   if (autograd::should_record({&x, &bn.gamma, &bn.beta})) {
-    auto node = std::make_unique<BatchNormNode>(bn, std::move(run));
+    auto node =
+        std::make_unique<SavedRunNode<BatchNorm, BatchNormRun>>("batch_norm", bn, std::move(run));
     node->inputs = {x, bn.gamma, bn.beta};
     node->outputs = {y};
     autograd::record(std::move(node));

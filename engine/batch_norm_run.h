@@ -2,6 +2,9 @@
 // conv_bn_act and conv_bn_act_chain nodes. Activations are f32 or bf16; parameters, statistics
 // and parameter gradients are always f32. Not part of the library's interface.
 #pragma once
+#include <utility>
+
+#include "engine/autograd.h"
 #include "engine/batch_norm.h"
 
 namespace osprey {
@@ -27,6 +30,29 @@ class BatchNormRun {
   Tensor z_, mean_, var_;
   bool training_ = true;
   int64_t total_m_ = 0;  // rows behind the statistics (all processes' with synchronized BN)
+};
+
+// The autograd node of one saved run of a layer (a BatchNormRun, a conv + BN run, ...):
+// run.backward(layer, dy, dx) accumulates the layer's parameter gradients and writes the input
+// gradient into dx, skipped (undefined dx) when the input wants none.
+template <class Layer, class Run>
+class SavedRunNode : public autograd::Node {
+ public:
+  SavedRunNode(const char* name, const Layer& layer, Run run)
+      : name_(name), layer_(layer), run_(std::move(run)) {}
+  const char* name() const override { return name_; }
+  void backward() override {
+    const Tensor& x = inputs[0];
+    if (!x.requires_grad()) return run_.backward(layer_, outputs[0].grad(), Tensor());
+    Tensor dx = autograd::grad_overwrite_target(x);
+    run_.backward(layer_, outputs[0].grad(), dx);
+    autograd::commit_grad(x, dx);
+  }
+
+ private:
+  const char* name_;
+  Layer layer_;
+  Run run_;
 };
 
 }  // namespace osprey

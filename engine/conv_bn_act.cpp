@@ -129,26 +129,6 @@ void add_layer_inputs(std::vector<Tensor>& inputs, const ConvBnAct& l) {
   inputs.push_back(l.beta);
 }
 
-class ConvBnActNode : public autograd::Node {
- public:
-  ConvBnActNode(const ConvBnAct& layer, ConvBnActRun run) : layer_(layer), run_(std::move(run)) {}
-  const char* name() const override { return "conv_bn_act"; }
-  void backward() override {
-    const Tensor& x = inputs[0];
-    if (!x.requires_grad()) {
-      run_.backward(layer_, outputs[0].grad(), Tensor());
-      return;
-    }
-    Tensor dx = autograd::grad_overwrite_target(x);
-    run_.backward(layer_, outputs[0].grad(), dx);
-    autograd::commit_grad(x, dx);
-  }
-
- private:
-  ConvBnAct layer_;
-  ConvBnActRun run_;
-};
-
 class ConvBnActChainNode : public autograd::Node {
  public:
   ConvBnActChainNode(const ConvBnActChain& block, std::vector<ConvBnActRun> runs)
@@ -192,7 +172,8 @@ Tensor conv_bn_act(const Tensor& x, const ConvBnAct& layer, bool training) {
   ConvBnActRun run;
   Tensor y = run.forward(layer, x, training);
   if (autograd::should_record({&x, &layer.weight, &layer.gamma, &layer.beta})) {
-    auto node = std::make_unique<ConvBnActNode>(layer, std::move(run));
+    auto node = std::make_unique<SavedRunNode<ConvBnAct, ConvBnActRun>>("conv_bn_act", layer,
+                                                                        std::move(run));
     node->inputs = {x};
     add_layer_inputs(node->inputs, layer);
     node->outputs = {y};

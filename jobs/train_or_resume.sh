@@ -7,7 +7,11 @@
 # With `#SBATCH --signal=USR1@300` every rank gets SIGUSR1 five minutes before the time limit,
 # saves a resumable checkpoint and exits 138; the job then requeues itself (`#SBATCH --requeue`)
 # and its next start resumes the run. Other exits end the job with their code.
+# OSPREY_BIN: the osprey binary (default ./build/osprey, from the submit directory);
+# OSPREY_MODULES: environment modules to load first, where the cluster has them (e.g. "openmpi").
 set -uo pipefail
+# shellcheck disable=SC2086  # a list of module names
+if [ -n "${OSPREY_MODULES:-}" ]; then module load $OSPREY_MODULES; fi
 launcher=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   launcher+=("$1")

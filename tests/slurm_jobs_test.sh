@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Usage: slurm_jobs_test.sh REPO OSPREY   (a running SLURM: SLURM_CONF set, tools/slurm_cluster.sh)
+# The real jobs/*.slurm scripts under a real scheduler, submitted from REPO as a user would, with
+# small settings through sbatch's options and the scripts' arguments and environment: serial CPU
+# training, hybrid MPI+OpenMP (2 ranks x 1 thread) through srun and through mpirun, the hybrid
+# pipeline, and the scaling sweep. Each must exit 0 under `sbatch --wait`, report the world size
+# asked for, and write its files; the GPU scripts must pass `sbatch --test-only`, and a job asking
+# for more CPUs than the cluster has must be refused at submission, not queued forever.
+set -uo pipefail
+repo=$1 osprey=$2
+out=$(mktemp -d)
+trap 'scancel --user=root 2>/dev/null; rm -rf "$out"' EXIT
+cd "$repo" || exit 1
+export OSPREY_BIN=$osprey OSPREY_RUNS_DIR=$out/runs
+# OpenMPI's mpirun refuses root unless told (CI runs as root); sbatch exports the environment.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+tiny=(--set epochs=1 --set limit_train=1024 --set limit_test=256 --set runs_dir="$out/runs")
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# submit NAME SBATCH_OPTION... -- SCRIPT ARG...: sbatch --wait; sets job (its id) and log.
+submit() {
+  local name=$1
+  shift
+  local options=()
+  while [ "$1" != "--" ]; do options+=("$1"); shift; done
+  shift
+  log="$out/$name.out"
+  job=$(sbatch --wait --parsable --time=10 --output="$log" "${options[@]}" "$@")
+  local rc=$?
+  echo "== slurm job $name: ${OSPREY_LAUNCHER:+OSPREY_LAUNCHER=$OSPREY_LAUNCHER }sbatch ${options[*]} $*"
+  echo "   job ${job:-none}, exit code $rc"
+  sed 's/^/   | /' "$log" 2>/dev/null | tail -n 6
+  [ $rc -eq 0 ] || fail "$name: sbatch --wait exited $rc"
+  return $rc
+}
+
+# check_run NAME RUN WORLD: the run's files, and the world size its config.json records.
+check_run() {
+  local name=$1 run=$out/runs/$2 world=$3 got
+  for f in config.json metrics.jsonl last.safetensors best.safetensors curves.png; do
+    [ -s "$run/$f" ] || fail "$name: no $run/$f"
+  done
+  [ "$(wc -l <"$run/metrics.jsonl" 2>/dev/null)" = 1 ] || fail "$name: metrics.jsonl is not one epoch"
+  got=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["provenance"]["world_size"])' \
+    "$run/config.json" 2>/dev/null)
+  [ "$got" = "$world" ] || fail "$name: world size ${got:-unknown}, expected $world"
+  echo "   checked: $run (world size ${got:-?}, $(wc -l <"$run/metrics.jsonl" 2>/dev/null) epoch)"
+}
+
+submit serial --cpus-per-task=2 -- jobs/train_cpu.slurm "${tiny[@]}" &&
+  check_run serial "osprey-train-cpu_$job" 1
+submit hybrid_srun --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 -- \
+  jobs/train_hybrid_cpu.slurm "${tiny[@]}" && check_run hybrid_srun "osprey-hybrid-cpu_$job" 2
+OSPREY_LAUNCHER=mpirun submit hybrid_mpirun --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 -- \
+  jobs/train_hybrid_cpu.slurm "${tiny[@]}" && check_run hybrid_mpirun "osprey-hybrid-cpu_$job" 2
+if submit pipeline --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 -- \
+  jobs/train_pipeline_cpu.slurm "${tiny[@]}" --set limit_train=256 --set limit_test=64 \
+  --set batch_size=32 --set width_mult=0.5; then
+  check_run pipeline "osprey-pipeline-cpu_$job" 2
+  grep -q '"pipeline_stages": *2' "$out/runs/osprey-pipeline-cpu_$job/config.json" ||
+    fail "pipeline: the run is not 2 pipeline stages"
+fi
+
+if OSPREY_SCALING_RANKS="1 2" OSPREY_RESULTS_DIR=$out/scaling \
+  submit scaling --ntasks=2 --cpus-per-task=1 -- jobs/scaling_cpu.slurm; then
+  csv=$out/scaling/speedup_table.csv
+  ranks=$(awk -F, 'NR > 1 { printf "%s ", $3 }' "$csv" 2>/dev/null)
+  [ "$ranks" = "1 2 " ] || fail "scaling: $csv has ranks '${ranks}', expected 1 and 2"
+  for f in speedup.png efficiency.png; do [ -s "$out/scaling/$f" ] || fail "scaling: no $f"; done
+  echo "   checked: $csv (ranks $ranks), speedup.png, efficiency.png"
+fi
+
+for spec in "jobs/train_gpu.slurm --cpus-per-task=2" \
+  "jobs/train_multi_gpu.slurm --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1"; do
+  read -r script options <<<"$spec"
+  # shellcheck disable=SC2086  # the options are words
+  if answer=$(sbatch --test-only $options "$script" 2>&1); then
+    echo "== sbatch --test-only $options $script: ${answer#sbatch: }"
+  else
+    fail "sbatch --test-only $options $script: $answer"
+  fi
+done
+# train_cpu.slurm as written asks for 16 CPUs; this node has fewer.
+if answer=$(timeout 60 sbatch --parsable jobs/train_cpu.slurm 2>&1); then
+  fail "a 16-CPU job was accepted on a $(nproc)-CPU cluster (job $answer)"
+else
+  echo "== a job too large for the cluster is refused: ${answer#sbatch: }"
+fi
+
+if [ $failures -gt 0 ]; then
+  echo "slurm jobs: $failures failures"
+  exit 1
+fi
+echo "slurm jobs: every job ran and wrote its files"

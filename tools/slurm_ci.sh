@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# CI's SLURM check: a one-node SLURM on this machine (tools/slurm_cluster.sh), the jobs/ scripts
+# submitted to it (tests/slurm_jobs_test.sh) with the osprey that tools/test.sh built, and the
+# daemons stopped again whatever happened. Needs root.
+# usage: tools/slurm_ci.sh [OSPREY]     (default build/osprey)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+osprey=$(realpath "${1:-build/osprey}")
+dir=$(mktemp -d /tmp/osprey-slurm-XXXXXX)
+trap 'bash tools/slurm_cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
+bash tools/slurm_cluster.sh start "$dir"
+export SLURM_CONF=$dir/slurm.conf
+bash tests/slurm_jobs_test.sh "$PWD" "$osprey"

@@ -1,37 +1,39 @@
 #!/usr/bin/env bash
-# Usage: slurm_jobs_test.sh REPO OSPREY   (a running SLURM: SLURM_CONF set, tools/slurm_cluster.sh)
+# Usage: slurm_jobs_test.sh REPO OSPREY [OSPREY_MPICH]
+#        (a running SLURM: SLURM_CONF set, see tools/slurm_cluster.sh)
 # The real jobs/*.slurm scripts under a real scheduler, submitted from REPO as a user would, with
 # small settings through sbatch's options and the scripts' arguments and environment: serial CPU
 # training, hybrid MPI+OpenMP (2 ranks x 1 thread) through srun and through mpirun, the hybrid
-# pipeline, and the scaling sweep. Each must exit 0 under `sbatch --wait`, report the world size
-# asked for, and write its files; the GPU scripts must pass `sbatch --test-only`, and a job asking
-# for more CPUs than the cluster has must be refused at submission, not queued forever.
+# pipeline and the scaling sweep, and with OSPREY_MPICH (an osprey built against MPICH) the
+# hybrid job again through srun --mpi=pmi2. Each must exit 0 under `sbatch --wait`, report the
+# world size asked for, and write its files. The GPU scripts must pass `sbatch --test-only`, and
+# a job asking for more CPUs than the cluster has must be refused at submission, not queued.
+# The jobs are submitted together (the node runs them in turn), each waited for by its sbatch.
 set -uo pipefail
-repo=$1 osprey=$2
+repo=$1 osprey=$2 osprey_mpich=${3:-}
 out=$(mktemp -d)
-trap 'scancel --user=root 2>/dev/null; rm -rf "$out"' EXIT
+trap 'scancel --user="$(id -un)" 2>/dev/null; rm -rf "$out"' EXIT
 cd "$repo" || exit 1
 export OSPREY_BIN=$osprey OSPREY_RUNS_DIR=$out/runs
 # OpenMPI's mpirun refuses root unless told (CI runs as root); sbatch exports the environment.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tiny=(--set epochs=1 --set limit_train=1024 --set limit_test=256 --set runs_dir="$out/runs")
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
+two_ranks=(--nodes=1 --ntasks-per-node=2 --cpus-per-task=1)
 
-# submit NAME SBATCH_OPTION... -- SCRIPT ARG...: sbatch --wait; sets job (its id) and log.
+fail() { echo "FAIL: $*"; }
+
+# submit NAME SBATCH_OPTION... -- SCRIPT ARG...: sbatch --wait; sets job (its id).
 submit() {
   local name=$1
   shift
   local options=()
   while [ "$1" != "--" ]; do options+=("$1"); shift; done
   shift
-  log="$out/$name.out"
+  local log="$out/$name.out"
   job=$(sbatch --wait --parsable --time=10 --output="$log" "${options[@]}" "$@")
   local rc=$?
-  echo "== slurm job $name: ${OSPREY_LAUNCHER:+OSPREY_LAUNCHER=$OSPREY_LAUNCHER }sbatch ${options[*]} $*"
+  echo "== slurm job $name: $(env | grep -E '^OSPREY_(BIN|LAUNCHER|SRUN_MPI|SCALING_RANKS)=' |
+    tr '\n' ' ')sbatch ${options[*]} $*"
   echo "   job ${job:-none}, exit code $rc"
   sed 's/^/   | /' "$log" 2>/dev/null | tail -n 6
   [ $rc -eq 0 ] || fail "$name: sbatch --wait exited $rc"
@@ -51,28 +53,44 @@ check_run() {
   echo "   checked: $run (world size ${got:-?}, $(wc -l <"$run/metrics.jsonl" 2>/dev/null) epoch)"
 }
 
-submit serial --cpus-per-task=2 -- jobs/train_cpu.slurm "${tiny[@]}" &&
-  check_run serial "osprey-train-cpu_$job" 1
-submit hybrid_srun --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 -- \
-  jobs/train_hybrid_cpu.slurm "${tiny[@]}" && check_run hybrid_srun "osprey-hybrid-cpu_$job" 2
-OSPREY_LAUNCHER=mpirun submit hybrid_mpirun --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 -- \
-  jobs/train_hybrid_cpu.slurm "${tiny[@]}" && check_run hybrid_mpirun "osprey-hybrid-cpu_$job" 2
-if submit pipeline --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 -- \
-  jobs/train_pipeline_cpu.slurm "${tiny[@]}" --set limit_train=256 --set limit_test=64 \
-  --set batch_size=32 --set width_mult=0.5; then
+serial() {
+  submit serial --cpus-per-task=2 -- jobs/train_cpu.slurm "${tiny[@]}" &&
+    check_run serial "osprey-train-cpu_$job" 1
+}
+hybrid_srun() {
+  submit hybrid_srun "${two_ranks[@]}" -- jobs/train_hybrid_cpu.slurm "${tiny[@]}" &&
+    check_run hybrid_srun "osprey-hybrid-cpu_$job" 2
+}
+hybrid_mpirun() {
+  OSPREY_LAUNCHER=mpirun submit hybrid_mpirun "${two_ranks[@]}" -- jobs/train_hybrid_cpu.slurm \
+    "${tiny[@]}" && check_run hybrid_mpirun "osprey-hybrid-cpu_$job" 2
+}
+hybrid_mpich() {
+  OSPREY_BIN=$osprey_mpich OSPREY_SRUN_MPI=pmi2 submit hybrid_mpich "${two_ranks[@]}" -- \
+    jobs/train_hybrid_cpu.slurm "${tiny[@]}" && check_run hybrid_mpich "osprey-hybrid-cpu_$job" 2
+}
+pipeline() {
+  submit pipeline "${two_ranks[@]}" -- jobs/train_pipeline_cpu.slurm "${tiny[@]}" \
+    --set limit_train=256 --set limit_test=64 --set batch_size=32 --set width_mult=0.5 || return
   check_run pipeline "osprey-pipeline-cpu_$job" 2
   grep -q '"pipeline_stages": *2' "$out/runs/osprey-pipeline-cpu_$job/config.json" ||
     fail "pipeline: the run is not 2 pipeline stages"
-fi
-
-if OSPREY_SCALING_RANKS="1 2" OSPREY_RESULTS_DIR=$out/scaling \
-  submit scaling --ntasks=2 --cpus-per-task=1 -- jobs/scaling_cpu.slurm; then
-  csv=$out/scaling/speedup_table.csv
+}
+scaling() {
+  OSPREY_SCALING_RANKS="1 2" OSPREY_RESULTS_DIR=$out/scaling \
+    submit scaling --ntasks=2 --cpus-per-task=1 -- jobs/scaling_cpu.slurm || return
+  local csv=$out/scaling/speedup_table.csv ranks
   ranks=$(awk -F, 'NR > 1 { printf "%s ", $3 }' "$csv" 2>/dev/null)
   [ "$ranks" = "1 2 " ] || fail "scaling: $csv has ranks '${ranks}', expected 1 and 2"
   for f in speedup.png efficiency.png; do [ -s "$out/scaling/$f" ] || fail "scaling: no $f"; done
   echo "   checked: $csv (ranks $ranks), speedup.png, efficiency.png"
-fi
+}
+
+jobs=(serial hybrid_srun hybrid_mpirun pipeline scaling)
+[ -z "$osprey_mpich" ] || jobs+=(hybrid_mpich)
+for j in "${jobs[@]}"; do "$j" >"$out/$j.report" 2>&1 & done
+wait
+for j in "${jobs[@]}"; do cat "$out/$j.report"; done
 
 for spec in "jobs/train_gpu.slurm --cpus-per-task=2" \
   "jobs/train_multi_gpu.slurm --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1"; do
@@ -81,18 +99,19 @@ for spec in "jobs/train_gpu.slurm --cpus-per-task=2" \
   if answer=$(sbatch --test-only $options "$script" 2>&1); then
     echo "== sbatch --test-only $options $script: ${answer#sbatch: }"
   else
-    fail "sbatch --test-only $options $script: $answer"
+    fail "sbatch --test-only $options $script: $answer" | tee -a "$out/checks.report"
   fi
 done
 # train_cpu.slurm as written asks for 16 CPUs; this node has fewer.
 if answer=$(timeout 60 sbatch --parsable jobs/train_cpu.slurm 2>&1); then
-  fail "a 16-CPU job was accepted on a $(nproc)-CPU cluster (job $answer)"
+  fail "a 16-CPU job was accepted on a $(nproc)-CPU cluster (job $answer)" | tee -a "$out/checks.report"
 else
   echo "== a job too large for the cluster is refused: ${answer#sbatch: }"
 fi
 
-if [ $failures -gt 0 ]; then
+failures=$(cat "$out"/*.report | grep -c '^FAIL: ')
+if [ "$failures" -gt 0 ]; then
   echo "slurm jobs: $failures failures"
   exit 1
 fi
-echo "slurm jobs: every job ran and wrote its files"
+echo "slurm jobs: ${#jobs[@]} jobs ran and wrote their files; the GPU scripts and the limit checked"

@@ -391,6 +391,23 @@ int main(int argc, char** argv) {
     }
     return 0;
   };
+  // `--expect-world-size N`: a launcher that does not fit the MPI library starts N one-rank
+  // worlds whose tests all pass; each process refuses a world of another size instead.
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--expect-world-size") {
+      const int expected = std::atoi(argv[i + 1]);
+      if (g_comm->size() != expected) {
+        std::fprintf(stderr,
+                     "test_dist: world size %d, expected %d (a launcher that does not fit "
+                     "this MPI library?)\n",
+                     g_comm->size(), expected);
+        dist::finalize_world();
+        return 1;
+      }
+      for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
+      argc -= 2;
+      break;
+    }
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string flag = argv[i];
     const int rank = std::atoi(argv[i + 1]);

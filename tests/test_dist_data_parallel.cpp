@@ -2,7 +2,6 @@
 // samples must give what 1 rank x B samples gives; evaluation counts every sample once; ranks
 // started with different settings fail at once naming the setting; a failing or stalled rank
 // stops the job instead of hanging it.
-#define CATCH_CONFIG_RUNNER
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -22,6 +21,7 @@
 #include "engine/optim.h"
 #include "models/registry.h"
 #include "tests/block_fixture.h"
+#include "tests/catch_session.h"
 #include "tests/op_reference.h"
 #include "tests/test_support.h"
 #include "tests/tiny_idx.h"
@@ -427,7 +427,7 @@ int main(int argc, char** argv) {
       return one_collective([] {});
     }
   }
-  int rc = Catch::Session().run(argc, argv);
+  int rc = osprey_test::run_catch_session(argc, argv);
   g_comm.reset();
   dist::finalize_world();
   return rc;

@@ -1,7 +1,6 @@
 // Data parallelism with GPU buffers, run by CTest as `mpirun -np 1|2 test_dist_gpu` (exit 77, a
 // skip, without a GPU): through the MPI communicator, which stages GPU buffers in host memory
 // (ranks may share one GPU: OSPREY_SHARE_GPUS=1), and through NCCL when every rank has a GPU.
-#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #include <cstdio>
 
@@ -16,6 +15,7 @@
 #include "engine/optim.h"
 #include "models/registry.h"
 #include "tests/block_fixture.h"
+#include "tests/catch_session.h"
 #include "tests/cuda_test_support.h"
 
 using namespace osprey;
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     set_local_rank_gpu(g_world.local_rank);
     resolve_device("cuda");
     g_comm = dist::make_communicator(g_world);
-    rc = Catch::Session().run(argc, argv);
+    rc = osprey_test::run_catch_session(argc, argv);
     g_comm.reset();
   } else {
     std::printf("no CUDA device: skipping\n");

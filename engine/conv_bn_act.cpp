@@ -15,7 +15,6 @@
 #endif
 
 namespace osprey {
-namespace {
 
 BatchNorm batch_norm_of(const ConvBnAct& l) {
   BatchNorm bn;
@@ -25,6 +24,8 @@ BatchNorm batch_norm_of(const ConvBnAct& l) {
   bn.act = l.act, bn.momentum = l.momentum, bn.eps = l.eps, bn.sync = l.sync;
   return bn;
 }
+
+namespace {
 
 // One forward of a ConvBnAct layer and what its backward needs: the input, and the
 // BatchNorm's run over the raw conv output.

@@ -38,6 +38,9 @@ struct ConvBnActChain {
   bool recompute_hidden = false;
 };
 
+// The layer's BatchNorm + activation as ops::batch_norm takes it (the same tensors).
+BatchNorm batch_norm_of(const ConvBnAct& layer);
+
 namespace ops {
 
 // Training mode normalises with batch statistics and updates the running ones (PyTorch's

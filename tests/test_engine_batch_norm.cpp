@@ -18,13 +18,6 @@ using tests::random_tensor;
 
 namespace {
 
-BatchNorm batch_norm_of(const ConvBnAct& l) {
-  BatchNorm bn;
-  bn.gamma = l.gamma, bn.beta = l.beta, bn.act = l.act;
-  bn.running_mean = l.running_mean, bn.running_var = l.running_var;
-  return bn;
-}
-
 ConvBnAct copy_of(const ConvBnAct& l) {
   ConvBnAct c = l;
   for (Tensor* t : {&c.weight, &c.gamma, &c.beta}) *t = t->clone().set_requires_grad();

@@ -1,6 +1,9 @@
 #include "dist/world.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "kernels/error.h"
 
@@ -63,7 +66,13 @@ void abort_world(int code) {
   MPI_Finalized(&finalized);
   if (!initialized || finalized) return;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  if (size == 1) return;
+  // MPICH's launcher tears the job down as soon as the abort reaches it and may drop what the
+  // ranks wrote to stderr just before (seen under load in CI: the message lost, exit 1 alone).
+  // Half a second lets it forward the error, on a path that ends the job anyway.
+  std::fflush(nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  MPI_Abort(MPI_COMM_WORLD, code);
 #else
   (void)code;
 #endif

@@ -7,16 +7,18 @@
 #                                       about 70 s on 2 cores; e.g. `-- --set epochs=1` for less)
 # and fails when either fails, or when --min-accuracy PERCENT is given and the run's best test
 # accuracy is below it. Only this machine's apt sources, local CA certificates (/usr/local/share/
-# ca-certificates, for a registry proxy) and resolver are copied in; the CUDA toolkit is
-# mounted read-only when this machine has one. Needs root; installs debootstrap when missing.
+# ca-certificates, for a registry proxy) and resolver are copied in. A fresh Debian 12 has no
+# CUDA, so neither has the root (the build is CPU + MPI) unless --cuda mounts this machine's
+# toolkit read-only. Needs root; installs debootstrap when missing.
 # Uncommitted changes are not in the clone: commit first.
 #
-# usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--min-accuracy 91] [--test-builds full]
-#                              [-- RUN_ARGS...]
+# usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--cuda] [--min-accuracy 91]
+#                              [--test-builds full] [-- RUN_ARGS...]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=/var/tmp/osprey-fresh-debian
 keep=0
+with_cuda=0
 min_accuracy=
 test_builds="full cpu-only"
 run_args=()
@@ -24,10 +26,11 @@ while [ $# -gt 0 ]; do
   case $1 in
     --dir) dir=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --cuda) with_cuda=1; shift ;;
     --min-accuracy) min_accuracy=$2; shift 2 ;;
     --test-builds) test_builds=$2; shift 2 ;;
     --) shift; run_args=("$@"); break ;;
-    *) echo "usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--min-accuracy A]" \
+    *) echo "usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--cuda] [--min-accuracy A]" \
          "[--test-builds full|cpu-only] [-- RUN_ARGS...]" >&2
        exit 2 ;;
   esac
@@ -84,7 +87,7 @@ while IFS= read -r var; do passthrough+=("$var=${!var}"); done < <(compgen -e |
 
 # Mounts live in a private namespace: they vanish with it, whatever way this script ends.
 cuda_mount=
-if [ -d /usr/local/cuda ]; then
+if [ $with_cuda = 1 ] && [ -d /usr/local/cuda ]; then
   cuda_real=$(readlink -f /usr/local/cuda)
   cuda_mount="mkdir -p '$root$cuda_real' && mount --bind '$cuda_real' '$root$cuda_real' &&
     mount -o remount,bind,ro '$root$cuda_real'"

@@ -77,13 +77,16 @@ pipeline() {
     fail "pipeline: the run is not 2 pipeline stages"
 }
 scaling() {
-  OSPREY_SCALING_RANKS="1 2" OSPREY_RESULTS_DIR=$out/scaling \
-    submit scaling --ntasks=2 --cpus-per-task=1 -- jobs/scaling_cpu.slurm || return
-  local csv=$out/scaling/speedup_table.csv ranks
-  ranks=$(awk -F, 'NR > 1 { printf "%s ", $3 }' "$csv" 2>/dev/null)
-  [ "$ranks" = "1 2 " ] || fail "scaling: $csv has ranks '${ranks}', expected 1 and 2"
-  for f in speedup.png efficiency.png; do [ -s "$out/scaling/$f" ] || fail "scaling: no $f"; done
-  echo "   checked: $csv (ranks $ranks), speedup.png, efficiency.png"
+  OSPREY_SCALING_RANKS="1 2" OSPREY_RESULTS_DIR=$out/results \
+    submit scaling --ntasks=2 --cpus-per-task=1 -- jobs/scaling_cpu.slurm --epochs 1 \
+    --limit-train 1024 --limit-test 256 || return
+  local dir=$out/results/scaling ranks accuracy
+  ranks=$(awk -F, 'NR > 1 { printf "%s ", $3 }' "$dir/speedup_table.csv" 2>/dev/null)
+  accuracy=$(awk -F, 'NR > 1 && $14 > 0 { n++ } END { print n + 0 }' "$dir/speedup_table.csv" 2>/dev/null)
+  [ "$ranks" = "1 2 " ] || fail "scaling: speedup_table.csv has ranks '${ranks}', expected 1 and 2"
+  [ "$accuracy" = 2 ] || fail "scaling: speedup_table.csv lacks a test accuracy per row"
+  for f in speedup.png efficiency.png table.md; do [ -s "$dir/$f" ] || fail "scaling: no $f"; done
+  echo "   checked: $dir/speedup_table.csv (ranks $ranks, test accuracy on $accuracy rows), speedup.png, efficiency.png, table.md"
 }
 
 jobs=(serial hybrid_srun hybrid_mpirun pipeline scaling)

@@ -5,8 +5,8 @@
 # small settings through sbatch's options and the scripts' arguments and environment: serial CPU
 # training, hybrid MPI+OpenMP (2 ranks x 1 thread) through srun and through mpirun, the hybrid
 # pipeline and the scaling sweep, and with OSPREY_MPICH (an osprey built against MPICH) the
-# hybrid job again through srun --mpi=pmi2. Each must exit 0 under `sbatch --wait`, report the
-# world size asked for, and write its files. The GPU scripts must pass `sbatch --test-only`, and
+# hybrid and pipeline jobs again through srun --mpi=pmi2. Each must exit 0 under
+# `sbatch --wait`, report the world size asked for, and write its files. The GPU scripts must pass `sbatch --test-only`, and
 # a job asking for more CPUs than the cluster has must be refused at submission, not queued.
 # The jobs are submitted together (the node runs them in turn), each waited for by its sbatch.
 set -uo pipefail
@@ -69,13 +69,17 @@ hybrid_mpich() {
   OSPREY_BIN=$osprey_mpich OSPREY_SRUN_MPI=pmi2 submit hybrid_mpich "${two_ranks[@]}" -- \
     jobs/train_hybrid_cpu.slurm "${tiny[@]}" && check_run hybrid_mpich "osprey-hybrid-cpu_$job" 2
 }
-pipeline() {
-  submit pipeline "${two_ranks[@]}" -- jobs/train_pipeline_cpu.slurm "${tiny[@]}" \
+# pipeline_job NAME: the 2-stage pipeline job with the OSPREY_BIN and launcher of the caller.
+pipeline_job() {
+  local name=$1
+  submit "$name" "${two_ranks[@]}" -- jobs/train_pipeline_cpu.slurm "${tiny[@]}" \
     --set limit_train=256 --set limit_test=64 --set batch_size=32 --set width_mult=0.5 || return
-  check_run pipeline "osprey-pipeline-cpu_$job" 2
+  check_run "$name" "osprey-pipeline-cpu_$job" 2
   grep -q '"pipeline_stages": *2' "$out/runs/osprey-pipeline-cpu_$job/config.json" ||
-    fail "pipeline: the run is not 2 pipeline stages"
+    fail "$name: the run is not 2 pipeline stages"
 }
+pipeline() { pipeline_job pipeline; }
+pipeline_mpich() { OSPREY_BIN=$osprey_mpich OSPREY_SRUN_MPI=pmi2 pipeline_job pipeline_mpich; }
 scaling() {
   OSPREY_SCALING_RANKS="1 2" OSPREY_RESULTS_DIR=$out/results \
     submit scaling --ntasks=2 --cpus-per-task=1 -- jobs/scaling_cpu.slurm --epochs 1 \
@@ -90,7 +94,7 @@ scaling() {
 }
 
 jobs=(serial hybrid_srun hybrid_mpirun pipeline scaling)
-[ -z "$osprey_mpich" ] || jobs+=(hybrid_mpich)
+[ -z "$osprey_mpich" ] || jobs+=(hybrid_mpich pipeline_mpich)
 for j in "${jobs[@]}"; do "$j" >"$out/$j.report" 2>&1 & done
 wait
 for j in "${jobs[@]}"; do cat "$out/$j.report"; done

@@ -1,9 +1,9 @@
 // Stop signals are taken by one thread of their own (tools/stop_signal.h). This binary has its
 // own main: it routes the signals before any thread starts, as osprey's main does, and it is also
 // the child program of the tests that need a fresh process.
-#define CATCH_CONFIG_RUNNER
-// A corrupted heap aborts the test outright; Catch's own handler would deadlock in malloc.
-#define CATCH_CONFIG_NO_POSIX_SIGNALS
+// Catch's fatal-signal handler is on (the shared session): a corrupted heap may then hang it in
+// malloc instead of aborting, and the test fails by its CTest timeout. It never sees the stop
+// signals, which every thread blocks.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -20,6 +20,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/error.h"
+#include "tests/catch_session.h"
 #include "tools/stop_signal.h"
 
 extern char** environ;
@@ -146,5 +147,5 @@ int main(int argc, char** argv) {
   // The storm's last SIGUSR1 may arrive after its StopSignals is gone: ignored, as routed.
   ::signal(SIGUSR1, SIG_IGN);
   osprey::tools::route_stop_signals();
-  return Catch::Session().run(argc, argv);
+  return osprey_test::run_catch_session(argc, argv);
 }

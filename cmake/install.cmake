@@ -46,7 +46,7 @@ set(pc_libs "")
 foreach(lib ${OSPREY_LIBRARIES})
   string(APPEND pc_libs " -l${lib}")
 endforeach()
-string(APPEND pc_libs " -ldnnl -lturbojpeg")
+string(APPEND pc_libs " -ldnnl -lturbojpeg -lzip")
 if(OSPREY_CUDA)
   string(APPEND pc_cflags " -DOSPREY_WITH_CUDA -I${CUDAToolkit_INCLUDE_DIRS}")
   # The toolkit's folder is not on the loader's path everywhere: programs record it (rpath).

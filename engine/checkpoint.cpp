@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/parse.h"
+#include "engine/pth.h"
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
 
@@ -77,7 +78,7 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
 }
 
 CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimizer* optimizer) {
-  SafeTensorsFile f = SafeTensorsFile::read(path);
+  SafeTensorsFile f = read_tensor_file(path);
   OSPREY_CHECK(metadata_value(f, "model") == model.name(), "checkpoint '", path, "' holds a ",
                metadata_value(f, "model"), ", not a ", model.name());
   const uint64_t rng_counter =
@@ -120,7 +121,7 @@ CheckpointMetadata load_checkpoint(const std::string& path, Model& model, Optimi
 }
 
 CheckpointMetadata read_checkpoint_metadata(const std::string& path) {
-  return SafeTensorsFile::read(path).metadata();
+  return read_tensor_file(path).metadata();
 }
 
 int64_t checkpoint_int(const CheckpointMetadata& meta, const std::string& path,

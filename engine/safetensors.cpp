@@ -14,12 +14,13 @@
 namespace osprey {
 namespace {
 
-size_t element_size(const std::string& dtype) {
-  static const std::map<std::string, size_t> sizes = {
-      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
-      {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}};
-  auto it = sizes.find(dtype);
-  return it == sizes.end() ? 0 : it->second;
+// The bytes an entry of this dtype and shape needs; fails naming `what` for an unknown dtype.
+int64_t entry_bytes(const std::string& dtype, const Shape& shape, const std::string& what) {
+  const size_t es = safetensors_element_size(dtype);
+  OSPREY_CHECK(es != 0, what, " has unsupported dtype ", printable(dtype));
+  int64_t numel = 1;
+  for (int64_t d : shape) numel = checked_mul(numel, d, what + " of shape " + shape_str(shape));
+  return checked_mul(numel, int64_t(es), what + " of shape " + shape_str(shape));
 }
 
 float half_to_float(uint16_t h) {
@@ -69,8 +70,8 @@ SafeTensorEntry parse_entry(const nlohmann::json& v, const std::string& what,
   OSPREY_CHECK(v.is_object(), what, ": entry is not a JSON object");
   SafeTensorEntry e;
   e.dtype = v.at("dtype").get<std::string>();
-  size_t es = element_size(e.dtype);
-  OSPREY_CHECK(es != 0, what, " has unsupported dtype ", printable(e.dtype));
+  OSPREY_CHECK(safetensors_element_size(e.dtype) != 0, what, " has unsupported dtype ",
+               printable(e.dtype));
   e.shape = parse_shape(v.at("shape"), what);
   const auto& offs = v.at("data_offsets");
   OSPREY_CHECK(offs.is_array() && offs.size() == 2 && offs[0].is_number_unsigned() &&
@@ -79,9 +80,7 @@ SafeTensorEntry parse_entry(const nlohmann::json& v, const std::string& what,
   uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
   OSPREY_CHECK(begin <= end && end <= data.size(), what, " has data offsets [", begin, ", ", end,
                "] outside the ", data.size(), " data bytes of the file (truncated or corrupt)");
-  int64_t numel = 1;
-  for (int64_t d : e.shape) numel = checked_mul(numel, d, what + " of shape " + shape_str(e.shape));
-  int64_t nbytes = checked_mul(numel, int64_t(es), what + " of shape " + shape_str(e.shape));
+  const int64_t nbytes = entry_bytes(e.dtype, e.shape, what);
   OSPREY_CHECK(uint64_t(nbytes) == end - begin, what, " of shape ", shape_str(e.shape), " ",
                e.dtype, " needs ", nbytes, " bytes but its data_offsets hold ", end - begin);
   e.bytes.assign(data.begin() + int64_t(begin), data.begin() + int64_t(end));
@@ -89,6 +88,28 @@ SafeTensorEntry parse_entry(const nlohmann::json& v, const std::string& what,
 }
 
 }  // namespace
+
+size_t safetensors_element_size(const std::string& dtype) {
+  static const std::map<std::string, size_t> sizes = {
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+      {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}};
+  auto it = sizes.find(dtype);
+  return it == sizes.end() ? 0 : it->second;
+}
+
+SafeTensorsFile SafeTensorsFile::from_entries(const std::string& path,
+                                              std::map<std::string, SafeTensorEntry> entries) {
+  for (const auto& [name, e] : entries) {
+    const std::string what = "'" + printable(path) + "': tensor '" + printable(name) + "'";
+    const int64_t nbytes = entry_bytes(e.dtype, e.shape, what);
+    OSPREY_CHECK(uint64_t(nbytes) == e.bytes.size(), what, " of shape ", shape_str(e.shape), " ",
+                 e.dtype, " needs ", nbytes, " bytes but holds ", e.bytes.size());
+  }
+  SafeTensorsFile f;
+  f.path_ = path;
+  f.entries_ = std::move(entries);
+  return f;
+}
 
 SafeTensorsFile SafeTensorsFile::read(const std::string& path) {
   const std::string file = "safetensors file '" + printable(path) + "'";
@@ -233,6 +254,14 @@ void SafeTensorsWriter::add_i64(const std::string& name, const Shape& shape, con
   auto p = reinterpret_cast<const uint8_t*>(data);
   e.bytes.assign(p, p + shape_numel(shape) * 8);
   entries_[name] = std::move(e);
+}
+
+void SafeTensorsWriter::add(const std::string& name, const SafeTensorEntry& entry) {
+  const std::string what = "tensor '" + printable(name) + "'";
+  const int64_t nbytes = entry_bytes(entry.dtype, entry.shape, what);
+  OSPREY_CHECK(uint64_t(nbytes) == entry.bytes.size(), what, " of shape ", shape_str(entry.shape),
+               " ", entry.dtype, " needs ", nbytes, " bytes, not ", entry.bytes.size());
+  entries_[name] = entry;
 }
 
 void SafeTensorsWriter::write(const std::string& path) const {

@@ -20,6 +20,10 @@ struct SafeTensorEntry {
 class SafeTensorsFile {
  public:
   static SafeTensorsFile read(const std::string& path);
+  // The tensors of another format (engine/pth.h), checked as read() checks a file's: a known
+  // dtype and bytes that match the shape. `path` names the source in errors.
+  static SafeTensorsFile from_entries(const std::string& path,
+                                      std::map<std::string, SafeTensorEntry> entries);
 
   const std::string& path() const { return path_; }
   bool has(const std::string& name) const { return entries_.count(name) != 0; }
@@ -50,6 +54,8 @@ class SafeTensorsWriter {
  public:
   void add_f32(const std::string& name, const Shape& shape, const float* data);
   void add_i64(const std::string& name, const Shape& shape, const int64_t* data);
+  // Any dtype read() knows, bytes as they are (osprey convert); fails unless they fit the shape.
+  void add(const std::string& name, const SafeTensorEntry& entry);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
   // Writes to a temporary file beside path, fsyncs it, renames it over path and fsyncs the
   // directory: a crash leaves either the old file or the new one, never a partial one.
@@ -59,6 +65,9 @@ class SafeTensorsWriter {
   std::map<std::string, SafeTensorEntry> entries_;
   std::map<std::string, std::string> metadata_;
 };
+
+// The size of one element of a safetensors dtype ("F32": 4), 0 for a dtype Osprey does not know.
+size_t safetensors_element_size(const std::string& dtype);
 
 // Writes bytes to path atomically (temp file, fsync, rename, fsync of the directory).
 void write_file_atomic(const std::string& path, const std::string& bytes);

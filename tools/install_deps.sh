@@ -7,6 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libdnnl-dev nlohmann-json3-dev libcli11-dev
   libpng-dev libturbojpeg0-dev  # data/image.cpp decodes PNG and JPEG with them
+  libzip-dev  # engine/pth.cpp reads PyTorch .pth files, which are zip archives
   zlib1g-dev catch2 libopenmpi-dev openmpi-bin gnuplot-nox dataset-fashion-mnist
   chromium python3  # the browser test of osprey serve's page (python3 writes its PNG)
 )

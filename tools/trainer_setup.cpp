@@ -3,7 +3,7 @@
 #include "dist/nccl_communicator.h"
 #include "engine/checkpoint.h"
 #include "engine/conv_bn_act.h"
-#include "engine/safetensors.h"
+#include "engine/pth.h"
 #include "engine/state_dict.h"
 #include "kernels/cpu/threads.h"
 #include "tools/train_settings.h"
@@ -94,7 +94,7 @@ void Trainer::restore_or_initialise() {
     // The epoch's sums are all ranks' together: one rank carries them on.
     if (!lead_) pos_.loss_sum = 0.0, pos_.seen = pos_.correct = 0;
   } else if (!cfg_.init_from.empty()) {
-    auto fresh = load_pretrained_state_dict(model_->params(), SafeTensorsFile::read(cfg_.init_from),
+    auto fresh = load_pretrained_state_dict(model_->params(), read_tensor_file(cfg_.init_from),
                                             model_->classifier_prefixes());
     if (lead_)
       std::printf("initialised from %s%s\n", cfg_.init_from.c_str(),

@@ -9,6 +9,7 @@ import json
 import os
 import struct
 import sys
+import zipfile
 import zlib
 
 # 8x8 baseline JPEGs (gray, and RGB with 4:2:0 chroma), written once with libjpeg-turbo's
@@ -104,6 +105,20 @@ def http_requests():
     ]
 
 
+def pth_seeds():
+    # torch.save's files from tests/golden/pth (made by make_pth.py with PyTorch): whole small
+    # archives, and their data.pkl alone for the unpickler.
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden", "pth")
+    seeds = []
+    for name in ("plain", "views", "dtypes", "checkpoint"):
+        path = os.path.join(folder, name + ".pth")
+        with open(path, "rb") as f:
+            seeds.append(f.read())
+        with zipfile.ZipFile(path) as z:
+            seeds += [z.read(n) for n in z.namelist() if n.endswith("/data.pkl")]
+    return seeds
+
+
 def main():
     out = sys.argv[1]
     seeds = {
@@ -116,6 +131,7 @@ def main():
                              safetensors({"x": ("F32", [2, 2], f32(4)), "n": ("I64", [1], b"\x01" + b"\x00" * 7)})],
         "fuzz_config": [json.dumps(c).encode() for c in configs()],
         "fuzz_http_request": http_requests(),
+        "fuzz_pth": pth_seeds(),
     }
     for target, items in seeds.items():
         d = os.path.join(out, target)

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from study_runs import Machine, Run, StudyError, fmt, gnuplot, train, write_atomic, write_tables
+from study_runs import Machine, Run, StudyError, gnuplot, train, write_atomic, write_tables
 
 STUDIES = ("strategies", "scaling", "batch", "sweep")
 
@@ -257,14 +257,10 @@ def study_sweep(args, machine, folder):
                "test_acc", "best_acc", "train_loss"]
     title = (f"Sweep: {n} x {base['model']} (seed i, lr {args.lr:g} x 2^(i-1)), "
              f"{args.epochs} epochs on {args.dataset_label}")
-    write_tables(folder, "sweep", title, rows, columns, machine, args.command)
     tcols = ["mode", "models", "cores_per_model", "wall_s", "images_per_s", "speedup"]
-    write_atomic(os.path.join(folder, "sweep_total.csv"), "\n".join(
-        [",".join(tcols)] + [",".join(str(t[c]) for c in tcols) for t in totals]) + "\n")
-    with open(os.path.join(folder, "table.md"), "a") as f:
-        f.write("\nTotals (training images of all models / wall time of the whole sweep):\n\n"
-                "| " + " | ".join(tcols) + " |\n|" + "---|" * len(tcols) + "\n")
-        f.writelines("| " + " | ".join(fmt(t[c]) for c in tcols) + " |\n" for t in totals)
+    caption = "Totals (training images of all models / wall time of the whole sweep):"
+    write_tables(folder, "sweep", title, rows, columns, machine, args.command,
+                 extra=[("sweep_total", caption, totals, tcols)])
     gnuplot(folder, "sweep.png", f"""
 set multiplot layout 1,2 title "{title}"
 set style fill solid 0.8 border -1

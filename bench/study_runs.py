@@ -164,15 +164,18 @@ def fmt(value):
     return str(value)
 
 
-def write_tables(folder, stem, title, rows, columns, machine, command):
-    """stem.csv (every column, full precision) and table.md (the same, readable)."""
-    lines = [",".join(columns)]
-    lines += [",".join(str(row.get(c, "")) for c in columns) for row in rows]
-    write_atomic(os.path.join(folder, stem + ".csv"), "\n".join(lines) + "\n")
+def write_tables(folder, stem, title, rows, columns, machine, command, extra=()):
+    """stem.csv (every column, full precision) and table.md (the same, readable); each
+    (stem, caption, rows, columns) of extra gets its own CSV and follows in table.md."""
     md = [f"## {title}", "", f"Machine: {machine.describe()}", "",
-          f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-          "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    md += ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
+          f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    for i, (name, caption, table, cols) in enumerate([(stem, "", rows, columns), *extra]):
+        lines = [",".join(cols)] + [",".join(str(r.get(c, "")) for c in cols) for r in table]
+        write_atomic(os.path.join(folder, name + ".csv"), "\n".join(lines) + "\n")
+        if i:
+            md += ["", caption, ""]
+        md += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        md += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in table]
     write_atomic(os.path.join(folder, "table.md"), "\n".join(md) + "\n")
 
 

@@ -10,7 +10,7 @@ target_link_libraries(osprey_all INTERFACE osprey_app)
 set_target_properties(osprey_all PROPERTIES EXPORT_NAME osprey)
 add_library(Osprey::osprey ALIAS osprey_all)
 
-set(OSPREY_LIBRARIES osprey_app osprey_models osprey_data osprey_dist osprey_engine)
+set(OSPREY_LIBRARIES osprey_app osprey_models osprey_data osprey_dist osprey_interop osprey_engine)
 if(OSPREY_CUDA)
   list(APPEND OSPREY_LIBRARIES osprey_kernels_cuda)
 endif()
@@ -23,7 +23,7 @@ endforeach()
 install(TARGETS osprey_all ${OSPREY_LIBRARIES} EXPORT OspreyTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS osprey RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir kernels engine models data dist tools)
+foreach(dir kernels engine models data dist interop tools)
   install(DIRECTORY ${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/osprey/${dir}
     FILES_MATCHING PATTERN "*.h")
 endforeach()
@@ -41,12 +41,12 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/OspreyConfig.cmake
 
 # pkg-config: static libraries, so Libs lists every dependency; paths relative to the .pc file,
 # so the prefix can move.
-set(pc_cflags "-fopenmp")
+set(pc_cflags "-fopenmp -DONNX_ML=1 -DONNX_NAMESPACE=onnx")
 set(pc_libs "")
 foreach(lib ${OSPREY_LIBRARIES})
   string(APPEND pc_libs " -l${lib}")
 endforeach()
-string(APPEND pc_libs " -ldnnl -lturbojpeg -lzip")
+string(APPEND pc_libs " -ldnnl -lturbojpeg -lzip -lonnx_proto -lprotobuf")
 if(OSPREY_CUDA)
   string(APPEND pc_cflags " -DOSPREY_WITH_CUDA -I${CUDAToolkit_INCLUDE_DIRS}")
   # The toolkit's folder is not on the loader's path everywhere: programs record it (rpath).

@@ -8,6 +8,8 @@ packages=(
   libdnnl-dev nlohmann-json3-dev libcli11-dev
   libpng-dev libturbojpeg0-dev  # data/image.cpp decodes PNG and JPEG with them
   libzip-dev  # engine/pth.cpp reads PyTorch .pth files, which are zip archives
+  libonnx-dev libprotobuf-dev  # interop/: ONNX export and ONNX's operator tests
+  python3-onnx libonnx-testdata  # onnx.checker on exported files; ONNX's own node tests
   zlib1g-dev catch2 libopenmpi-dev openmpi-bin gnuplot-nox dataset-fashion-mnist
   chromium python3  # the browser test of osprey serve's page (python3 writes its PNG)
 )

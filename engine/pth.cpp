@@ -190,7 +190,7 @@ SafeTensorsFile read_pth(const std::string& path) {
     OSPREY_CHECK(entries.emplace(name, std::move(e)).second, what, ": two tensors are named '",
                  printable(name), "' once 'module.' / '_orig_mod.' are dropped");
   }
-  return SafeTensorsFile::from_entries(path, std::move(entries));
+  return SafeTensorsFile::from_entries("PyTorch file", path, std::move(entries));
 }
 
 SafeTensorsFile read_tensor_file(const std::string& path) {

@@ -97,18 +97,23 @@ size_t safetensors_element_size(const std::string& dtype) {
   return it == sizes.end() ? 0 : it->second;
 }
 
-SafeTensorsFile SafeTensorsFile::from_entries(const std::string& path,
+SafeTensorsFile SafeTensorsFile::from_entries(const std::string& kind, const std::string& path,
                                               std::map<std::string, SafeTensorEntry> entries) {
   for (const auto& [name, e] : entries) {
-    const std::string what = "'" + printable(path) + "': tensor '" + printable(name) + "'";
+    const std::string what = kind + " '" + printable(path) + "': tensor '" + printable(name) + "'";
     const int64_t nbytes = entry_bytes(e.dtype, e.shape, what);
     OSPREY_CHECK(uint64_t(nbytes) == e.bytes.size(), what, " of shape ", shape_str(e.shape), " ",
                  e.dtype, " needs ", nbytes, " bytes but holds ", e.bytes.size());
   }
   SafeTensorsFile f;
+  f.kind_ = kind;
   f.path_ = path;
   f.entries_ = std::move(entries);
   return f;
+}
+
+std::string SafeTensorsFile::describe() const {
+  return kind_ + " '" + printable(path_) + "'";
 }
 
 SafeTensorsFile SafeTensorsFile::read(const std::string& path) {
@@ -162,8 +167,7 @@ SafeTensorsFile SafeTensorsFile::read(const std::string& path) {
 
 const std::string& SafeTensorsFile::metadata_string(const std::string& key) const {
   auto it = metadata_.find(key);
-  OSPREY_CHECK(it != metadata_.end(), "safetensors file '", printable(path_),
-               "' has no metadata key '", printable(key), "'");
+  OSPREY_CHECK(it != metadata_.end(), describe(), " has no metadata key '", printable(key), "'");
   return it->second;
 }
 
@@ -180,13 +184,12 @@ double SafeTensorsFile::metadata_double(const std::string& key, double lo, doubl
 }
 
 std::string SafeTensorsFile::metadata_what(const std::string& key) const {
-  return "safetensors file '" + printable(path_) + "': metadata '" + printable(key) + "'";
+  return describe() + ": metadata '" + printable(key) + "'";
 }
 
 const SafeTensorEntry& SafeTensorsFile::entry(const std::string& name) const {
   auto it = entries_.find(name);
-  OSPREY_CHECK(it != entries_.end(), "safetensors file '", printable(path_), "' has no tensor '",
-               printable(name), "'");
+  OSPREY_CHECK(it != entries_.end(), describe(), " has no tensor '", printable(name), "'");
   return it->second;
 }
 
@@ -218,7 +221,7 @@ std::vector<float> SafeTensorsFile::floats(const std::string& name) const {
     else if (e.dtype == "U8")
       out[i] = float(p[i]);
     else
-      fail("safetensors file '", path_, "': tensor '", name, "' of dtype ", e.dtype,
+      fail(describe(), ": tensor '", printable(name), "' of dtype ", e.dtype,
            " cannot be read as floats");
   }
   return out;
@@ -236,7 +239,7 @@ std::vector<int64_t> SafeTensorsFile::ints(const std::string& name) const {
     else if (e.dtype == "U8")
       out[i] = e.bytes[i];
     else
-      fail("safetensors file '", path_, "': tensor '", name, "' of dtype ", e.dtype,
+      fail(describe(), ": tensor '", printable(name), "' of dtype ", e.dtype,
            " is not an integer tensor");
   }
   return out;

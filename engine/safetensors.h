@@ -21,11 +21,14 @@ class SafeTensorsFile {
  public:
   static SafeTensorsFile read(const std::string& path);
   // The tensors of another format (engine/pth.h), checked as read() checks a file's: a known
-  // dtype and bytes that match the shape. `path` names the source in errors.
-  static SafeTensorsFile from_entries(const std::string& path,
+  // dtype and bytes that match the shape. `kind` and `path` name the source in errors
+  // ("PyTorch file 'x.pth'").
+  static SafeTensorsFile from_entries(const std::string& kind, const std::string& path,
                                       std::map<std::string, SafeTensorEntry> entries);
 
   const std::string& path() const { return path_; }
+  // "safetensors file 'PATH'", or the kind from_entries was given: for messages.
+  std::string describe() const;
   bool has(const std::string& name) const { return entries_.count(name) != 0; }
   const SafeTensorEntry& entry(const std::string& name) const;
   std::vector<std::string> names() const;
@@ -45,6 +48,7 @@ class SafeTensorsFile {
  private:
   std::string metadata_what(const std::string& key) const;
 
+  std::string kind_ = "safetensors file";
   std::string path_;
   std::map<std::string, SafeTensorEntry> entries_;
   std::map<std::string, std::string> metadata_;

@@ -15,37 +15,20 @@ usage: serve_abuse_test.py OSPREY_BINARY [--memory-not-judged]   (the latter for
    (VmHWM) stays under its stated bound: the RSS after start-up and one prediction, plus the
    request memory bound of docs/serving.md, plus 64 MiB for the allocator.
 """
-import gzip
-import http.client
 import json
 import os
-import re
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zlib
+
+from osprey_test_support import check, fashion_png, png, request, wait_for_url
 
 MIB = 1 << 20
 MAX_BODY = 1 * MIB  # --max-body-bytes
 SIDE = 4096  # the default --max-image-side
-FMNIST = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
-
-
-def png(width, height, depth, color, rows):
-    def chunk(tag, body):
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows, 9)) +
-            chunk(b"IEND", b""))
-
-
-def fashion_png():
-    raw = gzip.open(FMNIST).read()[16:16 + 28 * 28]
-    return png(28, 28, 8, 0, b"".join(b"\0" + raw[r * 28:(r + 1) * 28] for r in range(28)))
 
 
 def bomb_png():
@@ -61,37 +44,11 @@ def status_kib(pid, key):
     raise RuntimeError("no %s in /proc/%d/status" % (key, pid))
 
 
-def request(port, method, path, body=None, headers=None, timeout=10.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        conn.close()
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
 def start_server(osprey, run, port, log):
     proc = subprocess.Popen([osprey, "serve", "--checkpoint", run, "--device", "cpu", "--port",
                              str(port), "--max-body-bytes", str(MAX_BODY)],
                             stdout=log, stderr=subprocess.STDOUT)
     return proc
-
-
-def wait_for_url(proc, log_path):
-    for _ in range(300):
-        text = open(log_path).read()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", text)
-        if m:
-            return int(m.group(1))
-        check(proc.poll() is None, "the server exited: " + text)
-        time.sleep(0.1)
-    raise AssertionError("the server did not start")
 
 
 def second_server_fails(osprey, run, port, tmp):

@@ -8,7 +8,10 @@
 #include "data/image.h"
 #include "engine/checkpoint.h"
 #include "engine/device.h"
+#include "engine/ops.h"
 #include "engine/parse.h"
+#include "engine/pth.h"
+#include "engine/state_dict.h"
 #include "kernels/cpu/threads.h"
 #include "tools/train.h"
 
@@ -32,15 +35,11 @@ void check_input_sizes(const nlohmann::json& j, const std::string& what) {
     OSPREY_CHECK(ok(v), what, ": 'source' values must be integers in [1, 65536]");
 }
 
-}  // namespace
-
-TrainedModel load_trained(const std::string& run_or_file,
-                          const std::vector<std::string>& overrides) {
-  TrainedModel tm;
-  tm.checkpoint = resolve_checkpoint(run_or_file, TrainConfig{}.runs_dir);
+// A checkpoint Osprey wrote: it holds its config and model input.
+void load_osprey_checkpoint(TrainedModel& tm, const CheckpointMetadata& meta,
+                            const std::vector<std::string>& overrides) {
   tm.cfg = config_from_checkpoint(tm.checkpoint);
   for (const std::string& s : overrides) apply_override(tm.cfg, s);
-  CheckpointMetadata meta = read_checkpoint_metadata(tm.checkpoint);
   const std::string file = "checkpoint '" + printable(tm.checkpoint) + "'";
   auto it = meta.find("input");
   OSPREY_CHECK(it != meta.end(), file,
@@ -52,11 +51,55 @@ TrainedModel load_trained(const std::string& run_or_file,
   tm.input = ModelInput::from_json(j);
   OSPREY_CHECK(tm.input.class_names.size() == size_t(tm.input.num_classes), file, ": ",
                tm.input.class_names.size(), " class names for ", tm.input.num_classes, " classes");
-  // Class names come from data files and folder names; they are shown on terminals and pages.
-  for (std::string& name : tm.input.class_names) name = printable(name);
   cpu::set_num_threads(tm.cfg.threads);
   tm.model = create_model_for(tm.cfg, tm.input);
   load_checkpoint(tm.checkpoint, *tm.model, nullptr);
+}
+
+// A bare state_dict (a PyTorch .pth, or safetensors without Osprey's metadata): the config
+// names the model and the data, whose classes and image shape size it, as in training.
+void load_state_dict_file(TrainedModel& tm, const std::string& config_file,
+                          const std::vector<std::string>& overrides) {
+  tm.cfg = load_config_file(config_file);
+  for (const std::string& s : overrides) apply_override(tm.cfg, s);
+  validate(tm.cfg);
+  DataSplits data = load_data(tm.cfg);
+  check_splits(data);
+  Pipelines pipes = make_pipelines(tm.cfg, {data.test.h, data.test.w, data.test.c});
+  tm.input = model_input(data, pipes);
+  cpu::set_num_threads(tm.cfg.threads);
+  tm.model = create_model_for(tm.cfg, tm.input);
+  load_torch_state_dict(tm.model->params(), read_tensor_file(tm.checkpoint));
+}
+
+bool is_osprey_checkpoint(const CheckpointMetadata& meta) {
+  auto it = meta.find("format");
+  return it != meta.end() && it->second.rfind("osprey-checkpoint-", 0) == 0;
+}
+
+}  // namespace
+
+TrainedModel load_trained(const std::string& run_or_file, const std::vector<std::string>& overrides,
+                          const std::string& config_file) {
+  TrainedModel tm;
+  tm.checkpoint = resolve_checkpoint(run_or_file, TrainConfig{}.runs_dir);
+  const CheckpointMetadata meta = read_checkpoint_metadata(tm.checkpoint);
+  const std::string file = "'" + printable(tm.checkpoint) + "'";
+  if (is_osprey_checkpoint(meta)) {
+    OSPREY_CHECK(config_file.empty(), file,
+                 " is an Osprey checkpoint, which holds its own config: --config is for "
+                 "PyTorch state_dicts (change the stored config with --set key=value)");
+    load_osprey_checkpoint(tm, meta, overrides);
+  } else {
+    OSPREY_CHECK(!config_file.empty(), file,
+                 " is a bare state_dict (a PyTorch .pth or plain safetensors): it does not say "
+                 "which model, input size and classes it is for. Give the training config it "
+                 "belongs to with --config CONFIG.json (e.g. configs/fashion_mnist_simple_cnn.json;"
+                 " adjust it with --set key=value)");
+    load_state_dict_file(tm, config_file, overrides);
+  }
+  // Class names come from data files and folder names; they are shown on terminals and pages.
+  for (std::string& name : tm.input.class_names) name = printable(name);
   tm.model->to(resolve_device(tm.cfg.device));
   tm.model->eval();
   tm.net = tm.model->inference_net();
@@ -136,6 +179,7 @@ std::vector<Prediction> predict_named(TrainedModel& tm, const std::vector<data::
   data::eval_into(eval, ds, idx.data(), ds.n, tm.input.c, x.data<float>());
   Tensor logits = tm.net->forward(x.to(tm.model->device())).to(Device::cpu);
   int k = int(logits.dim(1));
+  const Tensor probs = ops::softmax(logits);
   std::vector<Prediction> out;
   for (int i = 0; i < ds.n; ++i) {
     const float* l = logits.data<float>() + int64_t(i) * k;
@@ -143,17 +187,13 @@ std::vector<Prediction> predict_named(TrainedModel& tm, const std::vector<data::
                         i < int(names.size())
                             ? "image " + printable(names[size_t(i)])
                             : "image " + std::to_string(i + 1) + " of " + std::to_string(ds.n));
-    float mx = *std::max_element(l, l + k);
-    std::vector<double> p(static_cast<size_t>(k));
-    double sum = 0;
-    for (int j = 0; j < k; ++j) sum += p[size_t(j)] = std::exp(double(l[j] - mx));
+    const float* p = probs.data<float>() + int64_t(i) * k;
     std::vector<int> order(static_cast<size_t>(k));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int a, int b) { return p[size_t(a)] > p[size_t(b)]; });
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
     Prediction pr;
     for (int j = 0; j < std::min(top_k, k); ++j)
-      pr.top.emplace_back(order[size_t(j)], float(p[size_t(order[size_t(j)])] / sum));
+      pr.top.emplace_back(order[size_t(j)], p[order[size_t(j)]]);
     pr.uncertain = pr.top[0].second < threshold;
     out.push_back(pr);
   }

@@ -23,8 +23,11 @@ struct TrainedModel {
 // run_or_file as for `--resume`; overrides ("key=value") adjust the stored config (e.g. data_dir).
 // The stored model input is checked (sizes in range, one class name per class) and its class
 // names are escaped for display (engine/parse.h printable): they come from data files.
-TrainedModel load_trained(const std::string& run_or_file,
-                          const std::vector<std::string>& overrides);
+// A bare state_dict (a PyTorch .pth, or safetensors without Osprey's metadata) needs
+// config_file, the training config it belongs to: its model, and its data, read for the classes
+// and the image shape. An Osprey checkpoint refuses one (its config is stored).
+TrainedModel load_trained(const std::string& run_or_file, const std::vector<std::string>& overrides,
+                          const std::string& config_file = "");
 
 // The whole configured test set: accuracy, loss, per-class accuracy and the confusion matrix.
 Evaluation run_eval(TrainedModel& tm);

@@ -10,6 +10,7 @@
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/parse.h"
+#include "engine/pth.h"
 #include "engine/safetensors.h"
 #include "engine/state_dict.h"
 #include "kernels/cpu/threads.h"
@@ -307,7 +308,7 @@ void add_parameter_rows(Model& model, const Tolerances& tol, RowWriter& out) {
 VerifyReport run_verify(const VerifyOptions& opts) {
   cpu::set_num_threads(opts.threads);
   SafeTensorsFile ref = SafeTensorsFile::read(opts.ref_path);
-  SafeTensorsFile params = SafeTensorsFile::read(opts.params_path);
+  SafeTensorsFile params = read_tensor_file(opts.params_path);
   const Shape in_shape = reference_input_shape(ref, opts.ref_path);
   const models::ModelSpec spec = reference_model_spec(opts, ref, in_shape);
   std::unique_ptr<Model> model = models::create_model(spec);

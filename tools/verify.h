@@ -9,7 +9,7 @@
 namespace osprey::tools {
 
 struct VerifyOptions {
-  std::string params_path;  // PREFIX.params.safetensors (a PyTorch state_dict)
+  std::string params_path;  // PREFIX.params.safetensors, or any state_dict file (.pth too)
   std::string ref_path;     // PREFIX.ref.safetensors
   // Overrides of the reference's metadata; empty / <= 0 means "take it from the file".
   std::string model;

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-from torch_models import SimpleCNN  # noqa: E402
+from torch_models import SimpleCNN, load_safetensors, mobilenet_v2  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pth")
 # The file the hostile pickle would create; the test checks it never appears.
@@ -103,6 +103,24 @@ def readable():
     torch.manual_seed(1)
     cnn = SimpleCNN(1, 10, 28).state_dict()
     save({"epoch": 1, "model": cnn}, "simple_cnn")
+    models()
+
+
+def models():
+    """MobileNetV2s for tests/test_app_pth.cpp: one as DDP saves it, with BatchNorm statistics
+    moved off their defaults, and the reference weights of a golden file as torch.compile's
+    wrapper names them inside a training checkpoint (osprey verify must match PyTorch on it)."""
+    torch.manual_seed(2)
+    mnv2 = mobilenet_v2(10, 0.25, cifar=True)
+    with torch.no_grad():
+        for _ in range(3):
+            mnv2(torch.randn(8, 3, 28, 28) * 2 + 0.5)
+    save(collections.OrderedDict(("module." + k, v) for k, v in mnv2.state_dict().items()),
+         "mnv2_cifar_ddp")
+    golden = os.path.join(os.path.dirname(OUT), "mnv2_cifar_w0.35_c3_b2_40.params.safetensors")
+    compiled = collections.OrderedDict(
+        ("_orig_mod." + k, v) for k, v in load_safetensors(golden)[0].items())
+    save({"epoch": 7, "model": compiled, "optimizer": {}}, "mnv2_cifar_w0.35_c3_b2_40.params")
 
 
 def hostile():

@@ -9,38 +9,51 @@
 namespace osprey::cli {
 namespace {
 
+// Where eval, predict and serve get their model: a run or checkpoint, or a bare state_dict
+// (a PyTorch .pth) with the training config it belongs to.
+struct CheckpointArgs {
+  std::string run, config, device = "auto";
+  std::vector<std::string> sets;
+};
+
+void add_checkpoint_options(CLI::App* cmd, CheckpointArgs& a) {
+  cmd->add_option("--config", a.config,
+                  "For a PyTorch .pth or plain state_dict: the training config it belongs to "
+                  "(model, data, input size)");
+  cmd->add_option("--set", a.sets, "Override a config key (e.g. data_dir=...)");
+  cmd->add_option("--device", a.device, "cpu, cuda or auto")->capture_default_str();
+}
+
+tools::TrainedModel load(const CheckpointArgs& a) {
+  std::vector<std::string> sets = a.sets;
+  sets.push_back("device=" + a.device);
+  return tools::load_trained(a.run, sets, a.config);
+}
+
 void add_eval(CLI::App& app, Commands& commands) {
   auto* eval = app.add_subcommand(
       "eval",
       "Evaluate a checkpoint on its run's whole test set: accuracy, loss, per-class "
       "accuracy and the confusion matrix");
-  struct Args {
-    std::string run, device = "auto";
-    std::vector<std::string> sets;
-  };
-  auto a = std::make_shared<Args>();
-  eval->add_option("checkpoint", a->run, "A run directory, checkpoint file or run name")
+  auto a = std::make_shared<CheckpointArgs>();
+  eval->add_option("checkpoint", a->run, "A run directory, checkpoint file, run name or .pth")
       ->required();
-  eval->add_option("--set", a->sets, "Override a key of the stored config (e.g. data_dir=...)");
-  eval->add_option("--device", a->device, "cpu, cuda or auto")->capture_default_str();
+  add_checkpoint_options(eval, *a);
   commands.push_back({eval, [a] {
-                        std::vector<std::string> sets = a->sets;
-                        sets.push_back("device=" + a->device);
-                        tools::TrainedModel tm = tools::load_trained(a->run, sets);
+                        tools::TrainedModel tm = load(*a);
                         tools::print_evaluation(tools::run_eval(tm), tm.input);
                         return 0;
                       }});
 }
 
-struct PredictArgs {
-  std::string run, device = "auto";
+struct PredictArgs : CheckpointArgs {
   std::vector<std::string> images;
   int top_k = 3;
   float threshold = 0.5f;
 };
 
 int predict(const PredictArgs& a) {
-  tools::TrainedModel tm = tools::load_trained(a.run, {"device=" + a.device});
+  tools::TrainedModel tm = load(a);
   for (const auto& p : tools::run_predict(tm, a.images, a.top_k, a.threshold)) {
     std::printf("%s:%s\n", p.path.c_str(), p.uncertain ? " uncertain" : "");
     for (const auto& [k, prob] : p.top)
@@ -55,9 +68,9 @@ void add_predict(CLI::App& app, Commands& commands) {
       "Classify images (PNG, JPEG, BMP, ...) with a trained checkpoint: top-k classes "
       "with probabilities; answers below --threshold are marked uncertain");
   auto a = std::make_shared<PredictArgs>();
-  cmd->add_option("--device", a->device, "cpu, cuda or auto")->capture_default_str();
-  cmd->add_option("--checkpoint", a->run, "A run directory, checkpoint file or run name")
+  cmd->add_option("--checkpoint", a->run, "A run directory, checkpoint file, run name or .pth")
       ->required();
+  add_checkpoint_options(cmd, *a);
   cmd->add_option("images", a->images, "Image files")->required();
   cmd->add_option("--top-k", a->top_k, "Classes to show per image")->capture_default_str();
   cmd->add_option("--threshold", a->threshold,
@@ -66,13 +79,12 @@ void add_predict(CLI::App& app, Commands& commands) {
   commands.push_back({cmd, [a] { return predict(*a); }});
 }
 
-struct ServeArgs {
-  std::string run, device = "auto";
+struct ServeArgs : CheckpointArgs {
   tools::ServeOptions options;
 };
 
 int serve(ServeArgs& a) {
-  tools::TrainedModel tm = tools::load_trained(a.run, {"device=" + a.device});
+  tools::TrainedModel tm = load(a);
   tools::InferenceServer server(tm, a.options);
   const int port = server.bind();
   std::printf("osprey serve: %s (%s) on http://%s:%d/\n", tm.model->name().c_str(),
@@ -90,9 +102,9 @@ void add_serve(CLI::App& app, Commands& commands) {
                          "/api/health");
   auto a = std::make_shared<ServeArgs>();
   tools::ServeOptions& so = a->options;
-  cmd->add_option("--device", a->device, "cpu, cuda or auto")->capture_default_str();
-  cmd->add_option("--checkpoint", a->run, "A run directory, checkpoint file or run name")
+  cmd->add_option("--checkpoint", a->run, "A run directory, checkpoint file, run name or .pth")
       ->required();
+  add_checkpoint_options(cmd, *a);
   cmd->add_option("--host", so.host, "Address to bind (default: loopback only)")
       ->capture_default_str();
   cmd->add_option("--port", so.port, "Port (0 = any free port)")->capture_default_str();

@@ -14,6 +14,9 @@ void add_verify_command(CLI::App& app, Commands& commands) {
   verify
       ->add_option("prefix", *prefix, "Reference prefix, e.g. tests/golden/simple_cnn_c1_k10_b4_28")
       ->required();
+  verify->add_option("--params", vo->params_path,
+                     "The weights: a state_dict as a PyTorch .pth or safetensors (default: "
+                     "PREFIX.params.safetensors)");
   verify->add_option("--model", vo->model, "Model name (default: the reference's metadata)");
   verify->add_option("--classes", vo->classes, "Class count (default: metadata)");
   verify->add_option("--width", vo->width, "Width multiplier (default: metadata)");
@@ -25,6 +28,7 @@ void add_verify_command(CLI::App& app, Commands& commands) {
       ->capture_default_str();
   commands.push_back({verify, [prefix, vo] {
                         tools::VerifyOptions o = tools::verify_options_from_prefix(*prefix);
+                        if (!vo->params_path.empty()) o.params_path = vo->params_path;
                         o.model = vo->model, o.classes = vo->classes, o.width = vo->width;
                         o.threads = vo->threads, o.device = vo->device, o.dtype = vo->dtype;
                         return tools::print_verify_report(tools::run_verify(o));

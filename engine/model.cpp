@@ -1,6 +1,7 @@
 #include "engine/model.h"
 
 #include "engine/autograd.h"
+#include "engine/inference_graph.h"
 
 namespace osprey {
 namespace {
@@ -32,6 +33,10 @@ void Model::set_activation_dtype(DType dtype) {
 
 std::unique_ptr<InferenceNet> Model::inference_net() {
   return std::make_unique<EvalForward>(*this);
+}
+
+InferenceGraph Model::inference_graph(int, int) const {
+  fail(name(), " has no export form (an operator graph of its inference forward)");
 }
 
 }  // namespace osprey

@@ -13,6 +13,7 @@
 namespace osprey {
 
 struct BatchNormSync;  // engine/conv_bn_act.h
+class InferenceGraph;  // engine/inference_graph.h
 
 // A forward for inference only (no autograd, BatchNorm's running statistics, no dropout) over
 // the weights as they were when it was built: build it again after they change.
@@ -46,6 +47,11 @@ class Model {
   // For eval, predict and serve: the model's own eval-mode forward, unless the model has a
   // faster inference form (folded BatchNorm, fused blocks). The model must outlive it.
   virtual std::unique_ptr<InferenceNet> inference_net();
+  // For export to other runtimes (osprey export --onnx): the eval-mode forward on inputs of
+  // height x width (the checkpoint's input size) as a graph of standard operators with
+  // BatchNorm folded, over copies of the current weights. Models without one refuse, naming
+  // themselves; models built for one input size refuse others.
+  virtual InferenceGraph inference_graph(int height, int width) const;
 
   ParamStore& params() { return params_; }
   const ParamStore& params() const { return params_; }

@@ -19,9 +19,11 @@ DType dtype_of_proto(int32_t data_type, const std::string& what) {
       return DType::i64;
     case onnx::TensorProto::INT32:
       return DType::i32;
+    case onnx::TensorProto::BOOL:
+      return DType::u8;
     default:
       fail(what, ": ONNX element type ", data_type,
-           " is not supported (only FLOAT, INT64 and INT32)");
+           " is not supported (only FLOAT, INT64, INT32 and BOOL)");
   }
 }
 
@@ -50,9 +52,9 @@ void copy_field(const Field& field, int64_t numel, void* out, size_t element,
     std::memcpy(out, field.data(), size_t(numel) * element);
     return;
   }
-  // INT32 tensors travel in int32_data, as do other small types; only int32 is read here.
-  auto* dst = static_cast<int32_t*>(out);
-  for (int64_t i = 0; i < numel; ++i) dst[i] = int32_t(field.Get(int(i)));
+  // BOOL tensors travel in int32_data, one value per element.
+  auto* dst = static_cast<uint8_t*>(out);
+  for (int64_t i = 0; i < numel; ++i) dst[i] = field.Get(int(i)) != 0;
 }
 
 std::string read_file_bytes(const std::string& path) {

@@ -11,8 +11,8 @@
 
 namespace osprey::interop {
 
-// A FLOAT, INT64 or INT32 TensorProto (raw_data or the typed field) as a cpu tensor of dtype
-// f32, i64 or i32. `what` names it in errors.
+// A FLOAT, INT64, INT32 or BOOL TensorProto (raw_data or the typed field) as a cpu tensor of
+// dtype f32, i64, i32 or u8 (0 or 1). `what` names it in errors.
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& what);
 // A cpu f32, i64 or i32 tensor as a TensorProto named `name`, in raw_data.
 onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/inference_graph.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 
@@ -162,6 +163,24 @@ void MobileNetV2::set_recompute_activations(bool on) {
 
 std::unique_ptr<InferenceNet> MobileNetV2::inference_net() {
   return std::make_unique<FoldedMobileNetV2>(stem_, blocks_, head_, fc_w_, fc_b_);
+}
+
+InferenceGraph MobileNetV2::inference_graph(int height, int width) const {
+  InferenceGraph g(name(), in_channels_, height, width, int(fc_w_.dim(0)));
+  std::string h = g.conv_act("features.0", g.input_name(), fold_batchnorm(stem_));
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const std::string prefix = "features." + std::to_string(b + 1) + ".conv.";
+    const std::string block_input = h;
+    const std::vector<ConvBnAct>& layers = blocks_[b].layers;
+    for (size_t j = 0; j < layers.size(); ++j)
+      h = g.conv_act(prefix + std::to_string(j), h, fold_batchnorm(layers[j]));
+    if (blocks_[b].residual)
+      h = g.add("features." + std::to_string(b + 1) + ".add", block_input, h);
+  }
+  h = g.conv_act("features." + std::to_string(blocks_.size() + 1), h, fold_batchnorm(head_));
+  h = g.flatten("flatten", g.global_avg_pool("pool", h));
+  g.set_output(g.linear("classifier.1", h, fc_w_, fc_b_));
+  return g;
 }
 
 Tensor MobileNetV2::forward(const Tensor& x) {

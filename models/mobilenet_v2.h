@@ -30,6 +30,8 @@ class MobileNetV2 : public Model {
   void set_activation_dtype(DType dtype) override;
   // BatchNorm folded into every convolution; each block's depthwise + projection fused.
   std::unique_ptr<InferenceNet> inference_net() override;
+  // torchvision's graph with BatchNorm folded, named after its modules (features.N...).
+  InferenceGraph inference_graph(int height, int width) const override;
   int last_channel() const { return last_channel_; }
 
  private:

@@ -1,5 +1,6 @@
 #include "models/simple_cnn.h"
 
+#include "engine/inference_graph.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 
@@ -41,6 +42,25 @@ Tensor SimpleCnn::forward(const Tensor& x) {
   h = ops::relu(ops::max_pool2d(ops::conv2d(h, conv2_w_, conv2_b_, 1, 1), 2, 2));
   h = ops::relu(ops::linear(ops::flatten(h), fc1_w_, fc1_b_));
   return ops::linear(h, fc2_w_, fc2_b_);
+}
+
+InferenceGraph SimpleCnn::inference_graph(int height, int width) const {
+  OSPREY_CHECK(height == height_ && width == width_, "simple_cnn built for ", height_, "x", width_,
+               " inputs has no graph for ", height, "x", width);
+  InferenceGraph g(name(), in_channels_, height_, width_, int(fc2_w_.dim(0)));
+  // PyTorch's order, relu before pool (forward's swap is only faster); fc1 reads the C,H,W
+  // flatten.
+  std::string h = g.conv("conv1", g.input_name(), to_torch_layout(conv1_w_, TorchLayout::conv_ohwi),
+                         conv1_b_, 1, 1);
+  h = g.max_pool("pool1", g.relu("conv1.relu", h), 2, 2);
+  h = g.conv("conv2", h, to_torch_layout(conv2_w_, TorchLayout::conv_ohwi), conv2_b_, 1, 1);
+  h = g.flatten("flatten", g.max_pool("pool2", g.relu("conv2.relu", h), 2, 2));
+  const Shape chw{64, height_ / 2 / 2, width_ / 2 / 2};
+  h = g.relu(
+      "fc1.relu",
+      g.linear("fc1", h, to_torch_layout(fc1_w_, TorchLayout::linear_hwc_input, chw), fc1_b_));
+  g.set_output(g.linear("fc2", h, fc2_w_, fc2_b_));
+  return g;
 }
 
 }  // namespace osprey::models

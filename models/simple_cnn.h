@@ -12,6 +12,7 @@ class SimpleCnn : public Model {
   Tensor forward(const Tensor& x) override;
   std::string name() const override { return "simple_cnn"; }
   std::vector<std::string> classifier_prefixes() const override { return {"fc2."}; }
+  InferenceGraph inference_graph(int height, int width) const override;
 
  private:
   int in_channels_, height_, width_;

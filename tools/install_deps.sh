@@ -35,12 +35,22 @@ if [ "$node_major" -lt 18 ]; then
   echo "install_deps: $(command -v node) is Node $(node --version); the browser test needs Node >= 18" >&2
   exit 1
 fi
-# playwright-core at the version tests/e2e/package-lock.json pins (no browser download: it
-# drives Debian's chromium); installed again when the pin changes.
-e2e="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
-pinned=$(node -p "require('$e2e/package-lock.json').packages['node_modules/playwright-core'].version")
-installed=$(node -p "try { require('$e2e/node_modules/playwright-core/package.json').version } catch (e) { '' }")
-if [ "$installed" != "$pinned" ]; then
-  echo "install_deps: npm ci in tests/e2e (playwright-core $pinned)"
-  (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# npm_ci_pinned DIR PACKAGE [NPM_FLAG...]: npm ci in tests/DIR unless PACKAGE is installed there
+# at the version its package-lock.json pins; installed again when the pin changes.
+tests="$(cd "$(dirname "$0")/.." && pwd)/tests"
+npm_ci_pinned() {
+  local dir="$tests/$1" package=$2
+  shift 2
+  local pinned installed
+  pinned=$(node -p "require('$dir/package-lock.json').packages['node_modules/$package'].version")
+  installed=$(node -p "try { require('$dir/node_modules/$package/package.json').version } catch (e) { '' }")
+  if [ "$installed" != "$pinned" ]; then
+    echo "install_deps: npm ci in tests/${dir##*/} ($package $pinned)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+  fi
+}
+# playwright-core (no browser download: it drives Debian's chromium).
+npm_ci_pinned e2e playwright-core
+# onnxruntime-node for the ONNX export test (CPU). --ignore-scripts: its install script fetches
+# CUDA binaries from a host outside npm; the CPU binaries ship in the package itself.
+npm_ci_pinned onnx_runtime onnxruntime-node --ignore-scripts

@@ -30,6 +30,7 @@ void add_inference_commands(CLI::App& app, Commands& commands);  // eval, predic
 void add_bench_commands(CLI::App& app, Commands& commands, const Context& context);
 void add_config_commands(CLI::App& app, Commands& commands);  // config, plot
 void add_convert_command(CLI::App& app, Commands& commands);  // .pth to safetensors
+void add_export_command(CLI::App& app, Commands& commands);   // ONNX
 
 // The training config of --config FILE (or the defaults) and the --set overrides, in order.
 tools::TrainConfig resolve_config(const std::string& config_path,

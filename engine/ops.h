@@ -32,6 +32,11 @@ Tensor add(const Tensor& a, const Tensor& b);
 // x converted to dtype (f32 <-> bf16, rounding to nearest even); the gradient is converted
 // back. The identity (no node) when x already has that dtype.
 Tensor cast(const Tensor& x, DType dtype);
+// Softmax and log-softmax over the last dimension of an f32 tensor of any rank >= 1, same shape
+// out. There is no CUDA kernel: a cuda tensor fails with a message saying so (no hidden copy to
+// the host).
+Tensor softmax(const Tensor& x);
+Tensor log_softmax(const Tensor& x);
 // logits [N,K] f32, labels [N] i64 in [0,K) -> scalar mean loss.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                              float label_smoothing = 0.0f);

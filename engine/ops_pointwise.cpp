@@ -1,4 +1,4 @@
-// Parameter-free ops: activations, pooling, dropout, reshapes, addition.
+// Parameter-free ops: activations, softmax, pooling, dropout, reshapes, addition.
 #include <algorithm>
 
 #include "engine/autograd.h"
@@ -7,6 +7,7 @@
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/loss.h"
 #include "kernels/cpu/pool.h"
 
 #ifdef OSPREY_WITH_CUDA
@@ -50,7 +51,42 @@ void record_unary(const char* name, const Tensor& x, const Tensor& y, Fn fn) {
   autograd::record(std::move(node));
 }
 
+using RowKernel = void (*)(int64_t rows, int64_t cols, const float* in, float* out);
+using RowBackward = void (*)(int64_t rows, int64_t cols, const float* y, const float* dy,
+                             float* dx);
+
+// Softmax or log-softmax over the last dimension: rows are everything before it.
+Tensor last_dim_softmax(const Tensor& x, const char* name, RowKernel forward,
+                        RowBackward backward) {
+  check_f32(x, name);
+  OSPREY_CHECK(x.ndim() >= 1, name, ": a 0-D tensor has no last dimension");
+  OSPREY_CHECK(x.device() == Device::cpu, name,
+               ": Osprey has no CUDA kernel for it; copy the tensor to the host first "
+               "(x.to(Device::cpu))");
+  const int64_t cols = x.dim(x.ndim() - 1);
+  const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  forward(rows, cols, x.ptr<float>(), y.ptr<float>());
+  if (autograd::should_record({&x}))
+    record_unary(name, x, y,
+                 [rows, cols, backward](autograd::Node& node, const Tensor& dy, const Tensor& dx) {
+                   backward(rows, cols, node.outputs[0].ptr<float>(), dy.ptr<float>(),
+                            dx.ptr<float>());
+                 });
+  return y;
+}
+
 }  // namespace
+
+Tensor softmax(const Tensor& x) {
+  profiler::Scope profile("forward softmax");
+  return last_dim_softmax(x, "softmax", cpu::softmax_forward, cpu::softmax_backward);
+}
+
+Tensor log_softmax(const Tensor& x) {
+  profiler::Scope profile("forward log_softmax");
+  return last_dim_softmax(x, "log_softmax", cpu::log_softmax_forward, cpu::log_softmax_backward);
+}
 
 Tensor relu(const Tensor& x) {
   profiler::Scope profile("forward relu");

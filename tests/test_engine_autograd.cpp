@@ -151,3 +151,34 @@ TEST_CASE("dropout is the identity in eval mode and reproducible in train mode")
   Tensor y3 = ops::dropout(x, 0.5f, true, a);  // the stream moved on: another mask
   REQUIRE(y3.to_vector() != y1.to_vector());
 }
+
+TEST_CASE("softmax and log_softmax gradients match finite differences") {
+  Rng rng(5);
+  // Rank 3: the ops normalise the last dimension, the rows being the first two.
+  Tensor x = random_tensor({2, 3, 4}, rng, 2.0).set_requires_grad(true);
+  Tensor w = random_tensor({3, 12}, rng);
+  Tensor labels = Tensor::from_labels({2, 0});
+  for (auto op : {ops::softmax, ops::log_softmax}) {
+    auto forward = [&] {
+      Tensor y = op(x);
+      REQUIRE(y.shape() == x.shape());
+      return ops::softmax_cross_entropy(ops::linear(ops::reshape(y, {2, 12}), w, Tensor()), labels);
+    };
+    x.zero_grad();
+    forward().backward();
+    auto f = [&] { return double(forward().data<float>()[0]); };
+    require_close(x.grad(), finite_difference(x, f), 1e-2);
+  }
+}
+
+TEST_CASE("softmax and log_softmax normalise the last dimension") {
+  Tensor x = Tensor::from_data({2, 2}, {0.0f, std::log(3.0f), 5.0f, 5.0f});
+  const std::vector<float> want = {0.25f, 0.75f, 0.5f, 0.5f};
+  const std::vector<float> y = ops::softmax(x).to_vector(), ly = ops::log_softmax(x).to_vector();
+  for (size_t i = 0; i < want.size(); ++i) {
+    REQUIRE(y[i] == Approx(want[i]));
+    REQUIRE(ly[i] == Approx(std::log(want[i])));
+  }
+  REQUIRE_THROWS_WITH(ops::softmax(Tensor::empty({})), Catch::Contains("0-D"));
+  REQUIRE_THROWS_WITH(ops::log_softmax(Tensor::empty({3}, DType::i64)), Catch::Contains("f32"));
+}

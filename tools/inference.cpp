@@ -72,9 +72,9 @@ void load_state_dict_file(TrainedModel& tm, const std::string& config_file,
   load_torch_state_dict(tm.model->params(), read_tensor_file(tm.checkpoint));
 }
 
+// What load_osprey_checkpoint needs first; a PyTorch state_dict never has it.
 bool is_osprey_checkpoint(const CheckpointMetadata& meta) {
-  auto it = meta.find("format");
-  return it != meta.end() && it->second.rfind("osprey-checkpoint-", 0) == 0;
+  return meta.count("config") != 0;
 }
 
 }  // namespace
@@ -94,7 +94,7 @@ TrainedModel load_trained(const std::string& run_or_file, const std::vector<std:
     OSPREY_CHECK(!config_file.empty(), file,
                  " is a bare state_dict (a PyTorch .pth or plain safetensors): it does not say "
                  "which model, input size and classes it is for. Give the training config it "
-                 "belongs to with --config CONFIG.json (e.g. configs/fashion_mnist_simple_cnn.json;"
+                 "belongs to with --config CONFIG.json (e.g. configs/fashion_simple_cnn.json;"
                  " adjust it with --set key=value)");
     load_state_dict_file(tm, config_file, overrides);
   }

@@ -1,8 +1,6 @@
 // osprey export --onnx: a trained checkpoint's inference form as an ONNX model (docs/onnx.md),
 // optionally with test data in ONNX's layout: test images after the eval pipeline and the
 // logits `osprey predict`'s network gives them, to check another runtime against.
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -10,6 +8,7 @@
 
 #include "data/augment.h"
 #include "engine/inference_graph.h"
+#include "engine/ops.h"
 #include "engine/parse.h"
 #include "interop/onnx_export.h"
 #include "interop/onnx_tensor.h"
@@ -70,20 +69,6 @@ Tensor nhwc_to_nchw(const Tensor& x) {
   return y;
 }
 
-// Row-wise softmax in double, for the probabilities a --softmax model outputs.
-Tensor softmax_rows(const Tensor& logits) {
-  const int64_t n = logits.dim(0), k = logits.dim(1);
-  Tensor p = Tensor::empty(logits.shape());
-  for (int64_t i = 0; i < n; ++i) {
-    const float* l = logits.data<float>() + i * k;
-    const double mx = *std::max_element(l, l + k);
-    double sum = 0;
-    for (int64_t j = 0; j < k; ++j) sum += std::exp(double(l[j]) - mx);
-    for (int64_t j = 0; j < k; ++j) p.data<float>()[i * k + j] = float(std::exp(l[j] - mx) / sum);
-  }
-  return p;
-}
-
 // The first `count` images of the run's test set through its eval pipeline (NCHW), and the
 // output of the network `osprey predict` runs on them.
 struct TestData {
@@ -106,7 +91,7 @@ TestData make_test_data(tools::TrainedModel& tm, int count, const interop::OnnxE
   data::eval_into(data::AugmentPipeline::from_json(tm.input.eval_pipeline), data.test, idx.data(),
                   count, tm.input.c, x.data<float>());
   Tensor y = tm.net->forward(x.to(tm.model->device())).to(Device::cpu);
-  return {nhwc_to_nchw(x), o.softmax ? softmax_rows(y) : y};
+  return {nhwc_to_nchw(x), o.softmax ? ops::softmax(y) : y};
 }
 
 int run_export(const ExportArgs& a) {

@@ -47,6 +47,8 @@ foreach(lib ${OSPREY_LIBRARIES})
   string(APPEND pc_libs " -l${lib}")
 endforeach()
 string(APPEND pc_libs " -ldnnl -lturbojpeg -lzip -lonnx_proto -lprotobuf")
+string(APPEND pc_libs " -lcurl -larchive -lcrypto")
+string(APPEND pc_libs " -lfreetype")  # osprey_data renders typefaces with FreeType
 if(OSPREY_CUDA)
   string(APPEND pc_cflags " -DOSPREY_WITH_CUDA -I${CUDAToolkit_INCLUDE_DIRS}")
   # The toolkit's folder is not on the loader's path everywhere: programs record it (rpath).

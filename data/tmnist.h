@@ -22,6 +22,7 @@ const std::vector<std::string>& tmnist_class_names();
 // integer in 0..255 throws osprey::Error naming the file, line and column.
 Dataset load_tmnist(const std::string& csv_path);
 
-// split_holdout (train, test) is declared in data/dataset.h.
+// split_holdout (train, test) is declared in data/dataset.h. A folder of train.csv and test.csv
+// (osprey data typefaces, data/typefaces.h) is a split already: tools/datasets.cpp loads both.
 
 }  // namespace osprey::data

@@ -117,14 +117,17 @@ FieldTable data_fields() {
        choice(&TrainConfig::dataset,
               {"fashion-mnist", "mnist", "cifar10", "tmnist", "image_folder", "custom"},
               "fashion-mnist, mnist: IDX files in data_dir; cifar10: binary batches in data_dir; "
-              "tmnist: the CSV file data_dir; image_folder: one subfolder per class in data_dir, "
+              "tmnist: the CSV file data_dir, or a folder with train.csv and test.csv (osprey data "
+              "typefaces); image_folder: one subfolder per class in data_dir, "
               "or data_dir/train and data_dir/test. tmnist and image_folder without a test folder "
               "hold out test_fraction of the images, chosen by seed; custom: a program's own "
               "splits (TrainOptions::data of the library)")},
-      {"data_dir", path_field(&TrainConfig::data_dir,
-                              "Where the dataset is (a folder, or tmnist's CSV file). Relative: "
-                              "to the config file's folder in a file, to the working directory "
-                              "in --set")},
+      {"data_dir",
+       path_field(&TrainConfig::data_dir,
+                  "Where the dataset is (a folder, or tmnist's CSV file; osprey data get fetches "
+                  "one). Relative: "
+                  "to the config file's folder in a file, to the working directory "
+                  "in --set")},
       {"test_fraction", field(&TrainConfig::test_fraction,
                               "Share of the images held out for testing when the dataset has no "
                               "test split (tmnist, image_folder), in (0, 1)")},

@@ -8,6 +8,7 @@
 #include "data/image_folder.h"
 #include "data/tmnist.h"
 #include "models/registry.h"
+#include "tools/dataset_sources.h"
 
 namespace osprey::tools {
 namespace {
@@ -37,6 +38,8 @@ DataSplits load_data(const TrainConfig& cfg) {
   namespace fs = std::filesystem;
   DataSplits s;
   const std::string& d = cfg.data_dir;
+  // A dataset that is not there: the message says the command that gets it.
+  if (const std::string hint = missing_dataset_hint(cfg.dataset, d); !hint.empty()) fail(hint);
   if (cfg.dataset == "fashion-mnist" || cfg.dataset == "mnist") {
     s.train = data::load_idx_dataset(d, true, cfg.dataset);
     s.test = data::load_idx_dataset(d, false, cfg.dataset);
@@ -44,8 +47,14 @@ DataSplits load_data(const TrainConfig& cfg) {
     s.train = data::load_cifar10(d, true);
     s.test = data::load_cifar10(d, false);
   } else if (cfg.dataset == "tmnist") {
-    std::tie(s.train, s.test) =
-        data::split_holdout(data::load_tmnist(d), cfg.test_fraction, cfg.seed);
+    // A folder (osprey data typefaces) brings its own font-level split; a file is split here.
+    if (fs::is_directory(d)) {
+      s.train = data::load_tmnist((fs::path(d) / "train.csv").string());
+      s.test = data::load_tmnist((fs::path(d) / "test.csv").string());
+    } else {
+      std::tie(s.train, s.test) =
+          data::split_holdout(data::load_tmnist(d), cfg.test_fraction, cfg.seed);
+    }
   } else if (cfg.dataset == "image_folder") {
     int c = cfg.channels == 0 ? 3 : cfg.channels;
     if (fs::is_directory(fs::path(d) / "train") && fs::is_directory(fs::path(d) / "test")) {

@@ -10,6 +10,17 @@ packages=(
   libzip-dev  # engine/pth.cpp reads PyTorch .pth files, which are zip archives
   libonnx-dev libprotobuf-dev  # interop/: ONNX export and ONNX's operator tests
   python3-onnx libonnx-testdata  # onnx.checker on exported files; ONNX's own node tests
+  libcurl4-openssl-dev libarchive-dev libssl-dev  # osprey data get: downloads, unpacking, SHA-256
+  libfreetype-dev  # osprey data typefaces renders glyphs
+  # osprey data typefaces' fonts: 298 with all 94 ASCII glyphs, 86 MB (docs/typefaces.md)
+  fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf fonts-urw-base35
+  fonts-croscore fonts-crosextra-carlito fonts-crosextra-caladea fonts-open-sans fonts-cantarell
+  fonts-roboto-unhinted fonts-linuxlibertine fonts-go fonts-hack fonts-noto-mono fonts-ebgaramond
+  fonts-oldstandard fonts-comfortaa fonts-quicksand fonts-league-spartan fonts-jura fonts-cabin
+  fonts-play fonts-karla fonts-averia-gwf fonts-averia-sans-gwf fonts-averia-serif-gwf fonts-3270
+  fonts-mononoki fonts-anonymous-pro fonts-inconsolata fonts-tuffy fonts-yanone-kaffeesatz
+  fonts-fanwood fonts-goudybookletter fonts-isabella fonts-dkg-handwriting fonts-humor-sans
+  fonts-sil-gentium fonts-stix fonts-jetbrains-mono fonts-clear-sans
   zlib1g-dev catch2 libopenmpi-dev openmpi-bin gnuplot-nox dataset-fashion-mnist
   chromium python3  # the browser test of osprey serve's page (python3 writes its PNG)
 )

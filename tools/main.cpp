@@ -40,6 +40,7 @@ int run(int argc, char** argv, dist::Communicator& comm) {
   cli::add_config_commands(app, commands);
   cli::add_convert_command(app, commands);
   cli::add_export_command(app, commands);
+  cli::add_data_commands(app, commands);
   std::vector<std::string> help_topics;
   app.add_subcommand("help", "Show a command's help: osprey help train, osprey help bench train")
       ->add_option("command", help_topics, "The command");

@@ -31,6 +31,10 @@ void add_bench_commands(CLI::App& app, Commands& commands, const Context& contex
 void add_config_commands(CLI::App& app, Commands& commands);  // config, plot
 void add_convert_command(CLI::App& app, Commands& commands);  // .pth to safetensors
 void add_export_command(CLI::App& app, Commands& commands);   // ONNX
+void add_data_commands(CLI::App& app, Commands& commands);    // data get, data typefaces
+// The two `osprey data` subcommands (tools/cli/data_*_command.cpp), under `data`.
+void add_data_get_command(CLI::App* data, Commands& commands);
+void add_data_typefaces_command(CLI::App* data, Commands& commands);
 
 // The training config of --config FILE (or the defaults) and the --set overrides, in order.
 tools::TrainConfig resolve_config(const std::string& config_path,

@@ -1,0 +1,66 @@
+// The catalogue of `osprey data get` and the checks around it that need no server: digests,
+// what `osprey train` says when a dataset is missing, and the catalogue's own consistency.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "tools/checksum.h"
+#include "tools/dataset_sources.h"
+
+namespace fs = std::filesystem;
+using namespace osprey::tools;
+
+namespace {
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("osprey_data_sources_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("file_digest gives the standard SHA-256 and MD5 of 'abc'", "[app][data_get]") {
+  const fs::path dir = scratch("digest");
+  std::ofstream(dir / "abc") << "abc";
+  CHECK(file_digest((dir / "abc").string(), "sha256") ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(file_digest((dir / "abc").string(), "md5") == "900150983cd24fb0d6963f7d28e17f72");
+  CHECK_THROWS_WITH(file_digest((dir / "none").string(), "sha256"), Catch::Contains("cannot open"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("every catalogue file has a 64-digit SHA-256 or none, and an MD5 or none",
+          "[app][data_get]") {
+  for (const DatasetSource& d : dataset_sources()) {
+    CHECK(!d.expected.empty());
+    for (const SourceFile& f : d.files) {
+      CHECK((f.sha256.empty() || is_hex_digest(f.sha256, 64)));
+      CHECK((f.md5.empty() || is_hex_digest(f.md5, 32)));
+      CHECK((f.url.empty() || f.url.rfind("http", 0) == 0));
+    }
+  }
+  CHECK(find_dataset_source("cifar10")->files.at(0).md5 == "c32a1d4ab5d03f1284b67883e8d87530");
+}
+
+TEST_CASE("a missing dataset's message names the osprey data get command", "[app][data_get]") {
+  const fs::path dir = scratch("hint");
+  const std::string batches = (dir / "cifar-10-batches-bin").string();
+  CHECK_THAT(missing_dataset_hint("cifar10", batches),
+             Catch::Contains("osprey data get cifar10 --dir " + dir.string()));
+  CHECK_THAT(missing_dataset_hint("mnist", dir.string()),
+             Catch::Contains("no train-images-idx3-ubyte.gz") &&
+                 Catch::Contains("osprey data get mnist --dir " + dir.string()));
+  CHECK_THAT(missing_dataset_hint("cifar10", "/tmp/my data"),
+             Catch::Contains("--dir '/tmp/my data'"));
+  CHECK(missing_dataset_hint("image_folder", dir.string()).empty());
+  fs::create_directories(batches);
+  for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                        "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"})
+    std::ofstream(fs::path(batches) / f) << "x";
+  CHECK(missing_dataset_hint("cifar10", batches).empty());
+  CHECK(missing_dataset_hint("cifar10", dir.string()).empty());
+  fs::remove_all(dir);
+}

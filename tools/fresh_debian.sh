@@ -6,20 +6,22 @@
 #   2. bash tools/run.sh RUN_ARGS...   (the main job: 10 epochs of simple_cnn on Fashion-MNIST,
 #                                       about 70 s on 2 cores; e.g. `-- --set epochs=1` for less)
 # and fails when either fails, or when --min-accuracy PERCENT is given and the run's best test
-# accuracy is below it. Only this machine's apt sources, local CA certificates (/usr/local/share/
+# accuracy is below it; then `osprey data typefaces` renders the fonts those commands installed,
+# which must be at least --min-fonts N (issue 18: 100). Only this machine's apt sources, local CA certificates (/usr/local/share/
 # ca-certificates, for a registry proxy) and resolver are copied in. A fresh Debian 12 has no
 # CUDA, so neither has the root (the build is CPU + MPI) unless --cuda mounts this machine's
 # toolkit read-only. Needs root; installs debootstrap when missing.
 # Uncommitted changes are not in the clone: commit first.
 #
 # usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--cuda] [--min-accuracy 91]
-#                              [--test-builds full] [-- RUN_ARGS...]
+#                              [--test-builds full] [--min-fonts 100] [-- RUN_ARGS...]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=/var/tmp/osprey-fresh-debian
 keep=0
 with_cuda=0
 min_accuracy=
+min_fonts=0
 test_builds="full cpu-only"
 run_args=()
 while [ $# -gt 0 ]; do
@@ -28,10 +30,11 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --cuda) with_cuda=1; shift ;;
     --min-accuracy) min_accuracy=$2; shift 2 ;;
+    --min-fonts) min_fonts=$2; shift 2 ;;
     --test-builds) test_builds=$2; shift 2 ;;
     --) shift; run_args=("$@"); break ;;
     *) echo "usage: tools/fresh_debian.sh [--dir DIR] [--keep] [--cuda] [--min-accuracy A]" \
-         "[--test-builds full|cpu-only] [-- RUN_ARGS...]" >&2
+         "[--test-builds full|cpu-only] [--min-fonts N] [-- RUN_ARGS...]" >&2
        exit 2 ;;
   esac
 done
@@ -79,6 +82,8 @@ echo "== fresh_debian: bash tools/test.sh"
 bash tools/test.sh
 echo "== fresh_debian: bash tools/run.sh $*"
 bash tools/run.sh "$@" | tee /root/run.log
+echo "== fresh_debian: osprey data typefaces"
+build/osprey data typefaces --out /root/typefaces | tee /root/typefaces.log
 EOS
 )
 passthrough=()
@@ -109,6 +114,11 @@ if [ $status -eq 0 ] && [ -n "$min_accuracy" ]; then
   best=$(grep -oE 'test_acc [0-9.]+' "$root/root/run.log" | awk '{print $2}' | sort -g | tail -n 1)
   log "best test accuracy ${best:-none}% (at least $min_accuracy% wanted)"
   awk -v b="${best:-0}" -v m="$min_accuracy" 'BEGIN{exit !(b + 0 >= m + 0)}' || status=1
+fi
+if [ $status -eq 0 ]; then
+  fonts=$(grep -oE '^[0-9]+ fonts' "$root/root/typefaces.log" | awk '{print $1}')
+  log "osprey data typefaces: ${fonts:-no} fonts (at least $min_fonts wanted)"
+  [ "${fonts:-0}" -ge "$min_fonts" ] || status=1
 fi
 [ $keep -eq 1 ] || rm -rf "$dir"
 if [ $status -eq 0 ]; then log "PASS: both README commands work on a fresh Debian 12"; else

@@ -2,9 +2,11 @@
 // what `osprey train` says when a dataset is missing, and the catalogue's own consistency.
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "tools/archive.h"
 #include "tools/checksum.h"
 #include "tools/dataset_sources.h"
 
@@ -62,5 +64,26 @@ TEST_CASE("a missing dataset's message names the osprey data get command", "[app
     std::ofstream(fs::path(batches) / f) << "x";
   CHECK(missing_dataset_hint("cifar10", batches).empty());
   CHECK(missing_dataset_hint("cifar10", dir.string()).empty());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an archive that unpacks past its byte or entry budget is refused whole",
+          "[app][data_get]") {
+  const fs::path dir = scratch("budget");
+  fs::create_directories(dir / "src" / "d");
+  std::ofstream(dir / "src" / "d" / "a.bin") << std::string(100000, 'x');
+  std::ofstream(dir / "src" / "d" / "b.bin") << "b";
+  const std::string tgz = (dir / "d.tar.gz").string();
+  REQUIRE(std::system(("tar -czf " + tgz + " -C " + (dir / "src").string() + " d").c_str()) == 0);
+  REQUIRE(fs::file_size(tgz) < 1000);  // 100 kB of one byte: what a bomb looks like, in small
+  fs::create_directories(dir / "out");
+  CHECK_THROWS_WITH(extract_archive(tgz, (dir / "out").string(), 50000),
+                    Catch::Contains("more than the 50000 bytes allowed") &&
+                        Catch::Contains("nothing was extracted"));
+  CHECK_THROWS_WITH(extract_archive(tgz, (dir / "out").string(), 1 << 20, 2),
+                    Catch::Contains("more than the 2 entries allowed"));
+  CHECK(fs::is_empty(dir / "out"));
+  CHECK(extract_archive(tgz, (dir / "out").string(), 100001, 3) == std::vector<std::string>{"d"});
+  CHECK(fs::file_size(dir / "out" / "d" / "a.bin") == 100000);
   fs::remove_all(dir);
 }

@@ -38,8 +38,14 @@ std::string checked_name(archive_entry* entry, const std::string& archive_name) 
   return name;
 }
 
-void copy_data(archive* in, archive* out, const std::string& archive_name,
-               const std::string& entry) {
+// What an archive may unpack, and what it has so far.
+struct Budget {
+  int64_t max_bytes, max_entries;
+  int64_t bytes = 0, entries = 0;
+};
+
+void copy_data(archive* in, archive* out, const std::string& archive_name, const std::string& entry,
+               Budget& used) {
   const void* block;
   size_t size;
   la_int64_t offset;
@@ -49,6 +55,10 @@ void copy_data(archive* in, archive* out, const std::string& archive_name,
     if (rc < ARCHIVE_WARN)
       fail("archive ", archive_name, ": entry '", printable(entry),
            "' cannot be read: ", archive_error_string(in));
+    used.bytes += int64_t(size);
+    if (used.bytes > used.max_bytes)
+      fail("archive ", archive_name, ": unpacks to more than the ", used.max_bytes,
+           " bytes allowed (at '", printable(entry), "'); refused, nothing was extracted");
     if (archive_write_data_block(out, block, size, offset) < ARCHIVE_WARN)
       fail("archive ", archive_name, ": cannot write '", printable(entry),
            "': ", archive_error_string(out));
@@ -56,7 +66,7 @@ void copy_data(archive* in, archive* out, const std::string& archive_name,
 }
 
 // Every entry into tmp, which exists and is empty.
-void unpack(const std::string& archive_path, const fs::path& tmp) {
+void unpack(const std::string& archive_path, const fs::path& tmp, Budget used) {
   const std::string name = printable(archive_path);
   Reader in(archive_read_new(), archive_read_free);
   Reader out(archive_write_disk_new(), archive_write_free);
@@ -76,12 +86,16 @@ void unpack(const std::string& archive_path, const fs::path& tmp) {
       fail("archive ", name,
            ": cannot read it (truncated or not an archive?): ", archive_error_string(in.get()));
     const std::string entry_name = checked_name(entry, name);
+    if (++used.entries > used.max_entries)
+      fail("archive ", name, ": more than the ", used.max_entries,
+           " entries allowed; refused, nothing was extracted");
     archive_entry_set_pathname(entry, (tmp / entry_name).c_str());
     archive_entry_set_perm(entry, archive_entry_filetype(entry) == AE_IFDIR ? 0755 : 0644);
     if (archive_write_header(out.get(), entry) < ARCHIVE_WARN)
       fail("archive ", name, ": cannot write '", printable(entry_name),
            "': ", archive_error_string(out.get()));
-    if (archive_entry_filetype(entry) == AE_IFREG) copy_data(in.get(), out.get(), name, entry_name);
+    if (archive_entry_filetype(entry) == AE_IFREG)
+      copy_data(in.get(), out.get(), name, entry_name, used);
     if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN)
       fail("archive ", name, ": cannot write '", printable(entry_name),
            "': ", archive_error_string(out.get()));
@@ -117,12 +131,13 @@ bool looks_like_archive(const std::string& path) {
          (n >= 262 && std::memcmp(head + 257, "ustar", 5) == 0);
 }
 
-std::vector<std::string> extract_archive(const std::string& archive_path, const std::string& dir) {
+std::vector<std::string> extract_archive(const std::string& archive_path, const std::string& dir,
+                                         int64_t max_bytes, int64_t max_entries) {
   std::string pattern = (fs::path(dir) / ".osprey-extract-XXXXXX").string();
   if (!::mkdtemp(pattern.data()))
     fail("cannot create a temporary folder in ", printable(dir), ": ", std::strerror(errno));
   TempDir tmp{fs::canonical(pattern)};
-  unpack(archive_path, tmp.path);
+  unpack(archive_path, tmp.path, {max_bytes, max_entries});
   std::vector<std::string> placed;
   for (const fs::directory_entry& e : fs::directory_iterator(tmp.path)) {
     const fs::path target = fs::path(dir) / e.path().filename();

@@ -5,28 +5,6 @@
 
 namespace osprey {
 
-const char* graph_op_name(GraphOp op) {
-  switch (op) {
-    case GraphOp::conv:
-      return "conv";
-    case GraphOp::relu:
-      return "relu";
-    case GraphOp::relu6:
-      return "relu6";
-    case GraphOp::max_pool:
-      return "max_pool";
-    case GraphOp::global_avg_pool:
-      return "global_avg_pool";
-    case GraphOp::flatten:
-      return "flatten";
-    case GraphOp::linear:
-      return "linear";
-    case GraphOp::add:
-      return "add";
-  }
-  return "?";
-}
-
 Tensor to_torch_layout(const Tensor& ours, TorchLayout layout, const Shape& input_chw) {
   Parameter p;
   p.value = ours.to(Device::cpu);

@@ -23,7 +23,6 @@ enum class GraphOp {
   linear,           // [N,in] -> [N,out]: x weight^T + bias
   add,              // inputs[0] + inputs[1], of one shape
 };
-const char* graph_op_name(GraphOp op);
 
 struct GraphNode {
   GraphOp op = GraphOp::relu;

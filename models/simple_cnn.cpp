@@ -55,7 +55,7 @@ InferenceGraph SimpleCnn::inference_graph(int height, int width) const {
   h = g.max_pool("pool1", g.relu("conv1.relu", h), 2, 2);
   h = g.conv("conv2", h, to_torch_layout(conv2_w_, TorchLayout::conv_ohwi), conv2_b_, 1, 1);
   h = g.flatten("flatten", g.max_pool("pool2", g.relu("conv2.relu", h), 2, 2));
-  const Shape chw{64, height_ / 2 / 2, width_ / 2 / 2};
+  const Shape chw{conv2_w_.dim(0), height_ / 2 / 2, width_ / 2 / 2};
   h = g.relu(
       "fc1.relu",
       g.linear("fc1", h, to_torch_layout(fc1_w_, TorchLayout::linear_hwc_input, chw), fc1_b_));

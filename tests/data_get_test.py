@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import threading
 import urllib.parse
+import zipfile
 
 from osprey_test_support import check
 
@@ -269,6 +270,27 @@ def test_mnist_and_usage(r, srv, work):
     check(rc == 2 and "--url URL or --from FILE" in out, "tmnist without a URL: " + out)
 
 
+def test_tmnist_download(r, srv, work):
+    """A tmnist download, zipped or plain, ends as TMNIST_Data.csv alone: the zip never holds
+    the CSV's name, and nothing of the download is left."""
+    csv = srv.files[("tmnist", "TMNIST_Data.csv")]
+    for name in ("TMNIST_Data.zip", "TMNIST_Data.csv"):
+        d = os.path.join(work, "tm_" + name)
+        rc, out = r.run("data", "get", "tmnist", "--dir", d, "--url", srv.url("tmnist", name))
+        check(rc == 0 and listing(d) == ["TMNIST_Data.csv"], "tmnist %s: %s %s" % (name, out, listing(d)))
+        with open(os.path.join(d, "TMNIST_Data.csv"), "rb") as f:
+            check(f.read() == csv, "tmnist %s: the CSV differs" % name)
+
+
+def tmnist_files():
+    csv = b"names,labels," + b",".join(b"%d" % i for i in range(1, 785)) + b"\n"
+    csv += b"Font-Regular,A," + b",".join(b"0" for _ in range(784)) + b"\n"
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("TMNIST_Data.csv", csv)
+    return {("tmnist", "TMNIST_Data.csv"): csv, ("tmnist", "TMNIST_Data.zip"): packed.getvalue()}
+
+
 def main():
     osprey, source_dir = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     good, evil = cifar_archive(), tar_gz([("cifar-10-batches-bin/data_batch_1.bin", b"x"),
@@ -276,6 +298,7 @@ def main():
     files = {(route, CIFAR): good for route in ("good", "truncated", "drop", "dropalways")}
     files[("evil", CIFAR)] = evil
     files.update({("mnist", n): b for n, b in idx_files().items()})
+    files.update(tmnist_files())
     srv = Server(files)
     try:
         with tempfile.TemporaryDirectory() as work:
@@ -288,6 +311,7 @@ def main():
             test_from(r, good, work)
             test_proxy(r, srv, good, work)
             test_mnist_and_usage(r, srv, work)
+            test_tmnist_download(r, srv, work)
     finally:
         srv.stop()
     print("data get: all checks passed")

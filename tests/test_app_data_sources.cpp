@@ -1,14 +1,20 @@
 // The catalogue of `osprey data get` and the checks around it that need no server: digests,
 // what `osprey train` says when a dataset is missing, and the catalogue's own consistency.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tools/archive.h"
 #include "tools/checksum.h"
 #include "tools/dataset_sources.h"
+#include "tools/download.h"
 
 namespace fs = std::filesystem;
 using namespace osprey::tools;
@@ -85,5 +91,41 @@ TEST_CASE("an archive that unpacks past its byte or entry budget is refused whol
   CHECK(fs::is_empty(dir / "out"));
   CHECK(extract_archive(tgz, (dir / "out").string(), 100001, 3) == std::vector<std::string>{"d"});
   CHECK(fs::file_size(dir / "out" / "d" / "a.bin") == 100000);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a download that sends more than the file's size is stopped and deleted",
+          "[app][data_get]") {
+  // One HTTP answer of 5000 bytes from a listener on a free loopback port.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  std::thread server([listener] {
+    const int c = ::accept(listener, nullptr, nullptr);
+    char request[4096];
+    (void)::recv(c, request, sizeof request, 0);
+    const std::string reply =
+        "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n" +
+        std::string(5000, 'z');
+    (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    ::close(c);
+  });
+  const fs::path dir = scratch("too_large");
+  DownloadRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/f.bin";
+  r.part_path = (dir / "f.bin.part").string();
+  r.label = "f.bin";
+  r.expected_size = 1000;
+  r.attempts = 1;
+  CHECK_THROWS_WITH(download(r), Catch::Contains("sent more than the file's 1000 bytes") &&
+                                     Catch::Contains("deleted"));
+  server.join();
+  ::close(listener);
+  CHECK_FALSE(fs::exists(r.part_path));
   fs::remove_all(dir);
 }

@@ -92,9 +92,17 @@ void copy_into_place(const fs::path& from, const fs::path& target) {
   }
 }
 
-// Downloads f into dir/f.name through dir/f.name.part, deleting a copy that fails its check.
-fs::path download_file(const SourceFile& f, const fs::path& dir) {
-  const fs::path target = dir / f.name, part = dir / (f.name + ".part");
+// Where a checked download of f is kept: its own name, or, when the file may be an archive that
+// holds the data under that name (tmnist), a name of its own, so that the data's name never
+// holds an archive (not even between a rename and the unpacking) and a failed unpacking leaves
+// the download for the next run to use.
+fs::path kept_path(const SourceFile& f, const DatasetSource& src, const fs::path& dir) {
+  return dir / (src.unpack == DatasetSource::Unpack::when_archive ? f.name + ".download" : f.name);
+}
+
+// Downloads f into target through target.part, deleting a copy that fails its check.
+fs::path download_file(const SourceFile& f, const fs::path& target) {
+  const fs::path part = target.string() + ".part";
   if (is_file(part))
     std::printf("%s: resuming from the %lld bytes in %s\n", f.name.c_str(),
                 (long long)fs::file_size(part), part.c_str());
@@ -111,8 +119,9 @@ fs::path download_file(const SourceFile& f, const fs::path& dir) {
   return target;
 }
 
-// A checked copy of f: --from's (used where it is), one already in dir, or a download.
-fs::path obtain(const SourceFile& f, const fs::path& dir, const DataGetOptions& o) {
+// A checked copy of f: --from's (used where it is), one already kept in dir, or a download.
+fs::path obtain(const SourceFile& f, const DatasetSource& src, const fs::path& dir,
+                const DataGetOptions& o) {
   if (!o.from.empty()) {
     const fs::path from = fs::is_directory(o.from) ? fs::path(o.from) / f.name : fs::path(o.from);
     if (!is_file(from)) fail("--from: ", printable(from.string()), " is not a file");
@@ -122,7 +131,7 @@ fs::path obtain(const SourceFile& f, const fs::path& dir, const DataGetOptions& 
            "; it was not used");
     return from;
   }
-  const fs::path target = dir / f.name;
+  const fs::path target = kept_path(f, src, dir);
   if (is_file(target)) {
     const std::string bad = problem(target, f);
     if (bad.empty()) return target;
@@ -130,7 +139,7 @@ fs::path obtain(const SourceFile& f, const fs::path& dir, const DataGetOptions& 
                 f.name.c_str(), dir.c_str(), bad.c_str());
     fs::remove(target);
   }
-  return download_file(f, dir);
+  return download_file(f, target);
 }
 
 void unpack(const fs::path& archive, const fs::path& dir, bool ours) {
@@ -143,21 +152,15 @@ void unpack(const fs::path& archive, const fs::path& dir, bool ours) {
 
 void place(const SourceFile& f, const DatasetSource& src, const fs::path& dir,
            const DataGetOptions& o) {
-  const fs::path got = obtain(f, dir, o);
+  const fs::path got = obtain(f, src, dir, o);
   const bool ours = o.from.empty();
   using U = DatasetSource::Unpack;
-  if (src.unpack == U::always || (src.unpack == U::when_archive && looks_like_archive(got))) {
-    if (ours && src.unpack == U::when_archive) {
-      // A download named as the data it holds: renamed so the data can take the name.
-      const fs::path archive = dir / (f.name + ".archive");
-      fs::rename(got, archive);
-      unpack(archive, dir, true);
-    } else {
-      unpack(got, dir, ours);
-    }
-  } else if (!ours) {
+  if (src.unpack == U::always || (src.unpack == U::when_archive && looks_like_archive(got)))
+    unpack(got, dir, ours);
+  else if (!ours)
     copy_into_place(got, dir / f.name);
-  }
+  else if (got != dir / f.name)
+    fs::rename(got, dir / f.name);  // a checked download that is the data itself
 }
 
 }  // namespace

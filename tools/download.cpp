@@ -95,11 +95,18 @@ struct Transfer {
   FILE* out = nullptr;
   bool write_failed = false;
   DownloadProgress* progress = nullptr;
+  int64_t bytes = 0, limit = 0;  // in the file so far (the resumed part too), and at most
+  bool too_large = false;
 };
 
 size_t on_data(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t bytes = size * count;
+  t->bytes += int64_t(bytes);
+  if (t->bytes > t->limit) {
+    t->too_large = true;
+    return 0;  // stops the transfer: a server that sends more than the file would fill the disk
+  }
   if (std::fwrite(data, 1, bytes, t->out) != bytes) {
     t->write_failed = true;
     return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
@@ -123,6 +130,7 @@ struct Outcome {
   CURLcode code = CURLE_OK;
   long status = 0;    // the HTTP status, 0 when none came
   std::string error;  // libcurl's message
+  bool too_large = false;
 };
 
 // One GET of the URL from byte `offset` on, appended to the open file.
@@ -132,7 +140,8 @@ Outcome request(const DownloadRequest& r, FILE* out, int64_t offset) {
   CURL* c = curl.get();
   char error[CURL_ERROR_SIZE] = "";
   DownloadProgress progress(r.label, offset);
-  Transfer t{out, false, &progress};
+  Transfer t{out, false, &progress, offset,
+             r.expected_size >= 0 ? r.expected_size : kMaxDownloadBytes};
   curl_easy_setopt(c, CURLOPT_URL, r.url.c_str());
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -156,6 +165,7 @@ Outcome request(const DownloadRequest& r, FILE* out, int64_t offset) {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &o.status);
   o.error = error[0] ? error : curl_easy_strerror(o.code);
   if (t.write_failed) o.error = std::string("cannot write: ") + std::strerror(errno);
+  o.too_large = t.too_large;
   return o;
 }
 
@@ -192,6 +202,13 @@ void download(const DownloadRequest& r) {
     if (std::fclose(out.release()) != 0 && o.code == CURLE_OK)
       fail("cannot write ", printable(r.part_path), ": ", std::strerror(errno));
     if (o.code == CURLE_OK) return;
+    if (o.too_large) {
+      fs::remove(r.part_path);
+      fail("download of ", url, " sent more than ",
+           r.expected_size >= 0 ? "the file's " + std::to_string(r.expected_size) + " bytes"
+                                : amount(kMaxDownloadBytes),
+           "; stopped, the download was deleted");
+    }
     if (o.code == CURLE_RANGE_ERROR) {
       std::fprintf(stderr, "%s: the server does not resume downloads; starting over\n",
                    r.label.c_str());

@@ -18,6 +18,11 @@ struct DownloadRequest {
   double retry_wait_s = 1.0;   // before a resumed request, times the attempt number
 };
 
+// A download whose size is not known (tmnist, --sha256) stops past this; one whose size is
+// known, past that size. Either way the .part is deleted: a server that sends more than the
+// file would otherwise fill the disk.
+constexpr int64_t kMaxDownloadBytes = int64_t(16) << 30;
+
 // Fetches the rest of the URL into part_path. A connection lost halfway is resumed up to
 // `attempts` times; a server that ignores Range makes it start the file over. Anything else
 // (an HTTP error status, a name that does not resolve, a full disk) throws osprey::Error with

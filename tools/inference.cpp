@@ -58,7 +58,8 @@ void load_osprey_checkpoint(TrainedModel& tm, const CheckpointMetadata& meta,
 
 // A bare state_dict (a PyTorch .pth, or safetensors without Osprey's metadata): the config
 // names the model and the data, whose classes and image shape size it, as in training.
-void load_state_dict_file(TrainedModel& tm, const std::string& config_file,
+void load_state_dict_file(TrainedModel& tm, const SafeTensorsFile& file,
+                          const std::string& config_file,
                           const std::vector<std::string>& overrides) {
   tm.cfg = load_config_file(config_file);
   for (const std::string& s : overrides) apply_override(tm.cfg, s);
@@ -69,7 +70,7 @@ void load_state_dict_file(TrainedModel& tm, const std::string& config_file,
   tm.input = model_input(data, pipes);
   cpu::set_num_threads(tm.cfg.threads);
   tm.model = create_model_for(tm.cfg, tm.input);
-  load_torch_state_dict(tm.model->params(), read_tensor_file(tm.checkpoint));
+  load_torch_state_dict(tm.model->params(), file);
 }
 
 // What load_osprey_checkpoint needs first; a PyTorch state_dict never has it.
@@ -83,7 +84,9 @@ TrainedModel load_trained(const std::string& run_or_file, const std::vector<std:
                           const std::string& config_file) {
   TrainedModel tm;
   tm.checkpoint = resolve_checkpoint(run_or_file, TrainConfig{}.runs_dir);
-  const CheckpointMetadata meta = read_checkpoint_metadata(tm.checkpoint);
+  // Read once: a .pth's tensors are unpickled and copied out on every read.
+  const SafeTensorsFile tensors = read_tensor_file(tm.checkpoint);
+  const CheckpointMetadata& meta = tensors.metadata();
   const std::string file = "'" + printable(tm.checkpoint) + "'";
   if (is_osprey_checkpoint(meta)) {
     OSPREY_CHECK(config_file.empty(), file,
@@ -96,7 +99,7 @@ TrainedModel load_trained(const std::string& run_or_file, const std::vector<std:
                  "which model, input size and classes it is for. Give the training config it "
                  "belongs to with --config CONFIG.json (e.g. configs/fashion_simple_cnn.json;"
                  " adjust it with --set key=value)");
-    load_state_dict_file(tm, config_file, overrides);
+    load_state_dict_file(tm, tensors, config_file, overrides);
   }
   // Class names come from data files and folder names; they are shown on terminals and pages.
   for (std::string& name : tm.input.class_names) name = printable(name);

@@ -27,6 +27,18 @@ InferenceGraph::InferenceGraph(std::string model_name, int channels, int height,
   defined_.push_back(input_name());
 }
 
+namespace {
+
+GraphNode make_node(GraphOp op, const std::string& name, std::vector<std::string> inputs) {
+  GraphNode n;
+  n.op = op;
+  n.name = name;
+  n.inputs = std::move(inputs);
+  return n;
+}
+
+}  // namespace
+
 std::string InferenceGraph::append(GraphNode node) {
   OSPREY_CHECK(output_.empty(), model_name_, ": node '", node.name,
                "' added after the graph's output was set");
@@ -48,10 +60,7 @@ std::string InferenceGraph::conv(const std::string& name, const std::string& x,
   OSPREY_CHECK(torch_weight.ndim() == 4 && bias.ndim() == 1 && bias.dim(0) == torch_weight.dim(0),
                model_name_, ": conv '", name, "' has weight ", shape_str(torch_weight.shape()),
                " and bias ", shape_str(bias.shape()));
-  GraphNode n;
-  n.op = GraphOp::conv;
-  n.name = name;
-  n.inputs = {x};
+  GraphNode n = make_node(GraphOp::conv, name, {x});
   n.weight = torch_weight;
   n.bias = bias;
   n.stride = stride, n.pad = pad, n.groups = groups;
@@ -77,45 +86,26 @@ std::string InferenceGraph::conv_act(const std::string& name, const std::string&
 }
 
 std::string InferenceGraph::relu(const std::string& name, const std::string& x) {
-  GraphNode n;
-  n.op = GraphOp::relu;
-  n.name = name;
-  n.inputs = {x};
-  return append(std::move(n));
+  return append(make_node(GraphOp::relu, name, {x}));
 }
 
 std::string InferenceGraph::relu6(const std::string& name, const std::string& x) {
-  GraphNode n;
-  n.op = GraphOp::relu6;
-  n.name = name;
-  n.inputs = {x};
-  return append(std::move(n));
+  return append(make_node(GraphOp::relu6, name, {x}));
 }
 
 std::string InferenceGraph::max_pool(const std::string& name, const std::string& x, int kernel,
                                      int stride) {
-  GraphNode n;
-  n.op = GraphOp::max_pool;
-  n.name = name;
-  n.inputs = {x};
+  GraphNode n = make_node(GraphOp::max_pool, name, {x});
   n.kernel = kernel, n.stride = stride;
   return append(std::move(n));
 }
 
 std::string InferenceGraph::global_avg_pool(const std::string& name, const std::string& x) {
-  GraphNode n;
-  n.op = GraphOp::global_avg_pool;
-  n.name = name;
-  n.inputs = {x};
-  return append(std::move(n));
+  return append(make_node(GraphOp::global_avg_pool, name, {x}));
 }
 
 std::string InferenceGraph::flatten(const std::string& name, const std::string& x) {
-  GraphNode n;
-  n.op = GraphOp::flatten;
-  n.name = name;
-  n.inputs = {x};
-  return append(std::move(n));
+  return append(make_node(GraphOp::flatten, name, {x}));
 }
 
 std::string InferenceGraph::linear(const std::string& name, const std::string& x,
@@ -123,10 +113,7 @@ std::string InferenceGraph::linear(const std::string& name, const std::string& x
   OSPREY_CHECK(weight.ndim() == 2 && bias.ndim() == 1 && bias.dim(0) == weight.dim(0), model_name_,
                ": linear '", name, "' has weight ", shape_str(weight.shape()), " and bias ",
                shape_str(bias.shape()));
-  GraphNode n;
-  n.op = GraphOp::linear;
-  n.name = name;
-  n.inputs = {x};
+  GraphNode n = make_node(GraphOp::linear, name, {x});
   n.weight = weight;
   n.bias = bias;
   return append(std::move(n));
@@ -134,11 +121,7 @@ std::string InferenceGraph::linear(const std::string& name, const std::string& x
 
 std::string InferenceGraph::add(const std::string& name, const std::string& a,
                                 const std::string& b) {
-  GraphNode n;
-  n.op = GraphOp::add;
-  n.name = name;
-  n.inputs = {a, b};
-  return append(std::move(n));
+  return append(make_node(GraphOp::add, name, {a, b}));
 }
 
 void InferenceGraph::set_output(const std::string& name) {

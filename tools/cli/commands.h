@@ -9,6 +9,10 @@
 #include "dist/communicator.h"
 #include "tools/config.h"
 
+namespace osprey::tools {
+struct TrainedModel;  // tools/inference.h
+}
+
 namespace osprey::cli {
 
 struct Command {
@@ -35,6 +39,17 @@ void add_data_commands(CLI::App& app, Commands& commands);    // data get, data 
 // The two `osprey data` subcommands (tools/cli/data_*_command.cpp), under `data`.
 void add_data_get_command(CLI::App* data, Commands& commands);
 void add_data_typefaces_command(CLI::App* data, Commands& commands);
+
+// Where eval, predict, serve and export get their model: a run or checkpoint, or a bare
+// state_dict (a PyTorch .pth) with the training config it belongs to.
+struct CheckpointArgs {
+  std::string run, config, device = "auto";
+  std::vector<std::string> sets;
+};
+// --config and --set on cmd, and --device when with_device (export always loads on the cpu).
+void add_checkpoint_options(CLI::App* cmd, CheckpointArgs& a, bool with_device = true);
+// tools::load_trained with a's config, overrides and device.
+tools::TrainedModel load_trained_model(const CheckpointArgs& a);
 
 // The training config of --config FILE (or the defaults) and the --set overrides, in order.
 tools::TrainConfig resolve_config(const std::string& config_path,

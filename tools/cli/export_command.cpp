@@ -20,9 +20,9 @@
 namespace osprey::cli {
 namespace {
 
-struct ExportArgs {
-  std::string onnx, run, config;
-  std::vector<std::string> sets;
+struct ExportArgs : CheckpointArgs {
+  ExportArgs() { device = "cpu"; }
+  std::string onnx;
   bool softmax = false;
   int test_data = 0;
 };
@@ -96,9 +96,7 @@ TestData make_test_data(tools::TrainedModel& tm, int count, const interop::OnnxE
 
 int run_export(const ExportArgs& a) {
   check_writable(a.onnx);
-  std::vector<std::string> sets = a.sets;
-  sets.push_back("device=cpu");
-  tools::TrainedModel tm = tools::load_trained(a.run, sets, a.config);
+  tools::TrainedModel tm = load_trained_model(a);
   const InferenceGraph graph = tm.model->inference_graph(tm.input.h, tm.input.w);
   OSPREY_CHECK(graph.channels() == tm.input.c, tm.model->name(), ": the graph takes ",
                graph.channels(), " channels, the checkpoint's input has ", tm.input.c);
@@ -135,9 +133,7 @@ void add_export_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--onnx", a->onnx, "Output .onnx file (written atomically)")->required();
   cmd->add_option("checkpoint", a->run, "A run directory, checkpoint file, run name or .pth")
       ->required();
-  cmd->add_option("--config", a->config,
-                  "For a PyTorch .pth or plain state_dict: the training config it belongs to");
-  cmd->add_option("--set", a->sets, "Override a config key (e.g. data_dir=...)");
+  add_checkpoint_options(cmd, *a, false);
   cmd->add_flag("--softmax", a->softmax, "End with Softmax: output probabilities, not logits");
   cmd->add_option("--test-data", a->test_data,
                   "Also write test_data_set_0/ beside the model: the first N test images after "

@@ -1,5 +1,5 @@
-// eval, predict and serve: a trained checkpoint applied to its test set, to image files, or to
-// uploads over HTTP.
+// eval, predict and serve (and the checkpoint options export shares): a trained checkpoint applied
+// to its test set, to image files, or to uploads over HTTP.
 #include <cstdio>
 
 #include "tools/cli/commands.h"
@@ -7,28 +7,23 @@
 #include "tools/serve.h"
 
 namespace osprey::cli {
-namespace {
 
-// Where eval, predict and serve get their model: a run or checkpoint, or a bare state_dict
-// (a PyTorch .pth) with the training config it belongs to.
-struct CheckpointArgs {
-  std::string run, config, device = "auto";
-  std::vector<std::string> sets;
-};
-
-void add_checkpoint_options(CLI::App* cmd, CheckpointArgs& a) {
+void add_checkpoint_options(CLI::App* cmd, CheckpointArgs& a, bool with_device) {
   cmd->add_option("--config", a.config,
                   "For a PyTorch .pth or plain state_dict: the training config it belongs to "
                   "(model, data, input size)");
   cmd->add_option("--set", a.sets, "Override a config key (e.g. data_dir=...)");
-  cmd->add_option("--device", a.device, "cpu, cuda or auto")->capture_default_str();
+  if (with_device)
+    cmd->add_option("--device", a.device, "cpu, cuda or auto")->capture_default_str();
 }
 
-tools::TrainedModel load(const CheckpointArgs& a) {
+tools::TrainedModel load_trained_model(const CheckpointArgs& a) {
   std::vector<std::string> sets = a.sets;
   sets.push_back("device=" + a.device);
   return tools::load_trained(a.run, sets, a.config);
 }
+
+namespace {
 
 void add_eval(CLI::App& app, Commands& commands) {
   auto* eval = app.add_subcommand(
@@ -40,7 +35,7 @@ void add_eval(CLI::App& app, Commands& commands) {
       ->required();
   add_checkpoint_options(eval, *a);
   commands.push_back({eval, [a] {
-                        tools::TrainedModel tm = load(*a);
+                        tools::TrainedModel tm = load_trained_model(*a);
                         tools::print_evaluation(tools::run_eval(tm), tm.input);
                         return 0;
                       }});
@@ -53,7 +48,7 @@ struct PredictArgs : CheckpointArgs {
 };
 
 int predict(const PredictArgs& a) {
-  tools::TrainedModel tm = load(a);
+  tools::TrainedModel tm = load_trained_model(a);
   for (const auto& p : tools::run_predict(tm, a.images, a.top_k, a.threshold)) {
     std::printf("%s:%s\n", p.path.c_str(), p.uncertain ? " uncertain" : "");
     for (const auto& [k, prob] : p.top)
@@ -84,7 +79,7 @@ struct ServeArgs : CheckpointArgs {
 };
 
 int serve(ServeArgs& a) {
-  tools::TrainedModel tm = load(a);
+  tools::TrainedModel tm = load_trained_model(a);
   tools::InferenceServer server(tm, a.options);
   const int port = server.bind();
   std::printf("osprey serve: %s (%s) on http://%s:%d/\n", tm.model->name().c_str(),
